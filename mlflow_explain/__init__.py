@@ -1,0 +1,23 @@
+"""mlflow_explain: every MLflow training run explains itself.
+
+Permutation importance and SHAP values of a fitted model on its validation set, logged into
+the MLflow run as per-feature metrics, tables, plots and one HTML report.
+"""
+
+from .api import explain
+from .config import ExplainConfig, load_config
+from .errors import ConfigError, ExplainError, InvalidInputError
+from .results import Explanation
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "ExplainConfig",
+    "ExplainError",
+    "Explanation",
+    "InvalidInputError",
+    "__version__",
+    "explain",
+    "load_config",
+]

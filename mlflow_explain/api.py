@@ -1,0 +1,73 @@
+"""The explicit entry point: explain a fitted model on validation data and log it to MLflow."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import tracking
+from .artifacts import write_artifacts
+from .config import ConfigSource, load_config
+from .data import load_validation_data
+from .engine import ExplainRequest, run
+from .models import check_model, detect_task
+from .results import Explanation
+
+logger = logging.getLogger(__name__)
+
+
+def explain(
+    model: Any,
+    X: Any = None,
+    y: Any = None,
+    *,
+    target: str | None = None,
+    sample_weight: Any = None,
+    config: ConfigSource = None,
+    run_id: str | None = None,
+) -> Explanation:
+    """Explain a fitted model on validation data and log everything into an MLflow run.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model.
+    X : DataFrame, array, or path to a CSV/Parquet file, default=None
+        Validation rows; None reads ``validation.path`` from the config.
+    y : array-like, default=None
+        Targets; or name the target column of ``X`` with ``target``.
+    target : str, default=None
+        Name of the target column inside ``X`` (default ``validation.target``).
+    sample_weight : array-like, default=None
+        Row weights for the permutation scorers.
+    config : path, dict or ExplainConfig, default=None
+        Merged over ``configs/default.yaml``.
+    run_id : str, default=None
+        Run to log into; default the active run, or a new one.
+
+    Returns
+    -------
+    Explanation
+        Every result, with its status ("ok", "partial" or "failed").
+
+    Raises
+    ------
+    InvalidInputError
+        When the model or the data cannot be explained; the message names the problem.
+    """
+    started = time.perf_counter()
+    cfg = load_config(config)
+    check_model(model)
+    data = load_validation_data(model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation)
+    task = detect_task(model, data.y)
+    explanation = run(ExplainRequest(model=model, data=data, task=task, config=cfg))
+    with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder, tracking.target_run(run_id) as target_run_id:
+        write_artifacts(explanation, Path(folder), cfg)
+        explanation.timings["total"] = time.perf_counter() - started
+        tracking.log_explanation(explanation, Path(folder), target_run_id, cfg.logging.artifact_dir)
+    logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
+                explanation.model_type, target_run_id, explanation.status)
+    return explanation

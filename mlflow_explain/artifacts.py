@@ -1,0 +1,165 @@
+"""Write an Explanation as files: tables, plots, report, summary (no MLflow).
+
+The folder it fills is what lands under ``explain/`` in the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import plots, report
+from .config import ExplainConfig
+from .engine import guarded, timed
+from .keys import key_parts
+from .results import Explanation, ShapResult
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def write_artifacts(explanation: Explanation, directory: Path, config: ExplainConfig) -> list[Path]:
+    """Write every artifact of ``explanation`` under ``directory``; return the files written.
+
+    A failing plot or report is recorded in ``explanation.errors`` (or re-raised, per
+    ``on_error``) and the other files are still written; summary.json comes last so it holds
+    the final status.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with timed(explanation, "artifacts"):
+        explanation.importances.to_csv(directory / "importances.csv", index=False)
+        _write_json(directory / "feature_keys.json", _key_mapping(explanation))
+        if explanation.shap is not None:
+            _shap_table(explanation.shap).to_parquet(directory / "shap_values.parquet", index=False)
+            _local_table(explanation.shap).to_csv(_mkdir(directory / "local") / "local_explanations.csv", index=False)
+        images = guarded(explanation, "plots", config.on_error, _write_figures, explanation, directory, config)
+        if config.logging.report:
+            force_plot = guarded(explanation, "force_plot", config.on_error, _write_force_plot, explanation, directory)
+            guarded(explanation, "report", config.on_error, _write_report, explanation, directory, images or {}, force_plot)
+    if explanation.errors:
+        lines = [f"{step}: {message}" for step, message in explanation.errors.items()]
+        (directory / "error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write_json(directory / "summary.json", summary(explanation))
+    return sorted(path for path in directory.rglob("*") if path.is_file())
+
+
+def summary(explanation: Explanation) -> dict[str, Any]:
+    """The versioned summary.json document."""
+    permutation, shap_result = explanation.permutation, explanation.shap
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": explanation.status,
+        "model_type": explanation.model_type,
+        "task": {"kind": explanation.task.kind, "classes": list(explanation.task.classes)},
+        "n_rows": explanation.n_rows,
+        "feature_names": explanation.feature_names,
+        "permutation": None if permutation is None else {
+            "scorers": permutation.scorer_names,
+            "baseline_scores": permutation.baseline_scores,
+            "n_rows": permutation.n_rows,
+            "n_repeats": permutation.n_repeats,
+            "copies_per_predict_call": permutation.copies_per_call,
+            "predict_calls": permutation.n_predict_calls,
+        },
+        "shap": None if shap_result is None else {
+            "algorithm": shap_result.algorithm,
+            "reason": shap_result.reason,
+            "output_space": shap_result.output_space,
+            "outputs": shap_result.output_names,
+            "n_rows": len(shap_result.row_positions),
+            "n_background": shap_result.n_background,
+            "max_additivity_error": shap_result.max_additivity_error,
+        },
+        "timings_s": explanation.timings,
+        "versions": explanation.versions,
+        "config": explanation.config,
+        "warnings": explanation.warnings,
+        "errors": explanation.errors,
+    }
+
+
+def _write_figures(explanation: Explanation, directory: Path, config: ExplainConfig) -> dict[str, bytes]:
+    images = {}
+    figures = plots.explanation_figures(explanation, dependence_top_k=config.shap.dependence_top_k)
+    for relative, figure in figures.items():
+        images[relative] = plots.figure_to_png(figure)
+        path = directory / relative
+        _mkdir(path.parent)
+        path.write_bytes(images[relative])
+    return images
+
+
+def _write_force_plot(explanation: Explanation, directory: Path) -> str | None:
+    shap_result = explanation.shap
+    if shap_result is None or len(shap_result.local_positions) == 0:
+        return None
+    row = int(shap_result.local_positions[0])
+    html = plots.force_plot_html(shap_result, row, shap_result.explained_output(row))
+    (_mkdir(directory / "local") / "force_plot.html").write_text(html, encoding="utf-8")
+    return html
+
+
+def _write_report(explanation: Explanation, directory: Path, images: dict[str, bytes], force_plot: str | None) -> None:
+    html = report.render_report(explanation, images, force_plot)
+    (directory / "report.html").write_text(html, encoding="utf-8")
+
+
+def _shap_table(shap_result: ShapResult) -> pd.DataFrame:
+    """One row per explained row: its position, raw values, SHAP values and base values."""
+    columns: dict[str, Any] = {"row": shap_result.row_positions}
+    for name in shap_result.feature_names:
+        values = shap_result.data[name]
+        columns[f"value:{name}"] = values.astype("string") if values.dtype == object else values.to_numpy()
+    for k, output in enumerate(shap_result.output_names):
+        for j, name in enumerate(shap_result.feature_names):
+            columns[f"shap:{output}:{name}"] = shap_result.values[:, j, k]
+        columns[f"base_value:{output}"] = shap_result.base_values[:, k]
+    return pd.DataFrame(columns)
+
+
+def _local_table(shap_result: ShapResult) -> pd.DataFrame:
+    """Long table of the local rows: row, output, feature, value, SHAP value (largest first)."""
+    frames = []
+    for row in shap_result.local_positions:
+        output = shap_result.explained_output(int(row))
+        frames.append(pd.DataFrame({
+            "row": shap_result.row_positions[row],
+            "output": shap_result.output_names[output],
+            "feature": shap_result.feature_names,
+            "value": shap_result.data.iloc[int(row)].astype(str).to_numpy(),
+            "shap_value": shap_result.values[row, :, output],
+            "base_value": shap_result.base_values[row, output],
+        }).sort_values("shap_value", key=np.abs, ascending=False))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _key_mapping(explanation: Explanation) -> dict[str, dict[str, str]]:
+    mapping = {"features": key_parts(explanation.reported_features)}
+    if explanation.permutation is not None:
+        mapping["scorers"] = key_parts(explanation.permutation.scorer_names)
+    if explanation.task.is_classification:
+        mapping["classes"] = key_parts(str(c) for c in explanation.task.classes)
+    return mapping
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2, default=_jsonable, allow_nan=True), encoding="utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,168 @@
+"""Validation data: read, split off the target, check against the model, sample."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import ValidationConfig
+from .errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ValidationData:
+    """Rows the model is explained on, in the layout the model expects."""
+
+    X: pd.DataFrame | np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    feature_names: list[str]
+
+    @property
+    def n_rows(self) -> int:
+        return self.X.shape[0]
+
+    def frame(self, positions: np.ndarray | None = None) -> pd.DataFrame:
+        """The rows (all, or those at ``positions``) as a DataFrame with the feature names."""
+        rows = self.X if positions is None else take_rows(self.X, positions)
+        if isinstance(rows, pd.DataFrame):
+            return rows.reset_index(drop=True)
+        return pd.DataFrame(rows, columns=self.feature_names)
+
+
+def take_rows(X: pd.DataFrame | np.ndarray, positions: np.ndarray) -> pd.DataFrame | np.ndarray:
+    """Rows of a frame or an array by position."""
+    return X.iloc[positions] if isinstance(X, pd.DataFrame) else X[positions]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file of validation rows."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"Validation data file {path} does not exist.")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return pd.read_parquet(path)
+    if path.suffix.lower() in {".csv", ".txt"}:
+        return pd.read_csv(path)
+    raise InvalidInputError(f"Validation data file {path} must be .csv or .parquet, not {path.suffix!r}.")
+
+
+def load_validation_data(
+    model: Any,
+    X: Any,
+    y: Any = None,
+    *,
+    target: str | None = None,
+    sample_weight: Any = None,
+    config: ValidationConfig,
+) -> ValidationData:
+    """Check the validation rows against the model and return them ready to explain.
+
+    ``X`` may be a DataFrame, an array, a CSV/Parquet path, or None (then ``config.path``);
+    the target is ``y`` or the column ``target`` (or ``config.target``) of ``X``.
+    """
+    X = _read_if_path(X if X is not None else config.path)
+    target = target if target is not None else config.target
+    if target is not None and y is None:
+        X, y = _split_target(X, target)
+    X = _as_2d(X)
+    if X.shape[0] == 0:
+        raise InvalidInputError("The validation data is empty (0 rows).")
+    if X.shape[1] == 0:
+        raise InvalidInputError("The validation data has no feature columns.")
+    X = _match_model_columns(model, X)
+    y = _as_target(y, X.shape[0])
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).ravel()
+    if weights is not None and weights.shape[0] != X.shape[0]:
+        raise InvalidInputError(f"sample_weight has {weights.shape[0]} values but the validation data has {X.shape[0]} rows.")
+    X, y, weights = _cap_rows(X, y, weights, config)
+    names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{i}" for i in range(X.shape[1])]
+    return ValidationData(X=X, y=y, sample_weight=weights, feature_names=names)
+
+
+def _read_if_path(X: Any) -> Any:
+    if X is None:
+        raise InvalidInputError("No validation data: pass X, or set validation.path in the config.")
+    if isinstance(X, (str, Path)):
+        return read_table(X)
+    return X
+
+
+def _split_target(X: Any, target: str) -> tuple[pd.DataFrame, np.ndarray]:
+    if not isinstance(X, pd.DataFrame):
+        raise InvalidInputError(f"Target column {target!r} was named, but the validation data is not a DataFrame with named columns.")
+    if target not in X.columns:
+        shown = ", ".join(map(str, list(X.columns)[:20]))
+        raise InvalidInputError(f"Target column {target!r} is not in the validation data; its columns are: {shown}.")
+    return X.drop(columns=[target]), X[target].to_numpy()
+
+
+def _as_2d(X: Any) -> pd.DataFrame | np.ndarray:
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, pd.Series):
+        raise InvalidInputError("X is a single Series (1-D); pass a DataFrame, e.g. X.to_frame(), for one feature.")
+    try:
+        array = np.asarray(X)
+    except Exception as err:
+        raise InvalidInputError(f"X of type {type(X).__name__} cannot be read as a table of rows and features.") from err
+    if array.ndim != 2:
+        raise InvalidInputError(
+            f"X must be 2-D (rows x features), got an array of shape {array.shape}; "
+            "for a single feature reshape it with X.reshape(-1, 1)."
+        )
+    return array
+
+
+def _match_model_columns(model: Any, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        names = [str(n) for n in names]
+        if isinstance(X, pd.DataFrame):
+            columns = [str(c) for c in X.columns]
+            missing = [n for n in names if n not in columns]
+            extra = [c for c in columns if c not in names]
+            if missing:
+                raise InvalidInputError(f"The validation data lacks column(s) the model was trained on: {', '.join(missing)}.")
+            if extra:
+                raise InvalidInputError(f"The validation data has column(s) the model was not trained on: {', '.join(extra)}.")
+            X = X.set_axis(columns, axis=1)
+            return X[names] if columns != names else X
+        if X.shape[1] == len(names):
+            return pd.DataFrame(X, columns=names)
+    expected = getattr(model, "n_features_in_", None)
+    if expected is not None and X.shape[1] != expected:
+        raise InvalidInputError(f"The validation data has {X.shape[1]} feature columns but the model expects {expected}.")
+    return X
+
+
+def _as_target(y: Any, n_rows: int) -> np.ndarray:
+    if y is None:
+        raise InvalidInputError("No target given: pass y, or the name of the target column with target=.")
+    y = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise InvalidInputError(f"The target must be one column, got shape {y.shape}.")
+    if y.shape[0] != n_rows:
+        raise InvalidInputError(f"The target has {y.shape[0]} values but the validation data has {n_rows} rows.")
+    missing = int(pd.isna(y).sum())
+    if missing:
+        raise InvalidInputError(f"The target has {missing} missing (NaN) value(s); drop those rows before explaining.")
+    return y
+
+
+def _cap_rows(X, y, weights, config: ValidationConfig):
+    n_rows = X.shape[0]
+    if n_rows <= config.max_rows:
+        return X, y, weights
+    positions = np.sort(np.random.RandomState(config.random_state).choice(n_rows, config.max_rows, replace=False))
+    logger.info("Using a seeded sample of %d of the %d validation rows (validation.max_rows).", config.max_rows, n_rows)
+    return take_rows(X, positions), y[positions], None if weights is None else weights[positions]

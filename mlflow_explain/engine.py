@@ -1,0 +1,128 @@
+"""Run the enabled methods on one request and gather everything into an Explanation (no MLflow)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import logging
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import ExplainConfig
+from .data import ValidationData
+from .methods.permutation import permutation_importance
+from .methods.shap import shap_values
+from .results import Explanation, Task
+
+logger = logging.getLogger(__name__)
+
+_PACKAGES = ("mlflow_explain", "mlflow", "scikit-learn", "shap", "numpy", "pandas", "matplotlib")
+
+
+@dataclasses.dataclass
+class ExplainRequest:
+    """One thing to explain: a fitted model, its validation data, its task and the config."""
+
+    model: Any
+    data: ValidationData
+    task: Task
+    config: ExplainConfig
+
+
+def run(request: ExplainRequest) -> Explanation:
+    """Compute every enabled method; a failing method is recorded (or re-raised, per ``on_error``)."""
+    explanation = Explanation(
+        task=request.task,
+        feature_names=request.data.feature_names,
+        n_rows=request.data.n_rows,
+        config=request.config.to_dict(),
+        versions=package_versions(request.model),
+        model_type=type(request.model).__name__,
+    )
+    methods: dict[str, Callable[[ExplainRequest], Any]] = {}
+    if request.config.permutation.enabled:
+        methods["permutation"] = _permutation
+    if request.config.shap.enabled:
+        methods["shap"] = _shap
+    for name, method in methods.items():
+        with timed(explanation, name):
+            result = guarded(explanation, name, request.config.on_error, method, request)
+        setattr(explanation, name, result)
+    return explanation
+
+
+def guarded(explanation: Explanation, step: str, on_error: str, function: Callable, *args: Any) -> Any:
+    """Call ``function``; on failure record the error under ``step`` and return None, or re-raise."""
+    try:
+        return function(*args)
+    except Exception as err:
+        if on_error == "raise":
+            raise
+        explanation.errors[step] = f"{type(err).__name__}: {err}"
+        logger.warning("mlflow_explain: %s failed: %s", step, explanation.errors[step], exc_info=True)
+        return None
+
+
+class timed:
+    """Context manager adding the seconds spent inside it to ``explanation.timings[name]``."""
+
+    def __init__(self, explanation: Explanation, name: str):
+        self.explanation, self.name = explanation, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        elapsed = time.perf_counter() - self.start
+        self.explanation.timings[self.name] = self.explanation.timings.get(self.name, 0.0) + elapsed
+
+
+def package_versions(model: Any) -> dict[str, str]:
+    """Versions of Python, of the packages that shape the results, and of the model's library."""
+    names = list(_PACKAGES)
+    library = type(model).__module__.split(".")[0]
+    if library in ("xgboost", "lightgbm", "catboost", "torch"):
+        names.append(library)
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _permutation(request: ExplainRequest):
+    cfg, data = request.config.permutation, request.data
+    return permutation_importance(
+        request.model,
+        data.X,
+        data.y,
+        scoring=cfg.scoring,
+        n_repeats=cfg.n_repeats,
+        random_state=cfg.random_state,
+        max_samples=cfg.max_samples,
+        sample_weight=data.sample_weight,
+        feature_groups=cfg.feature_groups,
+        n_jobs=cfg.n_jobs,
+        memory_budget_mb=cfg.memory_budget_mb,
+    )
+
+
+def _shap(request: ExplainRequest):
+    cfg = request.config.shap
+    return shap_values(
+        request.model,
+        request.data.X,
+        request.task,
+        feature_names=request.data.feature_names,
+        algorithm=cfg.algorithm,
+        max_rows=cfg.max_rows,
+        background_rows=cfg.background_rows,
+        permutation_max_rows=cfg.permutation_max_rows,
+        local_rows=cfg.local_rows,
+        random_state=cfg.random_state,
+        check_additivity=cfg.check_additivity,
+    )

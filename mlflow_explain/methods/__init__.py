@@ -1,0 +1,1 @@
+"""Explanation methods: pure computation on a model and data, no MLflow."""

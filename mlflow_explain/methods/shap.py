@@ -1,0 +1,281 @@
+"""SHAP values with the fastest exact explainer the model allows, reported per raw column.
+
+Tree ensembles get ``TreeExplainer`` and linear models ``LinearExplainer`` (both exact and
+fast); anything else the sampled, model-agnostic ``PermutationExplainer`` on fewer rows, with
+a warning. In a scikit-learn Pipeline whose preprocessing maps each output column to one raw
+column (verified, see ``models.raw_column_origins``), the final estimator is explained on the
+transformed rows and the values of the columns a raw column expanded into are summed back onto
+it, so they stay additive. Which explainer ran, and why, is part of the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shap
+from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
+from sklearn.svm import LinearSVC, LinearSVR
+
+from ..models import dense, model_outputs, output_names, raw_column_origins, split_pipeline
+from ..results import ShapResult, Task
+
+logger = logging.getLogger(__name__)
+
+_ORIGIN_CHECK_ROWS = 200
+_NONLINEAR_LINK_MODELS = (PoissonRegressor, GammaRegressor, TweedieRegressor)
+
+
+def shap_values(
+    model: Any,
+    X: pd.DataFrame | np.ndarray,
+    task: Task,
+    *,
+    feature_names: list[str],
+    algorithm: str = "auto",
+    max_rows: int = 2000,
+    background_rows: int = 100,
+    permutation_max_rows: int = 200,
+    local_rows: int = 3,
+    random_state: int = 0,
+    check_additivity: bool = True,
+) -> ShapResult:
+    """SHAP values of a seeded sample of rows of ``X``, one per raw feature and model output.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+    X : DataFrame or ndarray of shape (n_samples, n_features)
+        Validation rows in the layout the model expects.
+    task : Task
+        Regression, binary or multiclass, with the class labels.
+    feature_names : list of str
+        Names of the columns of ``X``.
+    algorithm : {"auto", "tree", "linear", "permutation"}, default="auto"
+        "auto" takes the first of tree, linear, permutation that fits the model.
+    max_rows, background_rows, permutation_max_rows : int
+        Rows explained, background rows, and rows explained by the slow permutation explainer.
+    local_rows : int
+        Rows (a seeded choice among the explained ones) marked for local explanations.
+    random_state : int
+        Seed of every sample.
+    check_additivity : bool
+        Measure the largest gap between values + base value and the model's own output.
+
+    Returns
+    -------
+    ShapResult
+    """
+    rng = np.random.RandomState(random_state)
+    order = rng.permutation(X.shape[0])
+    background = _rows(X, np.sort(rng.permutation(X.shape[0])[:background_rows]))
+    target, to_raw, pipeline_note = _explained_model(model, X, order, feature_names)
+    chosen = _choose(target, task, algorithm, pipeline_note)
+    positions = np.sort(order[: permutation_max_rows if chosen.name == "permutation" else max_rows])
+    if chosen.name == "permutation":
+        logger.warning("SHAP: slow model-agnostic path on %d rows: %s", len(positions), chosen.reason)
+    rows = to_raw.transform(_rows(X, positions))
+    values, base, space = chosen.explain(target, rows, to_raw.transform(background), task)
+    values, base = _per_class(values, base, task, space)
+    error = _additivity_error(target, rows, task, space, values, base) if check_additivity else None
+    return ShapResult(
+        values=to_raw.sum_back(values),
+        base_values=base,
+        data=_frame(_rows(X, positions), feature_names),
+        feature_names=list(feature_names),
+        output_names=output_names(task),
+        output_space=space,
+        algorithm=chosen.name,
+        reason=chosen.reason,
+        row_positions=positions,
+        n_background=min(background_rows, X.shape[0]),
+        max_additivity_error=error,
+        local_positions=np.sort(rng.permutation(len(positions))[:local_rows]),
+    )
+
+
+class _RawColumns:
+    """Maps a Pipeline's transformed columns back to raw columns (identity without one)."""
+
+    def __init__(self, preprocessor: Any = None, origins: np.ndarray | None = None, n_raw: int = 0):
+        self.preprocessor, self.origins, self.n_raw = preprocessor, origins, n_raw
+
+    def transform(self, X: Any) -> Any:
+        return X if self.preprocessor is None else dense(self.preprocessor.transform(X))
+
+    def sum_back(self, values: np.ndarray) -> np.ndarray:
+        if self.origins is None:
+            return values
+        membership = np.zeros((len(self.origins), self.n_raw))
+        membership[np.arange(len(self.origins)), self.origins] = 1.0
+        return np.einsum("ntk,tr->nrk", values, membership)
+
+
+def _explained_model(model: Any, X: Any, order: np.ndarray, names: list[str]) -> tuple[Any, _RawColumns, str]:
+    """The estimator to explain, how its columns map to raw ones, and a note on the choice."""
+    preprocessor, final = split_pipeline(model)
+    if preprocessor is None:
+        return final, _RawColumns(), ""
+    sample = _rows(X, np.sort(order[:_ORIGIN_CHECK_ROWS]))
+    try:
+        origins = raw_column_origins(preprocessor, sample, names)
+    except ValueError as why:
+        return model, _RawColumns(), f"the Pipeline's preprocessing cannot be mapped back to raw columns ({why})"
+    note = f"final step of the Pipeline, on its {len(origins)} transformed columns summed back to {len(names)} raw columns"
+    return final, _RawColumns(preprocessor, origins, len(names)), note
+
+
+class _Choice:
+    def __init__(self, name: str, explain: Any, reason: str):
+        self.name, self.explain, self.reason = name, explain, reason
+
+
+def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choice:
+    kind = type(model).__name__
+    if pipeline_note and not pipeline_note.startswith("final step"):
+        return _Choice("permutation", _permutation, f"{pipeline_note}; the whole Pipeline is explained on raw columns")
+    suffix = f" ({pipeline_note})" if pipeline_note else ""
+    tree_problem = _tree_problem(model) if algorithm in ("auto", "tree") else None
+    if algorithm == "tree" or (algorithm == "auto" and tree_problem is None):
+        if tree_problem:
+            raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {tree_problem}")
+        return _Choice("tree", _tree, f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}")
+    linear_problem = _linear_problem(model) if algorithm in ("auto", "linear") else None
+    if algorithm == "linear" or (algorithm == "auto" and linear_problem is None):
+        if linear_problem:
+            raise ValueError(f"shap.algorithm is 'linear' but {linear_problem}")
+        return _Choice("linear", _linear, f"{kind} is a linear model: LinearExplainer is exact and fast{suffix}")
+    why = "shap.algorithm is 'permutation'" if algorithm == "permutation" else (
+        f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem})")
+    return _Choice("permutation", _permutation, f"{why}: sampled model-agnostic PermutationExplainer{suffix}")
+
+
+def _tree_problem(model: Any) -> str | None:
+    try:
+        shap.TreeExplainer(model)
+    except Exception as err:  # shap raises several types for unsupported models
+        return str(err).split("\n")[0][:200] or type(err).__name__
+    return None
+
+
+def _linear_problem(model: Any) -> str | None:
+    kind = type(model).__name__
+    linear_family = type(model).__module__.startswith("sklearn.linear_model") or isinstance(model, (LinearSVC, LinearSVR))
+    if not linear_family or not hasattr(model, "coef_"):
+        return f"{kind} is not a linear model with coef_"
+    if isinstance(model, _NONLINEAR_LINK_MODELS):
+        return f"{kind} predicts through a non-identity link"
+    return None
+
+
+def _tree(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+    explainer = shap.TreeExplainer(model)
+    values = explainer.shap_values(rows, check_additivity=False)
+    probability = task.is_classification and explainer.model.tree_output == "probability"
+    space = "prediction" if not task.is_classification else ("probability" if probability else "margin")
+    return _as_3d(values), np.atleast_1d(explainer.expected_value), space
+
+
+def _linear(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+    explainer = shap.LinearExplainer(model, np.asarray(background, dtype=float))
+    values = explainer.shap_values(np.asarray(rows, dtype=float))
+    return _as_3d(values), np.atleast_1d(explainer.expected_value), "margin" if task.is_classification else "prediction"
+
+
+def _permutation(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+    codec = _Codec(background if isinstance(background, pd.DataFrame) else None)
+    if not task.is_classification:
+        space = "prediction"
+    else:
+        space = "probability" if hasattr(model, "predict_proba") else "margin"
+
+    def predict(encoded: np.ndarray) -> np.ndarray:
+        return model_outputs(model, codec.decode(encoded), task, space)
+
+    masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
+    n_features = rows.shape[1]
+    explainer = shap.explainers.Permutation(predict, masker)
+    result = explainer(codec.encode(rows), max_evals=max(500, 2 * n_features + 1), silent=False)
+    return result.values, np.asarray(result.base_values), space
+
+
+class _Codec:
+    """Numeric codes for non-numeric DataFrame columns, so shap's maskers can mix rows."""
+
+    def __init__(self, like: pd.DataFrame | None):
+        self.like = like
+        self.categories = {} if like is None else {
+            name: pd.Index(pd.unique(like[name].dropna()))
+            for name in like.columns if not pd.api.types.is_numeric_dtype(like[name])
+        }
+
+    def encode(self, X: Any) -> np.ndarray:
+        if self.like is None:
+            return np.asarray(X, dtype=float)
+        columns = {}
+        for name in X.columns:
+            if name in self.categories:
+                self.categories[name] = self.categories[name].append(
+                    pd.Index(pd.unique(X[name].dropna())).difference(self.categories[name]))
+                codes = self.categories[name].get_indexer(X[name]).astype(float)
+                columns[name] = np.where(X[name].isna(), np.nan, codes)
+            else:
+                columns[name] = X[name].to_numpy(dtype=float, na_value=np.nan)
+        return np.column_stack([columns[name] for name in X.columns])
+
+    def decode(self, encoded: np.ndarray) -> Any:
+        if self.like is None:
+            return encoded
+        frame = pd.DataFrame(encoded, columns=self.like.columns)
+        for name, categories in self.categories.items():
+            codes = frame[name].to_numpy()
+            values = categories.to_numpy()[np.nan_to_num(codes, nan=0).astype(int)].astype(object)
+            values[np.isnan(codes)] = np.nan
+            frame[name] = values
+        return frame.astype(self.like.dtypes.to_dict()) if not self.categories else _restore_dtypes(frame, self.like)
+
+
+def _restore_dtypes(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    for name in like.columns:
+        if isinstance(like[name].dtype, pd.CategoricalDtype):
+            frame[name] = pd.Categorical(frame[name], categories=like[name].cat.categories)
+    return frame
+
+
+def _as_3d(values: Any) -> np.ndarray:
+    if isinstance(values, list):
+        return np.stack(values, axis=-1)
+    values = np.asarray(values)
+    return values[:, :, None] if values.ndim == 2 else values
+
+
+def _per_class(values: np.ndarray, base: np.ndarray, task: Task, space: str) -> tuple[np.ndarray, np.ndarray]:
+    """(n, f, n_outputs) values and (n, n_outputs) base values, one output per class.
+
+    A binary model explained in one output (the positive class's margin) gets the negative
+    class as its mirror image, which is exact: logit(1 - p) = -logit(p).
+    """
+    values = _as_3d(values)
+    base = np.asarray(base, dtype=float)
+    base = np.broadcast_to(base.reshape(1, -1) if base.ndim <= 1 else base.reshape(len(values), -1),
+                           (len(values), values.shape[2])).copy()
+    if task.kind == "binary" and values.shape[2] == 1:
+        offset = 1.0 if space == "probability" else 0.0
+        values = np.concatenate([-values, values], axis=2)
+        base = np.hstack([offset - base, base])
+    return values, base
+
+
+def _additivity_error(model: Any, rows: Any, task: Task, space: str, values: np.ndarray, base: np.ndarray) -> float:
+    expected = model_outputs(model, rows, task, space)
+    return float(np.max(np.abs(values.sum(axis=1) + base - expected)))
+
+
+def _rows(X: Any, positions: np.ndarray) -> Any:
+    return X.iloc[positions] if isinstance(X, pd.DataFrame) else X[positions]
+
+
+def _frame(X: Any, names: list[str]) -> pd.DataFrame:
+    return X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=names)

@@ -1,0 +1,219 @@
+"""What a model is: fitted or not, its task, its outputs, and how a Pipeline maps raw columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse
+from sklearn.base import is_classifier, is_regressor
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import InvalidInputError
+from .results import Task
+
+
+def check_model(model: Any) -> None:
+    """Raise InvalidInputError unless ``model`` can predict and is fitted."""
+    if not hasattr(model, "predict"):
+        raise InvalidInputError(f"The model ({type(model).__name__}) has no predict method.")
+    if hasattr(model, "fit"):
+        try:
+            check_is_fitted(model)
+        except NotFittedError as err:
+            raise InvalidInputError(f"The model ({type(model).__name__}) is not fitted; call fit before explaining it.") from err
+        except TypeError:
+            pass  # not a scikit-learn estimator: nothing to check
+
+
+def detect_task(model: Any, y: np.ndarray) -> Task:
+    """Regression, binary or multiclass, from the model and the target; checks the target fits it."""
+    classes = getattr(model, "classes_", None)
+    if is_classifier(model) or (classes is not None and not is_regressor(model)):
+        if classes is None:
+            classes = np.unique(y)
+        classes = np.asarray(classes)
+        unknown = sorted(set(pd.unique(y).tolist()) - set(classes.tolist()), key=str)
+        if unknown:
+            shown = ", ".join(repr(v) for v in unknown[:5])
+            raise InvalidInputError(
+                f"The target holds label(s) the classifier was not trained on ({shown}); "
+                f"its classes are {classes.tolist()}."
+            )
+        return Task("binary" if len(classes) == 2 else "multiclass", tuple(classes.tolist()))
+    if not np.issubdtype(np.asarray(y).dtype, np.number) and not _all_numeric(y):
+        example = next(v for v in np.asarray(y).tolist() if not _is_number(v))
+        raise InvalidInputError(f"The target of a regressor must be numeric, but it holds {example!r}.")
+    return Task("regression")
+
+
+def output_names(task: Task) -> list[str]:
+    """One name per model output: 'prediction', or the class labels as text."""
+    return [str(c) for c in task.classes] if task.is_classification else ["prediction"]
+
+
+def split_pipeline(model: Any) -> tuple[Any | None, Any]:
+    """(preprocessing steps, final estimator) of a Pipeline; (None, model) otherwise."""
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        return model[:-1], model[-1]
+    if isinstance(model, Pipeline):
+        return None, model[-1]
+    return None, model
+
+
+def model_outputs(model: Any, X: Any, task: Task, space: str) -> np.ndarray:
+    """Model output in ``space`` as (n_rows, n_outputs): 'prediction', 'probability' or 'margin'.
+
+    Binary margins come from the library as one column (the positive class); they are returned
+    as two columns (-m, m) so every classifier has one output per class.
+    """
+    if space == "prediction":
+        return np.asarray(model.predict(X), dtype=float).reshape(-1, 1)
+    if space == "probability":
+        return np.asarray(model.predict_proba(X), dtype=float)
+    margin = np.asarray(_margin(model, X), dtype=float)
+    if margin.ndim == 1 or margin.shape[1] == 1:
+        margin = margin.reshape(-1, 1)
+        return np.hstack([-margin, margin]) if task.kind == "binary" else margin
+    return margin
+
+
+def _margin(model: Any, X: Any) -> np.ndarray:
+    module = type(model).__module__
+    if module.startswith("xgboost"):
+        return model.predict(X, output_margin=True)
+    if module.startswith("lightgbm"):
+        return model.predict(X, raw_score=True)
+    return model.decision_function(X)
+
+
+def raw_column_origins(preprocessor: Any, X_sample: pd.DataFrame | np.ndarray, raw_names: list[str]) -> np.ndarray:
+    """For each column the preprocessing outputs, the index of the one raw column it comes from.
+
+    Read from the structure (ColumnTransformer blocks, per-column transformers, output names),
+    then verified on ``X_sample``: shuffling a raw column may change only the outputs assigned to
+    it. Raises ValueError, saying why, when the preprocessing mixes raw columns.
+    """
+    origins = _origins(preprocessor, raw_names)
+    bad = [k for k, sources in enumerate(origins) if len(sources) != 1]
+    if bad:
+        raise ValueError(f"output column {bad[0]} of the preprocessing depends on {len(origins[bad[0]])} raw columns")
+    origin = np.array([next(iter(sources)) for sources in origins])
+    _verify_origins(preprocessor, X_sample, origin, raw_names)
+    return origin
+
+
+def _origins(step: Any, names_in: list[str]) -> list[set[int]]:
+    if step is None or step == "passthrough":
+        return [{i} for i in range(len(names_in))]
+    if isinstance(step, Pipeline):
+        origins = [{i} for i in range(len(names_in))]
+        names = list(names_in)
+        for _, sub in step.steps:
+            inner = _origins(sub, names)
+            origins = [set().union(*(origins[i] for i in sources)) for sources in inner]
+            names = _names_out(sub, names)
+        return origins
+    if isinstance(step, ColumnTransformer):
+        return _column_transformer_origins(step, names_in)
+    if isinstance(step, FeatureUnion):
+        return [sources for _, sub in step.transformer_list if sub != "drop" for sources in _origins(sub, names_in)]
+    return _leaf_origins(step, names_in)
+
+
+def _column_transformer_origins(transformer: ColumnTransformer, names_in: list[str]) -> list[set[int]]:
+    width = max((s.stop for s in transformer.output_indices_.values()), default=0)
+    origins: list[set[int]] = [set() for _ in range(width)]
+    for name, sub, columns in transformer.transformers_:
+        block = transformer.output_indices_[name]
+        if sub == "drop" or block.stop == block.start:
+            continue
+        indices = _column_indices(columns, names_in)
+        inner = _origins(sub, [names_in[i] for i in indices])
+        if len(inner) != block.stop - block.start:
+            raise ValueError(f"cannot tell which raw columns feed the outputs of transformer {name!r}")
+        for offset, sources in enumerate(inner):
+            origins[block.start + offset] = {indices[i] for i in sources}
+    return origins
+
+
+def _column_indices(columns: Any, names_in: list[str]) -> list[int]:
+    positions = np.arange(len(names_in))
+    if callable(columns):
+        raise ValueError("a ColumnTransformer selects columns with a callable")
+    if isinstance(columns, slice) or np.isscalar(columns):
+        columns = positions[columns] if not isinstance(columns, str) else [columns]
+    columns = list(np.atleast_1d(columns))
+    if columns and isinstance(columns[0], (bool, np.bool_)):
+        return positions[np.asarray(columns, dtype=bool)].tolist()
+    return [names_in.index(str(c)) if isinstance(c, str) else int(c) for c in columns]
+
+
+def _leaf_origins(step: Any, names_in: list[str]) -> list[set[int]]:
+    names_out = _names_out(step, names_in)
+    if names_out == names_in:
+        return [{i} for i in range(len(names_in))]
+    origins = []
+    for out in names_out:
+        matches = [i for i, name in enumerate(names_in)
+                   if out == name or out.startswith(name + "_") or out == f"missingindicator_{name}"]
+        if not matches:
+            raise ValueError(f"{type(step).__name__} output {out!r} does not name the raw column it comes from")
+        origins.append({max(matches, key=lambda i: len(names_in[i]))})
+    return origins
+
+
+def _names_out(step: Any, names_in: list[str]) -> list[str]:
+    if step is None or step == "passthrough":
+        return list(names_in)
+    if not hasattr(step, "get_feature_names_out"):
+        raise ValueError(f"{type(step).__name__} does not report its output columns (get_feature_names_out)")
+    fitted_names = getattr(step, "feature_names_in_", None)
+    return [str(n) for n in (step.get_feature_names_out() if fitted_names is not None else step.get_feature_names_out(names_in))]
+
+
+def _verify_origins(preprocessor: Any, X_sample: Any, origin: np.ndarray, raw_names: list[str]) -> None:
+    base = dense(preprocessor.transform(X_sample))
+    n_rows = base.shape[0]
+    if n_rows < 2:
+        return
+    shifted = np.roll(np.arange(n_rows), 1)
+    copies = []
+    for j in range(len(raw_names)):
+        copy = X_sample.copy()
+        if isinstance(copy, pd.DataFrame):
+            copy.iloc[:, j] = X_sample.iloc[shifted, j].to_numpy()
+        else:
+            copy[:, j] = X_sample[shifted, j]
+        copies.append(copy)
+    stacked = pd.concat(copies, ignore_index=True) if isinstance(X_sample, pd.DataFrame) else np.vstack(copies)
+    transformed = dense(preprocessor.transform(stacked))
+    for j, name in enumerate(raw_names):
+        block = transformed[j * n_rows:(j + 1) * n_rows]
+        changed = ~((block == base) | (pd.isna(block) & pd.isna(base))).all(axis=0)
+        foreign = np.flatnonzero(changed & (origin != j))
+        if foreign.size:
+            raise ValueError(f"shuffling raw column {name!r} changes output column {foreign[0]}, assigned to another column")
+
+
+def dense(matrix: Any) -> np.ndarray:
+    """A transformed matrix as a dense float array."""
+    if scipy.sparse.issparse(matrix):
+        matrix = matrix.toarray()
+    return np.asarray(matrix, dtype=float)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _all_numeric(values: np.ndarray) -> bool:
+    return all(_is_number(v) for v in values)

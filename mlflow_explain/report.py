@@ -1,0 +1,139 @@
+"""One self-contained HTML page from an Explanation and its PNG figures (no MLflow).
+
+Everything is inline (images as data URIs, CSS in the page, the force plot in an iframe's
+srcdoc), so the page renders in the MLflow UI's artifact viewer without fetching anything.
+Every name that comes from the data is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from .results import Explanation, PermutationResult
+
+_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.5em; color: #222;
+       max-width: 960px; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
+td, th { border: 1px solid #ddd; padding: .25em .6em; text-align: left; }
+td.num { text-align: right; font-family: monospace; }
+.status-ok { color: #1a7f37; } .status-partial { color: #b35900; } .status-failed { color: #c62828; }
+.error { background: #fdecea; border-left: 4px solid #c62828; padding: .4em .8em; }
+.warning { background: #fff8e1; border-left: 4px solid #f9a825; padding: .4em .8em; }
+img { max-width: 100%; margin: .3em 0; } .note { color: #555; font-size: .9em; }
+iframe { width: 100%; height: 170px; border: 1px solid #ddd; }
+"""
+
+
+def render_report(explanation: Explanation, images: dict[str, bytes], force_plot: str | None = None) -> str:
+    """The report page: header, importance tables and plots, SHAP, local explanations, timings, errors."""
+    sections = [
+        _header(explanation),
+        _problems(explanation),
+        _permutation_section(explanation, images),
+        _shap_section(explanation, images),
+        _local_section(explanation, images, force_plot),
+        _details(explanation),
+    ]
+    title = f"mlflow_explain report: {escape(explanation.model_type)}"
+    body = "\n".join(section for section in sections if section)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{_STYLE}</style></head>\n<body>\n<h1>{title}</h1>\n{body}\n</body></html>\n")
+
+
+def _header(explanation: Explanation) -> str:
+    task = explanation.task
+    classes = ", ".join(escape(str(c)) for c in task.classes)
+    rows = [
+        ("Model", escape(explanation.model_type)),
+        ("Task", escape(task.kind) + (f" (classes: {classes})" if classes else "")),
+        ("Validation rows", str(explanation.n_rows)),
+        ("Features", str(len(explanation.feature_names))),
+        ("Status", f"<span class='status-{explanation.status}'>{explanation.status}</span>"),
+        ("mlflow_explain", escape(explanation.versions.get("mlflow_explain", "unknown"))),
+    ]
+    return _table([], rows)
+
+
+def _problems(explanation: Explanation) -> str:
+    errors = "".join(f"<p class='error'><b>{escape(step)} failed:</b> {escape(message)}</p>"
+                     for step, message in explanation.errors.items())
+    warnings = "".join(f"<p class='warning'>{escape(message)}</p>" for message in explanation.warnings)
+    return errors + warnings
+
+
+def _permutation_section(explanation: Explanation, images: dict[str, bytes]) -> str:
+    result = explanation.permutation
+    if result is None:
+        return ""
+    parts = ["<h2>Permutation importance</h2>",
+             f"<p class='note'>Score drop when one feature is shuffled, over {result.n_repeats} repeats on "
+             f"{result.n_rows} rows; evaluated in {result.n_predict_calls} predict call(s) of up to "
+             f"{result.copies_per_call} permuted copies.</p>"]
+    for scorer in result.scorer_names:
+        parts.append(f"<h3>{escape(scorer)} (baseline {result.baseline_scores[scorer]:.4f})</h3>")
+        parts.append(_weights_table(result, scorer))
+    parts += [_image(images, path) for path in sorted(images) if path.startswith("permutation_importance")]
+    return "\n".join(parts)
+
+
+def _weights_table(result: PermutationResult, scorer: str) -> str:
+    """ELI5's show_weights table: weight ± 2 std, shaded green by weight, largest first."""
+    mean, std = result.mean(scorer), result.std(scorer)
+    largest = max(float(abs(mean).max()), 1e-12)
+    rows = []
+    for i in sorted(range(len(mean)), key=lambda i: -mean[i]):
+        alpha = max(0.0, float(mean[i])) / largest
+        weight = f"<td class='num' style='background: rgba(0, 160, 60, {alpha * 0.8 + 0.05:.2f})'>" \
+                 f"{mean[i]:.4f} ± {2 * std[i]:.4f}</td>"
+        rows.append(weight + f"<td>{escape(result.feature_names[i])}</td>")
+    header = "<tr><th>Weight</th><th>Feature</th></tr>"
+    return f"<table>{header}" + "".join(f"<tr>{row}</tr>" for row in rows) + "</table>"
+
+
+def _shap_section(explanation: Explanation, images: dict[str, bytes]) -> str:
+    result = explanation.shap
+    if result is None:
+        return ""
+    error = "not checked" if result.max_additivity_error is None else f"{result.max_additivity_error:.2e}"
+    parts = [
+        "<h2>SHAP values</h2>",
+        f"<p class='note'><b>{escape(result.algorithm)} explainer</b>: {escape(result.reason)}. "
+        f"{len(result.row_positions)} rows explained, values in {escape(result.output_space)} space; "
+        f"largest gap between values + base value and the model output: {error}.</p>",
+    ]
+    for prefix in ("shap_bar", "shap_beeswarm", "dependence/"):
+        parts += [_image(images, path) for path in sorted(images) if path.startswith(prefix)]
+    return "\n".join(parts)
+
+
+def _local_section(explanation: Explanation, images: dict[str, bytes], force_plot: str | None) -> str:
+    waterfalls = [_image(images, path) for path in sorted(images) if path.startswith("local/")]
+    if not waterfalls and force_plot is None:
+        return ""
+    parts = ["<h2>Local explanations</h2>",
+             "<p class='note'>A few rows chosen at random (seeded): how each feature moves the model's output "
+             "away from the base value.</p>"]
+    if force_plot is not None:
+        parts.append(f"<iframe title='force plot' srcdoc=\"{escape(force_plot, quote=True)}\"></iframe>")
+    return "\n".join(parts + waterfalls)
+
+
+def _details(explanation: Explanation) -> str:
+    timings = _table(["Step", "Seconds"], [(escape(name), f"{seconds:.2f}") for name, seconds in explanation.timings.items()])
+    versions = _table(["Package", "Version"], [(escape(name), escape(v)) for name, v in explanation.versions.items()])
+    return f"<h2>Timings</h2>{timings}<h2>Versions</h2>{versions}"
+
+
+def _image(images: dict[str, bytes], path: str) -> str:
+    encoded = base64.b64encode(images[path]).decode("ascii")
+    return f"<div><img alt='{escape(path, quote=True)}' src='data:image/png;base64,{encoded}'></div>"
+
+
+def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
+    """A table of cells that are already HTML (escape data before it gets here)."""
+    head = "<tr>" + "".join(f"<th>{cell}</th>" for cell in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"

@@ -1,0 +1,150 @@
+"""Result types shared by the methods, plots, report and tracking (no computation here)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+TaskKind = Literal["regression", "binary", "multiclass"]
+
+IMPORTANCE_COLUMNS = ["method", "output", "feature", "importance", "std", "rank"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What the model predicts: ``kind`` and, for classifiers, the class labels in model order."""
+
+    kind: TaskKind
+    classes: tuple = ()
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind != "regression"
+
+
+@dataclasses.dataclass
+class PermutationResult:
+    """Permutation importance for every scorer, as ``sklearn.inspection`` reports it.
+
+    ``importances[scorer]`` has shape (n_features, n_repeats): baseline score minus permuted
+    score; ``feature_names`` holds one name per permuted unit (a column or a feature group).
+    """
+
+    feature_names: list[str]
+    scorer_names: list[str]
+    baseline_scores: dict[str, float]
+    importances: dict[str, np.ndarray]
+    n_rows: int
+    n_repeats: int
+    copies_per_call: int
+    n_predict_calls: int
+
+    def mean(self, scorer: str) -> np.ndarray:
+        return self.importances[scorer].mean(axis=1)
+
+    def std(self, scorer: str) -> np.ndarray:
+        return self.importances[scorer].std(axis=1)
+
+    @property
+    def primary_scorer(self) -> str:
+        return self.scorer_names[0]
+
+
+@dataclasses.dataclass
+class ShapResult:
+    """SHAP values of the explained rows, per raw feature and model output.
+
+    ``values`` has shape (n_rows, n_features, n_outputs) and ``base_values`` (n_rows, n_outputs),
+    so ``values.sum(axis=1) + base_values`` is the model output in ``output_space``
+    ("prediction" for regressors, "probability" or "margin" (log-odds) for classifiers).
+    """
+
+    values: np.ndarray
+    base_values: np.ndarray
+    data: pd.DataFrame
+    feature_names: list[str]
+    output_names: list[str]
+    output_space: Literal["prediction", "probability", "margin"]
+    algorithm: str
+    reason: str
+    row_positions: np.ndarray
+    n_background: int
+    max_additivity_error: float | None = None
+    local_positions: np.ndarray = dataclasses.field(default_factory=lambda: np.array([], dtype=int))
+
+    def explained_output(self, row: int) -> int:
+        """The output a local explanation of ``row`` shows: the predicted class, or the prediction."""
+        if len(self.output_names) == 1:
+            return 0
+        return int(np.argmax(self.values[row].sum(axis=0) + self.base_values[row]))
+
+    def mean_abs(self) -> np.ndarray:
+        """Mean absolute value per (feature, output): shape (n_features, n_outputs)."""
+        return np.abs(self.values).mean(axis=0)
+
+
+@dataclasses.dataclass
+class Explanation:
+    """Everything one explanation produced: results, the long importance table, timings, problems."""
+
+    task: Task
+    feature_names: list[str]
+    n_rows: int
+    config: dict
+    permutation: PermutationResult | None = None
+    shap: ShapResult | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    model_type: str = ""
+
+    @property
+    def status(self) -> Literal["ok", "partial", "failed"]:
+        if not self.errors:
+            return "ok"
+        return "partial" if (self.permutation is not None or self.shap is not None) else "failed"
+
+    @property
+    def reported_features(self) -> list[str]:
+        """Every name reported as a feature: the columns, then any permutation feature groups."""
+        names = list(self.feature_names)
+        if self.permutation is not None:
+            names += [name for name in self.permutation.feature_names if name not in names]
+        return names
+
+    @property
+    def importances(self) -> pd.DataFrame:
+        """The long table (method, output, feature, importance, std, rank) of every method."""
+        frames = []
+        if self.permutation is not None:
+            for scorer in self.permutation.scorer_names:
+                frames.append(
+                    _ranked("permutation", scorer, self.permutation.feature_names,
+                            self.permutation.mean(scorer), self.permutation.std(scorer))
+                )
+        if self.shap is not None:
+            mean_abs = self.shap.mean_abs()
+            frames.append(_ranked("shap", "all", self.shap.feature_names, mean_abs.mean(axis=1), None))
+            if self.task.is_classification:
+                for k, output in enumerate(self.shap.output_names):
+                    frames.append(_ranked("shap", output, self.shap.feature_names, mean_abs[:, k], None))
+        if not frames:
+            return pd.DataFrame(columns=IMPORTANCE_COLUMNS)
+        return pd.concat(frames, ignore_index=True)
+
+
+def _ranked(method: str, output: str, features: list[str], importance: np.ndarray,
+            std: np.ndarray | None) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "method": method,
+        "output": output,
+        "feature": features,
+        "importance": np.asarray(importance, dtype=float),
+        "std": np.nan if std is None else np.asarray(std, dtype=float),
+    })
+    frame["rank"] = frame["importance"].rank(ascending=False, method="first").astype(int)
+    return frame
