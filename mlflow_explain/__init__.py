@@ -5,6 +5,7 @@ the MLflow run as per-feature metrics, tables, plots and one HTML report.
 """
 
 from .api import explain
+from .autolog import autolog, set_validation_data
 from .config import ExplainConfig, load_config
 from .errors import ConfigError, ExplainError, InvalidInputError
 from .results import Explanation
@@ -18,6 +19,8 @@ __all__ = [
     "Explanation",
     "InvalidInputError",
     "__version__",
+    "autolog",
     "explain",
     "load_config",
+    "set_validation_data",
 ]

@@ -1,25 +1,91 @@
-"""The ``mlflow-explain`` command line (click, like mlflow's own CLI)."""
+"""The ``mlflow-explain`` command line (click, like mlflow's own CLI).
+
+Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem).
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import click
 import yaml
+from mlflow.exceptions import MlflowException
+from tqdm.auto import tqdm
 
 from .config import load_config
-from .errors import ExplainError
+from .errors import ExplainError, InvalidInputError
+
+_CONFIG_OPTIONS = [
+    click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                 help="YAML file merged over the defaults (configs/default.yaml)."),
+    click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+                 help="Override one config key, e.g. --set shap.max_rows=500; repeatable."),
+]
+
+
+def _config_options(command):
+    for option in reversed(_CONFIG_OPTIONS):
+        command = option(command)
+    return command
 
 
 @click.group(help="Explain models tracked in MLflow: permutation importance, SHAP, reports.")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log progress messages (INFO) to stderr.")
+def main(verbose: bool) -> None:
     """Entry point of the ``mlflow-explain`` console script."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 @main.command("config", help="Print the effective configuration (defaults, then --config, then --set).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML file merged over the defaults.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one key; repeatable.")
+@_config_options
 def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
-    try:
-        config = load_config(config_path, overrides=list(overrides))
-    except ExplainError as err:
-        raise click.UsageError(str(err)) from err
+    config = _load(config_path, overrides)
     click.echo(yaml.safe_dump(config.to_dict(), sort_keys=False), nl=False)
+
+
+@main.command("explain", help="Explain a logged model on validation data and log the results into its run.")
+@click.option("--model-uri", required=True, help="Logged model, e.g. runs:/<run id>/model or models:/<name>/<version>.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False),
+              help="Validation rows: a CSV or Parquet file (default: validation.path in the config).")
+@click.option("--target", help="Target column in --data (default: validation.target in the config).")
+@click.option("--run-id", help="Run to log into (default: the run that logged the model).")
+@_config_options
+def explain_command(model_uri: str, data_path: str | None, target: str | None, run_id: str | None,
+                    config_path: str | None, overrides: tuple[str, ...]) -> None:
+    from . import tracking
+    from .api import explain
+
+    config = _load(config_path, overrides)
+    steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)
+    try:
+        steps.set_postfix_str("loading model")
+        model, model_run_id = tracking.load_logged_model(model_uri)
+        steps.update()
+        target_run = run_id or model_run_id
+        if target_run is None:
+            raise InvalidInputError(f"Model {model_uri} is not attached to a run; pass --run-id.")
+        steps.set_postfix_str("explaining")
+        explanation = explain(model, data_path, target=target, config=config, run_id=target_run)
+        steps.update()
+    except (ExplainError, OSError) as err:
+        _fail(str(err))
+    except MlflowException as err:  # a wrong model URI, an unknown run, an unreachable server
+        _fail(f"MLflow: {err.message}")
+    finally:
+        steps.close()
+    click.echo(f"Explained {explanation.model_type} into run {target_run}: status {explanation.status}.")
+    if explanation.status != "ok":
+        click.echo("; ".join(f"{step}: {message}" for step, message in explanation.errors.items()), err=True)
+
+
+def _load(config_path: str | None, overrides: tuple[str, ...]):
+    try:
+        return load_config(config_path, overrides=list(overrides))
+    except ExplainError as err:
+        _fail(str(err))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {' '.join(message.split())}", err=True)
+    sys.exit(2)

@@ -57,6 +57,11 @@ class LoggingConfig:
 
 
 @dataclasses.dataclass
+class EvaluateConfig:
+    run_by_default: bool
+
+
+@dataclasses.dataclass
 class ExplainConfig:
     """Every option of mlflow_explain; build it with :func:`load_config`."""
 
@@ -64,6 +69,7 @@ class ExplainConfig:
     permutation: PermutationConfig
     shap: ShapConfig
     logging: LoggingConfig
+    evaluate: EvaluateConfig
     on_error: Literal["warn", "raise"]
 
     def to_dict(self) -> dict:

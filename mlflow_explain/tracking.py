@@ -7,8 +7,10 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import numpy as np
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -18,6 +20,7 @@ from .results import Explanation
 logger = logging.getLogger(__name__)
 
 STATUS_TAG = "mlflow_explain.status"
+ERROR_FILE = "error.txt"
 VERSION_TAG = "mlflow_explain.version"
 _BATCH = 1000  # MLflow's limit of entities per log_batch call
 
@@ -44,6 +47,39 @@ def log_explanation(explanation: Explanation, directory: Path, run_id: str, arti
     log_metrics(client, run_id, explanation_metrics(explanation))
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
     client.log_batch(run_id, tags=[RunTag(STATUS_TAG, explanation.status), RunTag(VERSION_TAG, version)])
+
+
+def log_failure(run_id: str, message: str, artifact_dir: str) -> None:
+    """Mark a run whose explanation failed: status tag ``failed`` and the message in error.txt."""
+    client = MlflowClient()
+    client.log_text(run_id, message + "\n", f"{artifact_dir}/{ERROR_FILE}")
+    client.set_tag(run_id, STATUS_TAG, "failed")
+
+
+def load_logged_model(model_uri: str) -> tuple[Any, str | None]:
+    """Load a logged model, unwrapped to the raw estimator where the flavor allows; and its run id.
+
+    scikit-learn, XGBoost and LightGBM models come back as themselves (so tree models take the
+    fast SHAP path); any other pyfunc model is wrapped so that ``predict`` works.
+    """
+    pyfunc_model = mlflow.pyfunc.load_model(model_uri)
+    run_id = pyfunc_model.metadata.run_id
+    try:
+        return pyfunc_model.get_raw_model(), run_id
+    except NotImplementedError:
+        logger.info("Model %s has no raw model to unwrap; explaining its pyfunc predict().", model_uri)
+        return PyfuncPredictor(pyfunc_model), run_id
+
+
+class PyfuncPredictor:
+    """A pyfunc model seen as a fitted estimator with ``predict`` (no probabilities)."""
+
+    def __init__(self, pyfunc_model: Any):
+        self.pyfunc_model = pyfunc_model
+
+    def predict(self, X: Any) -> np.ndarray:
+        predictions = self.pyfunc_model.predict(X)
+        return np.asarray(predictions).reshape(len(X), -1)[:, 0] if np.ndim(predictions) > 1 else np.asarray(predictions)
 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:

@@ -1,11 +1,34 @@
-"""The mlflow-explain command line."""
+"""The mlflow-explain command line: config, and explain on a logged model (in-process and as a subprocess)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
+import mlflow
+import pytest
 import yaml
 from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_diabetes
+from sklearn.ensemble import RandomForestRegressor
 
 from mlflow_explain.cli import main
+
+
+@pytest.fixture
+def logged_model(tracking_uri, tmp_path):
+    """A random forest logged with mlflow.sklearn.log_model (skops), and its validation rows as Parquet."""
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = RandomForestRegressor(n_estimators=20, random_state=0).fit(X.iloc[:300], y.iloc[:300])
+    with mlflow.start_run() as run:
+        mlflow.log_param("n_estimators", 20)
+        info = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
+    data = tmp_path / "val.parquet"
+    X.iloc[300:].assign(progression=y.iloc[300:]).to_parquet(data)
+    return info.model_uri, run.info.run_id, data
 
 
 def test_config_prints_the_effective_config(tmp_path):
@@ -22,3 +45,64 @@ def test_config_rejects_unknown_keys_with_exit_code_2():
     result = CliRunner().invoke(main, ["config", "--set", "shap.rows=1"])
     assert result.exit_code == 2
     assert "Unknown config key(s): shap.rows" in result.output
+
+
+def test_explain_logs_into_the_models_run(logged_model):
+    model_uri, run_id, data = logged_model
+    result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression",
+                                       "--set", "permutation.n_repeats=3", "--set", "shap.max_rows=50"])
+    assert result.exit_code == 0, result.output
+    assert f"into run {run_id}: status ok" in result.output
+    run = MlflowClient().get_run(run_id)
+    assert run.data.tags["mlflow_explain.status"] == "ok" and run.data.params["n_estimators"] == "20"
+    assert "permutation_importance/bmi" in run.data.metrics and run.data.metrics["explain/rows_shap"] == 50
+    assert run.data.metrics["explain/rows_validation"] == 142
+
+
+def test_explain_into_another_run(logged_model):
+    model_uri, run_id, data = logged_model
+    with mlflow.start_run() as other:
+        pass
+    result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression",
+                                       "--run-id", other.info.run_id, "--set", "shap.enabled=false"])
+    assert result.exit_code == 0, result.output
+    assert "permutation_importance/bmi" in MlflowClient().get_run(other.info.run_id).data.metrics
+    assert "permutation_importance/bmi" not in MlflowClient().get_run(run_id).data.metrics
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--target", "nope"], "Target column 'nope' is not in the validation data"),
+    (["--target", "progression", "--set", "shap.algo=tree"], "Unknown config key(s): shap.algo"),
+    (["--target", "progression", "--run-id", "0" * 32], "MLflow: Run"),
+])
+def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
+    model_uri, _, data = logged_model
+    result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data)] + arguments)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_data_file_exits_2(logged_model, tmp_path):
+    model_uri, _, _ = logged_model
+    result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(tmp_path / "x.csv"), "--target", "y"])
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_help_documents_every_option():
+    result = CliRunner().invoke(main, ["explain", "--help"])
+    for option in ("--model-uri", "--data", "--target", "--run-id", "--config", "--set"):
+        assert option in result.output
+
+
+def test_explain_as_a_real_subprocess(logged_model, tracking_uri):
+    model_uri, run_id, data = logged_model
+    executable = shutil.which("mlflow-explain", path=os.path.dirname(sys.executable)) or shutil.which("mlflow-explain")
+    assert executable, "the console script is installed with the package"
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    done = subprocess.run([executable, "explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression",
+                           "--set", "permutation.n_repeats=2"], env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert MlflowClient().get_run(run_id).data.tags["mlflow_explain.status"] == "ok"
+    bad = subprocess.run([executable, "explain", "--model-uri", model_uri, "--data", str(data), "--target", "absent"],
+                         env=environment, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("Error: Target column 'absent'")

@@ -1,0 +1,44 @@
+"""The examples run as a new user runs them, and leave explained runs behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run_example(name: str, cwd: Path) -> str:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=environment, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in done.stdout
+    return done.stdout
+
+
+def _client(cwd: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{cwd / 'mlflow.db'}")
+
+
+def test_quickstart_explains_into_a_local_sqlite_store(tmp_path):
+    output = _run_example("quickstart.py", tmp_path)
+    run_id = re.search(r"Explained run ([0-9a-f]{32})", output).group(1)
+    run = _client(tmp_path).get_run(run_id)
+    assert run.data.tags["mlflow_explain.status"] == "ok"
+    assert "permutation_importance/mean radius" in run.data.metrics and "val_accuracy" in run.data.metrics
+    assert "explain" in {item.path for item in _client(tmp_path).list_artifacts(run_id)}
+
+
+def test_autolog_example_explains_every_model(tmp_path):
+    output = _run_example("autolog_sklearn.py", tmp_path)
+    run_ids = re.findall(r"run ([0-9a-f]{32})  explanation: ok", output)
+    assert len(run_ids) == 4
+    for run_id in run_ids:
+        metrics = _client(tmp_path).get_run(run_id).data.metrics
+        assert "shap_mean_abs/proline" in metrics and "training_score" in metrics
