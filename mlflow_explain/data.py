@@ -42,6 +42,11 @@ def take_rows(X: pd.DataFrame | np.ndarray, positions: np.ndarray) -> pd.DataFra
     return X.iloc[positions] if isinstance(X, pd.DataFrame) else X[positions]
 
 
+def column_names(X: pd.DataFrame | np.ndarray) -> list[str]:
+    """Feature names: a frame's columns as text, or x0, x1, ... for an array (scikit-learn's convention)."""
+    return [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{i}" for i in range(X.shape[1])]
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file of validation rows."""
     path = Path(path)
@@ -83,8 +88,7 @@ def load_validation_data(
     if weights is not None and weights.shape[0] != X.shape[0]:
         raise InvalidInputError(f"sample_weight has {weights.shape[0]} values but the validation data has {X.shape[0]} rows.")
     X, y, weights = _cap_rows(X, y, weights, config)
-    names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{i}" for i in range(X.shape[1])]
-    return ValidationData(X=X, y=y, sample_weight=weights, feature_names=names)
+    return ValidationData(X=X, y=y, sample_weight=weights, feature_names=column_names(X))
 
 
 def _read_if_path(X: Any) -> Any:

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.random import sample_without_replacement
 from tqdm.auto import tqdm
 
+from ..data import column_names, take_rows
 from ..results import PermutationResult
 
 _RESPONSE_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
@@ -83,13 +84,13 @@ def permutation_importance(
     >>> result.mean("r2").shape
     (10,)
     """
-    columns = _column_names(X)
+    columns = column_names(X)
     units, unit_names = _permutation_units(columns, feature_groups or {})
     scorers = _scorers(model, scoring)
     n_rows = X.shape[0]
     random_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
     row_positions, shuffles = _shuffles(random_seed, n_rows, n_repeats, max_samples)
-    X_rows = X.iloc[row_positions] if isinstance(X, pd.DataFrame) else X[row_positions]
+    X_rows = take_rows(X, row_positions)
     y_rows = y[row_positions]
     weight_rows = None if sample_weight is None else sample_weight[row_positions]
 
@@ -124,10 +125,6 @@ def permutation_importance(
         copies_per_call=per_call,
         n_predict_calls=len(batches),
     )
-
-
-def _column_names(X: pd.DataFrame | np.ndarray) -> list[str]:
-    return [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{i}" for i in range(X.shape[1])]
 
 
 def _permutation_units(columns: list[str], groups: Mapping[str, Sequence]) -> tuple[list[list[int]], list[str]]:

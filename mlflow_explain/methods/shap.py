@@ -19,6 +19,7 @@ import shap
 from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 
+from ..data import take_rows
 from ..models import dense, model_outputs, output_names, raw_column_origins, split_pipeline
 from ..results import ShapResult, Task
 
@@ -70,20 +71,20 @@ def shap_values(
     """
     rng = np.random.RandomState(random_state)
     order = rng.permutation(X.shape[0])
-    background = _rows(X, np.sort(rng.permutation(X.shape[0])[:background_rows]))
+    background = take_rows(X, np.sort(rng.permutation(X.shape[0])[:background_rows]))
     target, to_raw, pipeline_note = _explained_model(model, X, order, feature_names)
     chosen = _choose(target, task, algorithm, pipeline_note)
     positions = np.sort(order[: permutation_max_rows if chosen.name == "permutation" else max_rows])
     if chosen.name == "permutation":
         logger.warning("SHAP: slow model-agnostic path on %d rows: %s", len(positions), chosen.reason)
-    rows = to_raw.transform(_rows(X, positions))
+    rows = to_raw.transform(take_rows(X, positions))
     values, base, space = chosen.explain(target, rows, to_raw.transform(background), task)
     values, base = _per_class(values, base, task, space)
     error = _additivity_error(target, rows, task, space, values, base) if check_additivity else None
     return ShapResult(
         values=to_raw.sum_back(values),
         base_values=base,
-        data=_frame(_rows(X, positions), feature_names),
+        data=_frame(take_rows(X, positions), feature_names),
         feature_names=list(feature_names),
         output_names=output_names(task),
         output_space=space,
@@ -118,7 +119,7 @@ def _explained_model(model: Any, X: Any, order: np.ndarray, names: list[str]) ->
     preprocessor, final = split_pipeline(model)
     if preprocessor is None:
         return final, _RawColumns(), ""
-    sample = _rows(X, np.sort(order[:_ORIGIN_CHECK_ROWS]))
+    sample = take_rows(X, np.sort(order[:_ORIGIN_CHECK_ROWS]))
     try:
         origins = raw_column_origins(preprocessor, sample, names)
     except ValueError as why:
@@ -271,10 +272,6 @@ def _per_class(values: np.ndarray, base: np.ndarray, task: Task, space: str) -> 
 def _additivity_error(model: Any, rows: Any, task: Task, space: str, values: np.ndarray, base: np.ndarray) -> float:
     expected = model_outputs(model, rows, task, space)
     return float(np.max(np.abs(values.sum(axis=1) + base - expected)))
-
-
-def _rows(X: Any, positions: np.ndarray) -> Any:
-    return X.iloc[positions] if isinstance(X, pd.DataFrame) else X[positions]
 
 
 def _frame(X: Any, names: list[str]) -> pd.DataFrame:
