@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +13,21 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from .compare import RunImportances
+from .errors import InvalidInputError
 from .keys import key_parts
 from .results import Explanation
 
 logger = logging.getLogger(__name__)
 
 STATUS_TAG = "mlflow_explain.status"
+KIND_TAG = "mlflow_explain.kind"
+DRIFT_TAG = "mlflow_explain.drift"
 ERROR_FILE = "error.txt"
 VERSION_TAG = "mlflow_explain.version"
 _BATCH = 1000  # MLflow's limit of entities per log_batch call
@@ -63,12 +71,16 @@ def load_logged_model(model_uri: str) -> tuple[Any, str | None]:
     fast SHAP path); any other pyfunc model is wrapped so that ``predict`` works.
     """
     pyfunc_model = mlflow.pyfunc.load_model(model_uri)
-    run_id = pyfunc_model.metadata.run_id
+    return unwrap_pyfunc(pyfunc_model), pyfunc_model.metadata.run_id
+
+
+def unwrap_pyfunc(pyfunc_model: Any) -> Any:
+    """The raw estimator inside a pyfunc model, or the pyfunc model seen as a predictor."""
     try:
-        return pyfunc_model.get_raw_model(), run_id
-    except NotImplementedError:
-        logger.info("Model %s has no raw model to unwrap; explaining its pyfunc predict().", model_uri)
-        return PyfuncPredictor(pyfunc_model), run_id
+        return pyfunc_model.get_raw_model()
+    except (NotImplementedError, AttributeError):
+        logger.info("The model has no raw model to unwrap; explaining its pyfunc predict().")
+        return PyfuncPredictor(pyfunc_model)
 
 
 class PyfuncPredictor:
@@ -80,6 +92,20 @@ class PyfuncPredictor:
     def predict(self, X: Any) -> np.ndarray:
         predictions = self.pyfunc_model.predict(X)
         return np.asarray(predictions).reshape(len(X), -1)[:, 0] if np.ndim(predictions) > 1 else np.asarray(predictions)
+
+
+def artifact_uris(run_id: str, folder: str) -> dict[str, str]:
+    """Every artifact under ``folder`` of a run: path relative to ``folder`` -> full artifact URI."""
+    client = MlflowClient()
+    root = client.get_run(run_id).info.artifact_uri.rstrip("/")
+    uris, pending = {}, [folder]
+    while pending:
+        for item in client.list_artifacts(run_id, pending.pop()):
+            if item.is_dir:
+                pending.append(item.path)
+            else:
+                uris[item.path[len(folder) + 1:]] = f"{root}/{item.path}"
+    return uris
 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
@@ -117,3 +143,91 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         metrics[f"explain/time_{name}_s"] = seconds
     metrics["explain/rows_validation"] = explanation.n_rows
     return metrics
+
+
+def find_runs(experiment_names: list[str] | None = None, experiment_ids: list[str] | None = None,
+              run_ids: list[str] | None = None, filter_string: str = "", max_runs: int = 50) -> tuple[list, list[str]]:
+    """Runs to compare (comparison runs left out) and notes on runs that were skipped."""
+    client, notes = MlflowClient(), []
+    if run_ids:
+        runs = []
+        for run_id in run_ids:
+            try:
+                run = client.get_run(run_id)
+            except MlflowException:
+                notes.append(f"Run {run_id} was not found; skipped.")
+                continue
+            if run.info.lifecycle_stage == "deleted":
+                notes.append(f"Run {run_id} is deleted; skipped.")
+            else:
+                runs.append(run)
+    else:
+        ids = list(experiment_ids or [])
+        for name in experiment_names or []:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise InvalidInputError(f"There is no experiment named {name!r}.")
+            ids.append(experiment.experiment_id)
+        if not ids:
+            raise InvalidInputError("Name the runs to compare: experiment names, experiment ids or run ids.")
+        runs = client.search_runs(ids, filter_string, max_results=max_runs, order_by=["attributes.start_time DESC"])
+    return [run for run in runs if run.data.tags.get(KIND_TAG) != "comparison"], notes
+
+
+def read_importances(run: Any, artifact_dir: str, order_metric: str | None = None) -> RunImportances | None:
+    """A run's logged importance table (None when the run has no explanation)."""
+    client = MlflowClient()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = client.download_artifacts(run.info.run_id, f"{artifact_dir}/importances.csv", folder)
+            table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (MlflowException, OSError):
+        return None
+    table["feature"] = table["feature"].astype(str)
+    table["output"] = table["output"].astype(str)
+    return RunImportances(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        experiment_name=_experiment_name(run.info.experiment_id),
+        start_time=run.info.start_time,
+        table=table,
+        order_value=run.data.metrics.get(order_metric) if order_metric else None,
+    )
+
+
+def find_baseline(run_id: str, spec: str) -> Any | None:
+    """The run a new explanation is compared with: ``previous``, ``best:<metric>`` or a run id."""
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    explained = f"tags.`{STATUS_TAG}` != 'failed'"
+    if spec == "previous":
+        candidates = client.search_runs([run.info.experiment_id], explained, max_results=50,
+                                        order_by=["attributes.start_time DESC"])
+        earlier = [c for c in candidates if c.info.run_id != run_id and c.info.start_time <= run.info.start_time
+                   and c.data.tags.get(KIND_TAG) != "comparison"]
+        return earlier[0] if earlier else None
+    if spec.startswith("best:"):
+        metric = spec.split(":", 1)[1]
+        candidates = client.search_runs([run.info.experiment_id], f"{explained} and metrics.`{metric}` > -1e308",
+                                        max_results=50, order_by=[f"metrics.`{metric}` DESC"])
+        others = [c for c in candidates if c.info.run_id != run_id and c.data.tags.get(KIND_TAG) != "comparison"]
+        return others[0] if others else None
+    try:
+        return client.get_run(spec)
+    except MlflowException as err:
+        raise InvalidInputError(f"compare.baseline {spec!r} is not 'previous', 'best:<metric>' or a run id.") from err
+
+
+def log_comparison(directory: Path, experiment_id: str, run_name: str, metrics: dict[str, float]) -> str:
+    """Create a comparison run (tag mlflow_explain.kind=comparison) holding ``directory`` as compare/."""
+    client = MlflowClient()
+    run = client.create_run(experiment_id, run_name=run_name, tags={KIND_TAG: "comparison"})
+    log_metrics(client, run.info.run_id, metrics)
+    client.log_artifacts(run.info.run_id, str(directory), artifact_path="compare")
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+@functools.lru_cache(maxsize=256)
+def _experiment_name(experiment_id: str) -> str:
+    return MlflowClient().get_experiment(experiment_id).name

@@ -42,3 +42,11 @@ def test_autolog_example_explains_every_model(tmp_path):
     for run_id in run_ids:
         metrics = _client(tmp_path).get_run(run_id).data.metrics
         assert "shap_mean_abs/proline" in metrics and "training_score" in metrics
+
+
+def test_evaluate_plugin_example(tmp_path):
+    output = _run_example("evaluate_plugin.py", tmp_path)
+    run_id = re.search(r"Evaluated run ([0-9a-f]{32})", output).group(1)
+    run = _client(tmp_path).get_run(run_id)
+    assert run.data.tags["mlflow_explain.status"] == "ok"
+    assert "r2_score" in run.data.metrics and "permutation_importance/bmi" in run.data.metrics

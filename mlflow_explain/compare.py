@@ -1,0 +1,159 @@
+"""Cross-run comparison of importance tables and explanation drift (pure computation, no MLflow).
+
+Every run's ``importances.csv`` is the same long table, so comparing runs is comparing tables:
+for each method, importance per feature per run, their ranks, and pairwise stability (Spearman
+rank correlation, top-k overlap, nDCG@k of one ranking against the other's importances, the
+score SageMaker Clarify's model monitor uses for feature-attribution drift).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+
+@dataclasses.dataclass
+class RunImportances:
+    """One run's importance table with what identifies the run in plots and tables."""
+
+    run_id: str
+    run_name: str
+    experiment_name: str
+    start_time: int
+    table: pd.DataFrame
+    order_value: float | None = None  # a metric to order runs by, instead of start time
+
+    @property
+    def label(self) -> str:
+        return f"{self.run_name or self.run_id[:8]} ({self.experiment_name})"
+
+
+@dataclasses.dataclass
+class Comparison:
+    """Importances of several runs side by side, their pairwise stability, and what was left out."""
+
+    runs: list[RunImportances]
+    importances: pd.DataFrame
+    stability: pd.DataFrame
+    top_k: int
+    notes: list[str]
+
+    def methods(self) -> list[str]:
+        return sorted(self.importances["method"].unique())
+
+    def matrix(self, method: str) -> pd.DataFrame:
+        """Importance as runs (rows, in order) x features (columns, most important overall first)."""
+        rows = self.importances[self.importances["method"] == method]
+        matrix = rows.pivot_table(index="run_label", columns="feature", values="importance", sort=False)
+        matrix = matrix.reindex([run.label for run in self.runs]).dropna(how="all")
+        return matrix[matrix.mean().sort_values(ascending=False).index]
+
+
+@dataclasses.dataclass
+class Drift:
+    """How a run's ranking moved against its baseline's."""
+
+    baseline_run_id: str
+    method: str
+    ndcg: float
+    spearman: float
+    top_k_overlap: float
+    moved: pd.DataFrame  # feature, baseline_rank, rank, shift: features whose rank changed, largest first
+    threshold: float
+
+    @property
+    def alert(self) -> bool:
+        return self.ndcg < self.threshold
+
+
+def summary_importance(table: pd.DataFrame, method: str) -> pd.Series:
+    """One importance per feature for ``method``: SHAP over all outputs, or the primary permutation scorer."""
+    rows = table[table["method"] == method]
+    if rows.empty:
+        return pd.Series(dtype=float)
+    output = "all" if method == "shap" else rows["output"].iloc[0]
+    return rows[rows["output"] == output].set_index("feature")["importance"].astype(float)
+
+
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman rank correlation of two importance series over their shared features."""
+    shared = a.index.intersection(b.index)
+    if len(shared) < 2:
+        return float("nan")
+    return float(spearmanr(a[shared], b[shared]).statistic)
+
+
+def top_k_overlap(a: pd.Series, b: pd.Series, k: int) -> float:
+    """Share of the top-k features of ``a`` that are also in the top k of ``b``."""
+    k = min(k, len(a), len(b))
+    if k == 0:
+        return float("nan")
+    return len(set(a.nlargest(k).index) & set(b.nlargest(k).index)) / k
+
+
+def ndcg_at_k(reference: pd.Series, other: pd.Series, k: int) -> float:
+    """nDCG@k of ``other``'s ranking, with ``reference``'s importances (clipped at 0) as relevance.
+
+    1.0 when ``other`` puts the reference's top features first in the reference's order.
+    """
+    relevance = reference.clip(lower=0)
+    k = min(k, len(relevance))
+    ideal = relevance.sort_values(ascending=False).iloc[:k].to_numpy()
+    ranked = relevance.reindex(other.sort_values(ascending=False).index[:k]).fillna(0).to_numpy()
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    best = float(ideal @ discounts[: len(ideal)])
+    return float(ranked @ discounts[: len(ranked)]) / best if best > 0 else float("nan")
+
+
+def drift(baseline: RunImportances, current: pd.DataFrame, k: int, threshold: float) -> Drift | None:
+    """Drift of ``current`` (an importance table) against ``baseline``, on SHAP if both have it."""
+    for method in ("shap", "permutation"):
+        old, new = summary_importance(baseline.table, method), summary_importance(current, method)
+        if len(old.index.intersection(new.index)) >= 2:
+            ranks = pd.DataFrame({"baseline_rank": old.rank(ascending=False, method="first"),
+                                  "rank": new.rank(ascending=False, method="first")}).dropna()
+            ranks["shift"] = ranks["baseline_rank"] - ranks["rank"]
+            moved = ranks[ranks["shift"] != 0].sort_values("shift", key=np.abs, ascending=False)
+            return Drift(baseline.run_id, method, ndcg_at_k(old, new, k), spearman(old, new), top_k_overlap(old, new, k),
+                         moved.rename_axis("feature").reset_index(), threshold)
+    return None
+
+
+def compare_runs(runs: list[RunImportances], top_k: int = 10, notes: list[str] | None = None) -> Comparison:
+    """Side-by-side importances and pairwise stability of ``runs`` (ordered by ``order_value``, else start time)."""
+    runs = sorted(runs, key=lambda run: (run.order_value if run.order_value is not None else run.start_time))
+    notes = list(notes or [])
+    frames = []
+    for run in runs:
+        for method in sorted(run.table["method"].unique()):
+            importance = summary_importance(run.table, method)
+            frames.append(pd.DataFrame({
+                "run_id": run.run_id, "run_label": run.label, "experiment": run.experiment_name,
+                "start_time": run.start_time, "method": method, "feature": importance.index,
+                "importance": importance.to_numpy(),
+                "rank": importance.rank(ascending=False, method="first").astype(int).to_numpy(),
+            }))
+    feature_sets = {run.run_id: frozenset(run.table["feature"]) for run in runs}
+    if len(set(feature_sets.values())) > 1:
+        notes.append("The runs do not all have the same features; stability is computed on the shared ones.")
+    return Comparison(runs, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+                      _stability(runs, top_k), top_k, notes)
+
+
+def _stability(runs: list[RunImportances], k: int) -> pd.DataFrame:
+    rows = []
+    for a, b in itertools.combinations(runs, 2):
+        for method in ("permutation", "shap"):
+            first, second = summary_importance(a.table, method), summary_importance(b.table, method)
+            shared = first.index.intersection(second.index)
+            if len(shared) < 2:
+                continue
+            first, second = first[shared], second[shared]
+            rows.append({"run_a": a.run_id, "run_b": b.run_id, "label_a": a.label, "label_b": b.label,
+                         "method": method, "shared_features": len(shared), "spearman": spearman(first, second),
+                         f"top_{k}_overlap": top_k_overlap(first, second, k), f"ndcg_at_{k}": ndcg_at_k(first, second, k)})
+    return pd.DataFrame(rows)
