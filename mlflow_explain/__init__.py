@@ -6,6 +6,7 @@ the MLflow run as per-feature metrics, tables, plots and one HTML report.
 
 from .api import explain
 from .autolog import autolog, set_validation_data
+from .compare import Comparison, compare
 from .config import ExplainConfig, load_config
 from .errors import ConfigError, ExplainError, InvalidInputError
 from .results import Explanation
@@ -13,6 +14,7 @@ from .results import Explanation
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "ConfigError",
     "ExplainConfig",
     "ExplainError",
@@ -20,6 +22,7 @@ __all__ = [
     "InvalidInputError",
     "__version__",
     "autolog",
+    "compare",
     "explain",
     "load_config",
     "set_validation_data",

@@ -10,9 +10,10 @@ from typing import Any
 
 from . import tracking
 from .artifacts import write_artifacts
+from .compare import baseline_drift
 from .config import ConfigSource, load_config
 from .data import load_validation_data
-from .engine import ExplainRequest, run
+from .engine import ExplainRequest, guarded, run
 from .models import check_model, detect_task
 from .results import Explanation
 
@@ -65,6 +66,9 @@ def explain(
     task = detect_task(model, data.y)
     explanation = run(ExplainRequest(model=model, data=data, task=task, config=cfg))
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder, tracking.target_run(run_id) as target_run_id:
+        if cfg.compare.enabled:
+            explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
+                                        explanation.importances, cfg)
         write_artifacts(explanation, Path(folder), cfg)
         explanation.timings["total"] = time.perf_counter() - started
         tracking.log_explanation(explanation, Path(folder), target_run_id, cfg.logging.artifact_dir)

@@ -5,6 +5,7 @@ The folder it fills is what lands under ``explain/`` in the run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -35,6 +36,8 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
     with timed(explanation, "artifacts"):
         explanation.importances.to_csv(directory / "importances.csv", index=False)
         _write_json(directory / "feature_keys.json", _key_mapping(explanation))
+        if explanation.drift is not None:
+            explanation.drift.moved.to_csv(_mkdir(directory / "compare") / "drift_moved_features.csv", index=False)
         if explanation.shap is not None:
             _shap_table(explanation.shap).to_parquet(directory / "shap_values.parquet", index=False)
             _local_table(explanation.shap).to_csv(_mkdir(directory / "local") / "local_explanations.csv", index=False)
@@ -79,6 +82,17 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         "timings_s": explanation.timings,
         "versions": explanation.versions,
         "config": explanation.config,
+        "diagnostics": [dataclasses.asdict(finding) for finding in explanation.diagnostics],
+        "drift": None if explanation.drift is None else {
+            "baseline_run_id": explanation.drift.baseline_run_id,
+            "method": explanation.drift.method,
+            "ndcg_at_k": explanation.drift.ndcg,
+            "spearman": explanation.drift.spearman,
+            "top_k_overlap": explanation.drift.top_k_overlap,
+            "top_k": explanation.drift.top_k,
+            "threshold": explanation.drift.threshold,
+            "alert": explanation.drift.alert,
+        },
         "warnings": explanation.warnings,
         "errors": explanation.errors,
     }

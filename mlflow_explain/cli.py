@@ -79,6 +79,33 @@ def explain_command(model_uri: str, data_path: str | None, target: str | None, r
         click.echo("; ".join(f"{step}: {message}" for step, message in explanation.errors.items()), err=True)
 
 
+@main.command("compare", help="Compare the explanations of runs across experiments and log a comparison run.")
+@click.option("--experiment", "experiments", multiple=True, help="Experiment name whose runs are compared; repeatable.")
+@click.option("--experiment-id", "experiment_ids", multiple=True, help="Experiment id; repeatable.")
+@click.option("--run-id", "run_ids", multiple=True, help="Compare exactly these runs; repeatable.")
+@click.option("--filter", "filter_string", help="MLflow search filter, e.g. \"params.model = 'rf'\".")
+@click.option("--max-runs", default=50, show_default=True, help="Newest runs taken per search.")
+@click.option("--order-by", help="Metric ordering the runs in the plots (default: start time).")
+@click.option("--log-to", help="Experiment that receives the comparison run (default: the first run's).")
+@_config_options
+def compare_command(experiments: tuple[str, ...], experiment_ids: tuple[str, ...], run_ids: tuple[str, ...],
+                    filter_string: str | None, max_runs: int, order_by: str | None, log_to: str | None,
+                    config_path: str | None, overrides: tuple[str, ...]) -> None:
+    from .compare import compare
+
+    config = _load(config_path, overrides)
+    try:
+        comparison = compare(list(experiments) or None, list(experiment_ids) or None, list(run_ids) or None,
+                             filter_string, max_runs, log_to, order_by, config)
+    except ExplainError as err:
+        _fail(str(err))
+    except MlflowException as err:
+        _fail(f"MLflow: {err.message}")
+    click.echo(f"Compared {len(comparison.runs)} run(s) into comparison run {comparison.run_id}.")
+    for note in comparison.notes:
+        click.echo(f"Note: {note}", err=True)
+
+
 def _load(config_path: str | None, overrides: tuple[str, ...]):
     try:
         return load_config(config_path, overrides=list(overrides))

@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from . import plots, report, tracking
+from .config import ConfigSource, ExplainConfig, load_config
+from .errors import InvalidInputError
+from .results import Drift, RunImportances
 
-@dataclasses.dataclass
-class RunImportances:
-    """One run's importance table with what identifies the run in plots and tables."""
-
-    run_id: str
-    run_name: str
-    experiment_name: str
-    start_time: int
-    table: pd.DataFrame
-    order_value: float | None = None  # a metric to order runs by, instead of start time
-
-    @property
-    def label(self) -> str:
-        return f"{self.run_name or self.run_id[:8]} ({self.experiment_name})"
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -41,6 +35,7 @@ class Comparison:
     stability: pd.DataFrame
     top_k: int
     notes: list[str]
+    run_id: str | None = None  # the comparison run it was logged to
 
     def methods(self) -> list[str]:
         return sorted(self.importances["method"].unique())
@@ -51,23 +46,6 @@ class Comparison:
         matrix = rows.pivot_table(index="run_label", columns="feature", values="importance", sort=False)
         matrix = matrix.reindex([run.label for run in self.runs]).dropna(how="all")
         return matrix[matrix.mean().sort_values(ascending=False).index]
-
-
-@dataclasses.dataclass
-class Drift:
-    """How a run's ranking moved against its baseline's."""
-
-    baseline_run_id: str
-    method: str
-    ndcg: float
-    spearman: float
-    top_k_overlap: float
-    moved: pd.DataFrame  # feature, baseline_rank, rank, shift: features whose rank changed, largest first
-    threshold: float
-
-    @property
-    def alert(self) -> bool:
-        return self.ndcg < self.threshold
 
 
 def summary_importance(table: pd.DataFrame, method: str) -> pd.Series:
@@ -98,12 +76,13 @@ def top_k_overlap(a: pd.Series, b: pd.Series, k: int) -> float:
 def ndcg_at_k(reference: pd.Series, other: pd.Series, k: int) -> float:
     """nDCG@k of ``other``'s ranking, with ``reference``'s importances (clipped at 0) as relevance.
 
-    1.0 when ``other`` puts the reference's top features first in the reference's order.
+    1.0 when ``other`` puts the reference's top features first in the reference's order. Ties in
+    ``other`` keep their order in ``other``'s index.
     """
     relevance = reference.clip(lower=0)
     k = min(k, len(relevance))
     ideal = relevance.sort_values(ascending=False).iloc[:k].to_numpy()
-    ranked = relevance.reindex(other.sort_values(ascending=False).index[:k]).fillna(0).to_numpy()
+    ranked = relevance.reindex(other.sort_values(ascending=False, kind="stable").index[:k]).fillna(0).to_numpy()
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     best = float(ideal @ discounts[: len(ideal)])
     return float(ranked @ discounts[: len(ranked)]) / best if best > 0 else float("nan")
@@ -118,8 +97,9 @@ def drift(baseline: RunImportances, current: pd.DataFrame, k: int, threshold: fl
                                   "rank": new.rank(ascending=False, method="first")}).dropna()
             ranks["shift"] = ranks["baseline_rank"] - ranks["rank"]
             moved = ranks[ranks["shift"] != 0].sort_values("shift", key=np.abs, ascending=False)
-            return Drift(baseline.run_id, method, ndcg_at_k(old, new, k), spearman(old, new), top_k_overlap(old, new, k),
-                         moved.rename_axis("feature").reset_index(), threshold)
+            return Drift(baseline_run_id=baseline.run_id, baseline_label=baseline.label, method=method,
+                         ndcg=ndcg_at_k(old, new, k), spearman=spearman(old, new), top_k_overlap=top_k_overlap(old, new, k),
+                         top_k=k, threshold=threshold, moved=moved.rename_axis("feature").reset_index())
     return None
 
 
@@ -157,3 +137,90 @@ def _stability(runs: list[RunImportances], k: int) -> pd.DataFrame:
                          "method": method, "shared_features": len(shared), "spearman": spearman(first, second),
                          f"top_{k}_overlap": top_k_overlap(first, second, k), f"ndcg_at_{k}": ndcg_at_k(first, second, k)})
     return pd.DataFrame(rows)
+
+
+def baseline_drift(run_id: str, importances: pd.DataFrame, config: ExplainConfig) -> Drift | None:
+    """Drift of a new explanation against the baseline run ``config.compare.baseline`` names, if any."""
+    baseline_run = tracking.find_baseline(run_id, config.compare.baseline)
+    if baseline_run is None:
+        logger.info("No baseline run with an explanation to compare run %s with.", run_id)
+        return None
+    baseline = tracking.read_importances(baseline_run, config.logging.artifact_dir)
+    if baseline is None:
+        return None
+    return drift(baseline, importances, config.compare.top_k, config.compare.drift_threshold)
+
+
+def compare(
+    experiment_names: list[str] | None = None,
+    experiment_ids: list[str] | None = None,
+    run_ids: list[str] | None = None,
+    filter_string: str | None = None,
+    max_runs: int = 50,
+    log_to: str | None = None,
+    order_by: str | None = None,
+    config: ConfigSource = None,
+) -> Comparison:
+    """Compare the explanations of several runs, across experiments, and log the comparison.
+
+    Parameters
+    ----------
+    experiment_names, experiment_ids : list of str, optional
+        Experiments whose runs are compared (up to ``max_runs`` newest, filtered by ``filter_string``).
+    run_ids : list of str, optional
+        Exactly these runs instead.
+    filter_string : str, optional
+        An MLflow search filter, e.g. ``"params.model = 'rf'"``.
+    max_runs : int, default=50
+    log_to : str, optional
+        Experiment (created if needed) that receives the comparison run; default the first run's.
+    order_by : str, optional
+        Metric ordering the runs in the plots (ascending); default their start time.
+    config : path, dict or ExplainConfig, optional
+        ``compare.top_k`` and ``logging.artifact_dir`` are read from it.
+
+    Returns
+    -------
+    Comparison
+        Importances by run, pairwise stability, notes on skipped runs, and the comparison run id.
+    """
+    cfg = load_config(config)
+    runs, notes = tracking.find_runs(experiment_names, experiment_ids, run_ids, filter_string or "", max_runs)
+    if not runs:
+        raise InvalidInputError("No runs matched: " + (" ".join(notes) or "check the experiments and the filter."))
+    explained = []
+    for run in runs:
+        importances = tracking.read_importances(run, cfg.logging.artifact_dir, order_by)
+        if importances is None:
+            notes.append(f"Run {run.info.run_name or run.info.run_id} has no explanation; skipped.")
+        else:
+            explained.append(importances)
+    if not explained:
+        raise InvalidInputError(f"None of the {len(runs)} matching run(s) has an explanation to compare.")
+    if len(explained) == 1:
+        notes.append("Only one run has an explanation: there is nothing to compare it with.")
+    comparison = compare_runs(explained, cfg.compare.top_k, notes)
+    for note in comparison.notes:
+        logger.warning("mlflow_explain.compare: %s", note)
+    with tempfile.TemporaryDirectory(prefix="mlflow_explain_compare_") as folder:
+        directory = Path(folder)
+        images = {name: plots.figure_to_png(figure) for name, figure in plots.comparison_figures(comparison).items()}
+        for name, png in images.items():
+            (directory / name).write_bytes(png)
+        comparison.importances.to_csv(directory / "importances_by_run.csv", index=False)
+        comparison.stability.to_csv(directory / "stability.csv", index=False)
+        (directory / "report.html").write_text(report.render_comparison(comparison, images), encoding="utf-8")
+        experiment_id = tracking.experiment_id(log_to) if log_to else runs[0].info.experiment_id
+        comparison.run_id = tracking.log_comparison(directory, experiment_id, f"compare {len(explained)} runs",
+                                                    _summary_metrics(comparison))
+    return comparison
+
+
+def _summary_metrics(comparison: Comparison) -> dict[str, float]:
+    metrics: dict[str, float] = {"compare/runs": len(comparison.runs)}
+    if len(comparison.stability):
+        k = comparison.top_k
+        for method, rows in comparison.stability.groupby("method"):
+            metrics[f"compare/mean_spearman.{method}"] = rows["spearman"].mean()
+            metrics[f"compare/min_ndcg_at_k.{method}"] = rows[f"ndcg_at_{k}"].min()
+    return metrics

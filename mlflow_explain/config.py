@@ -57,6 +57,14 @@ class LoggingConfig:
 
 
 @dataclasses.dataclass
+class CompareConfig:
+    enabled: bool
+    baseline: str
+    top_k: int
+    drift_threshold: float
+
+
+@dataclasses.dataclass
 class EvaluateConfig:
     run_by_default: bool
 
@@ -69,6 +77,7 @@ class ExplainConfig:
     permutation: PermutationConfig
     shap: ShapConfig
     logging: LoggingConfig
+    compare: CompareConfig
     evaluate: EvaluateConfig
     on_error: Literal["warn", "raise"]
 
@@ -83,6 +92,7 @@ _POSITIVE = {
     "permutation.memory_budget_mb",
     "shap.max_rows",
     "shap.permutation_max_rows",
+    "compare.top_k",
 }
 _NON_NEGATIVE = {"shap.background_rows", "shap.dependence_top_k", "shap.local_rows"}
 

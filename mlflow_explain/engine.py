@@ -12,6 +12,7 @@ from typing import Any
 
 from .config import ExplainConfig
 from .data import ValidationData
+from .diagnostics import diagnose
 from .methods.permutation import permutation_importance
 from .methods.shap import shap_values
 from .results import Explanation, Task
@@ -50,6 +51,9 @@ def run(request: ExplainRequest) -> Explanation:
         with timed(explanation, name):
             result = guarded(explanation, name, request.config.on_error, method, request)
         setattr(explanation, name, result)
+    if explanation.permutation is not None or explanation.shap is not None:
+        findings = guarded(explanation, "diagnostics", request.config.on_error, diagnose, explanation, request.data.frame())
+        explanation.diagnostics = findings or []
     return explanation
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -17,7 +18,10 @@ import shap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from .keys import key_parts  # noqa: E402
-from .results import Explanation, PermutationResult, ShapResult  # noqa: E402
+from .results import Drift, Explanation, PermutationResult, ShapResult  # noqa: E402
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 _MAX_LABEL = 40
 
@@ -126,6 +130,68 @@ def force_plot_html(result: ShapResult, row: int, output: int) -> str:
         return path.read_text(encoding="utf-8")
 
 
+def drift_ranks(drift: Drift, max_features: int = 15) -> Figure:
+    """Rank of each moved feature in the baseline run (left) and in this run (right)."""
+    moved = drift.moved.head(max_features)
+    figure = Figure(figsize=(6, 0.3 * max(len(moved), 4) + 2))
+    axes = figure.subplots()
+    for row in moved.itertuples():
+        colour = "#1a7f37" if row.shift > 0 else "#c62828"
+        axes.plot([0, 1], [row.baseline_rank, row.rank], marker="o", color=colour)
+        axes.annotate(_label(row.feature), (1, row.rank), xytext=(6, 0), textcoords="offset points", va="center",
+                      fontsize="small")
+    axes.invert_yaxis()
+    axes.set_xticks([0, 1], ["baseline run", "this run"])
+    axes.set_xlim(-0.2, 1.8)
+    axes.set_ylabel(f"rank by {drift.method} importance (1 = most important)")
+    axes.set_title(f"Features that moved (nDCG@{drift.top_k} {drift.ndcg:.2f}, threshold {drift.threshold:.2f})")
+    return figure
+
+
+def importance_heatmap(comparison: Comparison, method: str, max_features: int = 20) -> Figure:
+    """Runs (rows) x top features (columns) of one method, coloured by importance."""
+    matrix = comparison.matrix(method).iloc[:, :max_features]
+    figure = Figure(figsize=(max(6, 0.45 * matrix.shape[1] + 3), 0.4 * matrix.shape[0] + 2.5))
+    axes = figure.subplots()
+    image = axes.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap="viridis")
+    axes.set_xticks(range(matrix.shape[1]), [_label(c) for c in matrix.columns], rotation=45, ha="right")
+    axes.set_yticks(range(matrix.shape[0]), [_label(r) for r in matrix.index])
+    axes.set_xlabel("feature (most important overall first)")
+    axes.set_ylabel("run (experiment)")
+    unit = "mean |SHAP value|" if method == "shap" else "permutation importance (score drop)"
+    figure.colorbar(image, ax=axes, label=unit)
+    axes.set_title(f"{method} importance by run")
+    return figure
+
+
+def rank_shift(comparison: Comparison, method: str, max_features: int = 10) -> Figure:
+    """Rank of each top feature from run to run, runs in comparison order."""
+    rows = comparison.importances[comparison.importances["method"] == method]
+    ranks = rows.pivot_table(index="run_label", columns="feature", values="rank", sort=False)
+    ranks = ranks.reindex([run.label for run in comparison.runs]).dropna(how="all")
+    top = ranks.mean().sort_values().index[:max_features]
+    figure = Figure(figsize=(max(6, 0.9 * len(ranks) + 3), 5))
+    axes = figure.subplots()
+    for feature in top:
+        axes.plot(range(len(ranks)), ranks[feature].to_numpy(), marker="o", label=_label(feature))
+    axes.invert_yaxis()
+    axes.set_xticks(range(len(ranks)), [_label(r) for r in ranks.index], rotation=30, ha="right")
+    axes.set_xlabel("run (in comparison order)")
+    axes.set_ylabel(f"rank by {method} importance (1 = most important)")
+    axes.legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    axes.set_title(f"How the top features' {method} ranks moved")
+    return figure
+
+
+def comparison_figures(comparison: Comparison) -> dict[str, Figure]:
+    """The heatmap and rank-shift chart of every method, keyed by file name."""
+    figures = {}
+    for method in comparison.methods():
+        figures[f"importance_heatmap.{method}.png"] = importance_heatmap(comparison, method)
+        figures[f"rank_shift.{method}.png"] = rank_shift(comparison, method)
+    return figures
+
+
 def figure_to_png(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed afterwards."""
     buffer = io.BytesIO()
@@ -143,6 +209,8 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
         for scorer in permutation.scorer_names:
             suffix = "" if scorer == permutation.primary_scorer else f".{scorers[scorer]}"
             figures[f"permutation_importance{suffix}.png"] = permutation_bar(permutation, scorer)
+    if explanation.drift is not None and len(explanation.drift.moved):
+        figures["compare/drift_ranks.png"] = drift_ranks(explanation.drift)
     result = explanation.shap
     if result is None:
         return figures

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import base64
 from html import escape
+from typing import TYPE_CHECKING
 
 from .results import Explanation, PermutationResult
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.5em; color: #222;
@@ -32,6 +36,8 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
     sections = [
         _header(explanation),
         _problems(explanation),
+        _drift_section(explanation, images),
+        _diagnostics_section(explanation),
         _permutation_section(explanation, images),
         _shap_section(explanation, images),
         _local_section(explanation, images, force_plot),
@@ -62,6 +68,35 @@ def _problems(explanation: Explanation) -> str:
                      for step, message in explanation.errors.items())
     warnings = "".join(f"<p class='warning'>{escape(message)}</p>" for message in explanation.warnings)
     return errors + warnings
+
+
+def _drift_section(explanation: Explanation, images: dict[str, bytes]) -> str:
+    drift = explanation.drift
+    if drift is None:
+        return ""
+    verdict = (f"<p class='error'><b>Explanation drift alert:</b> nDCG@{drift.top_k} = {drift.ndcg:.3f} is below "
+               f"{drift.threshold:.2f}") if drift.alert else (f"<p class='note'>No drift: nDCG@{drift.top_k} = "
+                                                               f"{drift.ndcg:.3f} (threshold {drift.threshold:.2f})")
+    parts = ["<h2>Against the baseline run</h2>",
+             f"{verdict} against run {escape(drift.baseline_label)} ({escape(drift.baseline_run_id)}), by "
+             f"{escape(drift.method)} importance; Spearman {drift.spearman:.3f}, top-{drift.top_k} overlap "
+             f"{drift.top_k_overlap:.0%}.</p>"]
+    if len(drift.moved):
+        rows = [(escape(str(r.feature)), str(int(r.baseline_rank)), str(int(r.rank)), f"{int(r.shift):+d}")
+                for r in drift.moved.head(15).itertuples()]
+        parts.append("<p>Features that moved (rank 1 = most important):</p>")
+        parts.append(_table(["Feature", "Baseline rank", "Rank", "Moved up by"], rows))
+    parts += [_image(images, path) for path in sorted(images) if path.startswith("compare/")]
+    return "\n".join(parts)
+
+
+def _diagnostics_section(explanation: Explanation) -> str:
+    if not explanation.diagnostics:
+        return ""
+    items = "".join(
+        f"<p class='{'warning' if finding.severity == 'warning' else 'note'}'>{escape(finding.message)}</p>"
+        for finding in sorted(explanation.diagnostics, key=lambda finding: finding.severity != "warning"))
+    return f"<h2>Diagnostics</h2>{items}"
 
 
 def _permutation_section(explanation: Explanation, images: dict[str, bytes]) -> str:
@@ -137,3 +172,21 @@ def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
     head = "<tr>" + "".join(f"<th>{cell}</th>" for cell in header) + "</tr>" if header else ""
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table>{head}{body}</table>"
+
+
+def render_comparison(comparison: Comparison, images: dict[str, bytes]) -> str:
+    """The comparison page: runs, notes, heatmaps, rank shifts and the pairwise stability table."""
+    runs = _table(["Run", "Run id", "Experiment"], [(escape(run.run_name), escape(run.run_id),
+                                                      escape(run.experiment_name)) for run in comparison.runs])
+    notes = "".join(f"<p class='warning'>{escape(note)}</p>" for note in comparison.notes)
+    stability = ""
+    if len(comparison.stability):
+        k = comparison.top_k
+        rows = [(escape(r["label_a"]), escape(r["label_b"]), escape(r["method"]), f"{r['spearman']:.3f}",
+                 f"{r[f'top_{k}_overlap']:.0%}", f"{r[f'ndcg_at_{k}']:.3f}") for _, r in comparison.stability.iterrows()]
+        stability = "<h2>Pairwise stability</h2>" + _table(
+            ["Run A", "Run B", "Method", "Spearman", f"Top-{k} overlap", f"nDCG@{k} (B against A)"], rows)
+    figures = "".join(_image(images, path) for path in sorted(images))
+    title = f"mlflow_explain comparison of {len(comparison.runs)} run(s)"
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style>"
+            f"</head>\n<body>\n<h1>{title}</h1>\n{runs}{notes}<h2>Importances</h2>{figures}{stability}\n</body></html>\n")

@@ -86,6 +86,52 @@ class ShapResult:
         return np.abs(self.values).mean(axis=0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One diagnostic: what kind, how serious, which features, the figure behind it, and why it matters."""
+
+    kind: Literal["dominant_feature", "noise_features", "method_disagreement", "correlated_features"]
+    severity: Literal["info", "warning"]
+    features: tuple[str, ...]
+    value: float
+    message: str
+
+
+@dataclasses.dataclass
+class RunImportances:
+    """One logged run's importance table, with what identifies the run in plots and tables."""
+
+    run_id: str
+    run_name: str
+    experiment_name: str
+    start_time: int
+    table: pd.DataFrame
+    order_value: float | None = None  # a metric to order runs by, instead of start time
+
+    @property
+    def label(self) -> str:
+        return f"{self.run_name or self.run_id[:8]} ({self.experiment_name})"
+
+
+@dataclasses.dataclass
+class Drift:
+    """How an explanation's ranking moved against its baseline run's ranking."""
+
+    baseline_run_id: str
+    baseline_label: str
+    method: str
+    ndcg: float
+    spearman: float
+    top_k_overlap: float
+    top_k: int
+    threshold: float
+    moved: pd.DataFrame  # feature, baseline_rank, rank, shift; largest shift first
+
+    @property
+    def alert(self) -> bool:
+        return bool(self.ndcg < self.threshold)
+
+
 @dataclasses.dataclass
 class Explanation:
     """Everything one explanation produced: results, the long importance table, timings, problems."""
@@ -101,6 +147,8 @@ class Explanation:
     warnings: list[str] = dataclasses.field(default_factory=list)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
     model_type: str = ""
+    diagnostics: list[Finding] = dataclasses.field(default_factory=list)
+    drift: Drift | None = None
 
     @property
     def status(self) -> Literal["ok", "partial", "failed"]:

@@ -18,10 +18,9 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .compare import RunImportances
 from .errors import InvalidInputError
 from .keys import key_parts
-from .results import Explanation
+from .results import Explanation, RunImportances
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,10 @@ def log_explanation(explanation: Explanation, directory: Path, run_id: str, arti
     version = explanation.versions.get("mlflow_explain", "unknown")
     log_metrics(client, run_id, explanation_metrics(explanation))
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
-    client.log_batch(run_id, tags=[RunTag(STATUS_TAG, explanation.status), RunTag(VERSION_TAG, version)])
+    tags = [RunTag(STATUS_TAG, explanation.status), RunTag(VERSION_TAG, version)]
+    if explanation.drift is not None:
+        tags.append(RunTag(DRIFT_TAG, "alert" if explanation.drift.alert else "ok"))
+    client.log_batch(run_id, tags=tags)
 
 
 def log_failure(run_id: str, message: str, artifact_dir: str) -> None:
@@ -139,6 +141,10 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         metrics["explain/rows_shap"] = len(explanation.shap.row_positions)
         if explanation.shap.max_additivity_error is not None:
             metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
+    if explanation.drift is not None:
+        metrics["explain/drift_ndcg"] = explanation.drift.ndcg
+        metrics["explain/drift_spearman"] = explanation.drift.spearman
+        metrics["explain/drift_top_k_overlap"] = explanation.drift.top_k_overlap
     for name, seconds in explanation.timings.items():
         metrics[f"explain/time_{name}_s"] = seconds
     metrics["explain/rows_validation"] = explanation.n_rows
@@ -226,6 +232,13 @@ def log_comparison(directory: Path, experiment_id: str, run_name: str, metrics: 
     client.log_artifacts(run.info.run_id, str(directory), artifact_path="compare")
     client.set_terminated(run.info.run_id)
     return run.info.run_id
+
+
+def experiment_id(name: str) -> str:
+    """The id of experiment ``name``, created if it does not exist."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
 @functools.lru_cache(maxsize=256)

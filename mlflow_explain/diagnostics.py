@@ -1,0 +1,102 @@
+"""Findings a debugger wants from one explanation (no MLflow): leakage suspects, noise, disagreement.
+
+Each finding is a small record with a kind, a severity, the features involved, a value and one
+readable sentence; they go into summary.json and the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from .results import Explanation, Finding
+
+DOMINANT_SHARE = 0.5  # one feature holding more than this share of the importance is suspicious
+DISAGREEMENT_BELOW = 0.5  # Spearman correlation of the two rankings under which they disagree
+CORRELATED_ABOVE = 0.9  # |Pearson r| above which two features can split importance between them
+_CORRELATION_ROWS = 5000
+
+
+def diagnose(explanation: Explanation, X: pd.DataFrame) -> list[Finding]:
+    """Every finding for ``explanation`` computed on validation rows ``X`` (raw columns)."""
+    findings = []
+    for method, importance in _importances(explanation).items():
+        findings += _dominant(method, importance)
+    if explanation.permutation is not None:
+        findings += _noise(explanation)
+    findings += _disagreement(explanation)
+    findings += _correlated(X)
+    return findings
+
+
+def _importances(explanation: Explanation) -> dict[str, pd.Series]:
+    """Importance per feature of each method: primary-scorer permutation importance and mean |SHAP|."""
+    table = explanation.importances
+    series = {}
+    for method, output in (("permutation", explanation.permutation and explanation.permutation.primary_scorer),
+                           ("shap", "all")):
+        rows = table[(table["method"] == method) & (table["output"] == output)]
+        if len(rows):
+            series[method] = rows.set_index("feature")["importance"]
+    return series
+
+
+def _dominant(method: str, importance: pd.Series) -> list[Finding]:
+    positive = importance.clip(lower=0)
+    if positive.sum() <= 0 or len(positive) < 2:
+        return []
+    share = positive / positive.sum()
+    top = share.idxmax()
+    if share[top] <= DOMINANT_SHARE:
+        return []
+    label = "permutation importance" if method == "permutation" else "mean |SHAP value|"
+    return [Finding("dominant_feature", "warning", (top,), float(share[top]),
+                    f"'{top}' carries {share[top]:.0%} of the {label}: check it for target leakage or an ID column.")]
+
+
+def _noise(explanation: Explanation) -> list[Finding]:
+    result = explanation.permutation
+    mean = result.mean(result.primary_scorer)
+    noise = tuple(name for name, value in zip(result.feature_names, mean, strict=True) if value <= 0)
+    if not noise:
+        return []
+    shown = ", ".join(f"'{name}'" for name in noise[:10]) + (" ..." if len(noise) > 10 else "")
+    return [Finding("noise_features", "info", noise, float(len(noise)),
+                    f"{len(noise)} feature(s) with zero or negative permutation importance ({shown}): "
+                    "shuffling them does not hurt the score; candidates to drop.")]
+
+
+def _disagreement(explanation: Explanation) -> list[Finding]:
+    importances = _importances(explanation)
+    if len(importances) < 2:
+        return []
+    permutation, shap = importances["permutation"], importances["shap"]
+    shared = permutation.index.intersection(shap.index)
+    if len(shared) < 3:
+        return []
+    rho = float(spearmanr(permutation[shared], shap[shared]).statistic)
+    if np.isnan(rho):
+        return []
+    severity = "warning" if rho < DISAGREEMENT_BELOW else "info"
+    verdict = "disagree" if rho < DISAGREEMENT_BELOW else "agree"
+    return [Finding("method_disagreement", severity, tuple(shared), rho,
+                    f"Permutation importance and mean |SHAP| rankings {verdict} (Spearman {rho:.2f}).")]
+
+
+def _correlated(X: pd.DataFrame) -> list[Finding]:
+    numeric = X.select_dtypes("number").iloc[:_CORRELATION_ROWS]
+    numeric = numeric.loc[:, numeric.nunique() > 1]
+    if numeric.shape[1] < 2:
+        return []
+    correlation = numeric.corr().to_numpy()
+    names = list(numeric.columns)
+    findings = []
+    for i, j in zip(*np.triu_indices(len(names), k=1), strict=True):
+        r = correlation[i, j]
+        if abs(r) > CORRELATED_ABOVE:
+            findings.append(Finding(
+                "correlated_features", "info", (str(names[i]), str(names[j])), float(r),
+                f"'{names[i]}' and '{names[j]}' are correlated (r = {r:.2f}): shuffling one leaves the other, so "
+                "permutation importance may be split between them."))
+    return findings
