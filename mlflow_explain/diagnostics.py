@@ -16,6 +16,7 @@ DOMINANT_SHARE = 0.5  # one feature holding more than this share of the importan
 DISAGREEMENT_BELOW = 0.5  # Spearman correlation of the two rankings under which they disagree
 CORRELATED_ABOVE = 0.9  # |Pearson r| above which two features can split importance between them
 _CORRELATION_ROWS = 5000
+_PAIRS_SHOWN = 5
 
 
 def diagnose(explanation: Explanation, X: pd.DataFrame) -> list[Finding]:
@@ -90,13 +91,15 @@ def _correlated(X: pd.DataFrame) -> list[Finding]:
     if numeric.shape[1] < 2:
         return []
     correlation = numeric.corr().to_numpy()
-    names = list(numeric.columns)
-    findings = []
-    for i, j in zip(*np.triu_indices(len(names), k=1), strict=True):
-        r = correlation[i, j]
-        if abs(r) > CORRELATED_ABOVE:
-            findings.append(Finding(
-                "correlated_features", "info", (str(names[i]), str(names[j])), float(r),
-                f"'{names[i]}' and '{names[j]}' are correlated (r = {r:.2f}): shuffling one leaves the other, so "
-                "permutation importance may be split between them."))
-    return findings
+    names = [str(name) for name in numeric.columns]
+    pairs = sorted(((abs(correlation[i, j]), correlation[i, j], names[i], names[j])
+                    for i, j in zip(*np.triu_indices(len(names), k=1), strict=True)
+                    if abs(correlation[i, j]) > CORRELATED_ABOVE), reverse=True)
+    if not pairs:
+        return []
+    shown = "; ".join(f"'{a}' and '{b}' (r = {r:.2f})" for _, r, a, b in pairs[:_PAIRS_SHOWN])
+    more = f"; and {len(pairs) - _PAIRS_SHOWN} more" if len(pairs) > _PAIRS_SHOWN else ""
+    features = tuple(dict.fromkeys(name for _, _, a, b in pairs for name in (a, b)))
+    return [Finding("correlated_features", "info", features, float(len(pairs)),
+                    f"{len(pairs)} correlated feature pair(s), |r| > {CORRELATED_ABOVE}: {shown}{more}. Shuffling one "
+                    "feature of a pair leaves the other, so permutation importance may be split between them.")]

@@ -164,3 +164,20 @@ def test_edge_cases_give_clear_messages(tracking_uri):
     assert result.exit_code == 2 and "None of the 1 matching run(s) has an explanation" in result.stderr
     result = CliRunner().invoke(main, ["compare", "--experiment", "no-such-experiment"])
     assert result.exit_code == 2 and "no experiment named 'no-such-experiment'" in result.stderr
+
+
+def test_many_correlated_pairs_are_one_readable_finding():
+    from sklearn.datasets import load_breast_cancer
+
+    from mlflow_explain.diagnostics import diagnose
+    from mlflow_explain.results import Explanation, Task
+
+    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+    findings = diagnose(Explanation(task=Task("binary", (0, 1)), feature_names=list(X.columns), n_rows=len(X),
+                                    config={}), X)
+    correlated = [finding for finding in findings if finding.kind == "correlated_features"]
+    assert len(correlated) == 1
+    expected_pairs = int((np.abs(np.triu(X.corr().to_numpy(), k=1)) > 0.9).sum())
+    assert correlated[0].value == expected_pairs > 5
+    assert f"and {expected_pairs - 5} more" in correlated[0].message
+    assert "'mean radius' and 'mean perimeter' (r = 1.00)" in correlated[0].message
