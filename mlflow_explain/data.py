@@ -82,13 +82,13 @@ def load_validation_data(
         raise InvalidInputError("The validation data is empty (0 rows).")
     if X.shape[1] == 0:
         raise InvalidInputError("The validation data has no feature columns.")
-    X = _match_model_columns(model, X)
+    X, names = _match_model_columns(model, X)
     y = _as_target(y, X.shape[0])
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).ravel()
     if weights is not None and weights.shape[0] != X.shape[0]:
         raise InvalidInputError(f"sample_weight has {weights.shape[0]} values but the validation data has {X.shape[0]} rows.")
     X, y, weights = _cap_rows(X, y, weights, config)
-    return ValidationData(X=X, y=y, sample_weight=weights, feature_names=column_names(X))
+    return ValidationData(X=X, y=y, sample_weight=weights, feature_names=names)
 
 
 def _read_if_path(X: Any) -> Any:
@@ -125,7 +125,8 @@ def _as_2d(X: Any) -> pd.DataFrame | np.ndarray:
     return array
 
 
-def _match_model_columns(model: Any, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+def _match_model_columns(model: Any, X: pd.DataFrame | np.ndarray) -> tuple[pd.DataFrame | np.ndarray, list[str]]:
+    """X in the column order and layout the model was fitted on, and the feature names to report."""
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         names = [str(n) for n in names]
@@ -138,13 +139,15 @@ def _match_model_columns(model: Any, X: pd.DataFrame | np.ndarray) -> pd.DataFra
             if extra:
                 raise InvalidInputError(f"The validation data has column(s) the model was not trained on: {', '.join(extra)}.")
             X = X.set_axis(columns, axis=1)
-            return X[names] if columns != names else X
+            return (X[names] if columns != names else X), names
         if X.shape[1] == len(names):
-            return pd.DataFrame(X, columns=names)
+            return pd.DataFrame(X, columns=names), names
     expected = getattr(model, "n_features_in_", None)
     if expected is not None and X.shape[1] != expected:
         raise InvalidInputError(f"The validation data has {X.shape[1]} feature columns but the model expects {expected}.")
-    return X
+    if expected is not None and isinstance(X, pd.DataFrame) and all(map(pd.api.types.is_numeric_dtype, X.dtypes)):
+        return X.to_numpy(), column_names(X)  # fitted on an array: give it one, keep the frame's names
+    return X, column_names(X)
 
 
 def _as_target(y: Any, n_rows: int) -> np.ndarray:

@@ -110,6 +110,7 @@ def _permutation(request: ExplainRequest):
         max_samples=cfg.max_samples,
         sample_weight=data.sample_weight,
         feature_groups=cfg.feature_groups,
+        feature_names=data.feature_names,
         n_jobs=cfg.n_jobs,
         memory_budget_mb=cfg.memory_budget_mb,
     )

@@ -136,3 +136,12 @@ def test_validation_data_from_config_path(diabetes, tracking_uri, tmp_path):
                        "shap": {"enabled": False}, "logging": {"report": False}})
     assert explanation.n_rows == len(X)
     pd.testing.assert_index_equal(pd.Index(explanation.feature_names), X.columns)
+
+
+def test_frame_for_a_model_fitted_on_an_array_keeps_its_names(diabetes, tracking_uri, recwarn):
+    _, X, y = diabetes
+    model = RandomForestRegressor(n_estimators=5, random_state=0).fit(X.to_numpy(), y)
+    explanation = mlflow_explain.explain(model, X, y, config={"logging": {"report": False}})
+    assert explanation.feature_names == list(X.columns) and explanation.status == "ok"
+    assert set(explanation.importances["feature"]) == set(X.columns), "both methods report the frame's names"
+    assert not [w for w in recwarn if "feature names" in str(w.message)], "no sklearn feature-name warnings"

@@ -127,3 +127,18 @@ def test_rows_are_capped_and_seeded():
     np.testing.assert_array_equal(first.row_positions, second.row_positions)
     np.testing.assert_array_equal(first.local_positions, second.local_positions)
     assert not np.array_equal(first.row_positions, np.arange(100)), "rows must be a random sample, not the head"
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_xgboost_and_lightgbm_multiclass_take_the_tree_path(library):
+    import lightgbm
+    import xgboost
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    model = (xgboost.XGBClassifier(n_estimators=30, max_depth=3) if library == "xgboost"
+             else lightgbm.LGBMClassifier(n_estimators=30, verbose=-1)).fit(X, y)
+    result = _explain(model, X, y)
+    assert result.algorithm == "tree" and result.output_space == "margin" and result.values.shape == (len(X), 13, 3)
+    assert result.max_additivity_error < 1e-5, "float32 trees: additive to single precision"
+    reference = shap.TreeExplainer(model).shap_values(X.iloc[result.row_positions])
+    np.testing.assert_allclose(result.values, reference, atol=1e-6)

@@ -39,6 +39,7 @@ def permutation_importance(
     max_samples: float | int = 1.0,
     sample_weight: np.ndarray | None = None,
     feature_groups: Mapping[str, Sequence] | None = None,
+    feature_names: Sequence[str] | None = None,
     n_jobs: int = 1,
     memory_budget_mb: float = 512,
 ) -> PermutationResult:
@@ -65,6 +66,8 @@ def permutation_importance(
         Weights passed to the scorers.
     feature_groups : mapping of name to columns, default=None
         Columns permuted together (with one shuffle) and reported as one feature.
+    feature_names : sequence of str, default=None
+        Names of the columns of ``X``; default its column names (x0, x1, ... for an array).
     n_jobs : int, default=1
         Parallel workers (threads) evaluating batches.
     memory_budget_mb : float, default=512
@@ -84,7 +87,7 @@ def permutation_importance(
     >>> result.mean("r2").shape
     (10,)
     """
-    columns = column_names(X)
+    columns = [str(name) for name in feature_names] if feature_names is not None else column_names(X)
     units, unit_names = _permutation_units(columns, feature_groups or {})
     scorers = _scorers(model, scoring)
     n_rows = X.shape[0]
