@@ -121,7 +121,7 @@ def _wrap(original: Callable) -> Callable:
             fitted = original(self, *args, **kwargs)
         finally:
             _local.depth = 0
-        _explain_after_fit(self, kwargs, started_ms)
+        _explain_safely(self, kwargs, started_ms)
         return fitted
 
     fit._mlflow_explain_original = original
@@ -138,9 +138,20 @@ def _called_from_meta_routine() -> bool:
     return False
 
 
-def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int) -> None:
-    model = getattr(estimator, "best_estimator_", estimator)
+def _explain_safely(estimator: Any, fit_kwargs: dict, started_ms: int) -> None:
+    """Explain after fit; whatever fails (tracking server included) is logged, never raised from fit."""
     config = load_config(_state.config)
+    try:
+        _explain_after_fit(estimator, fit_kwargs, started_ms, config)
+    except Exception:
+        if config.on_error == "raise":
+            raise
+        logger.warning("mlflow_explain: could not explain %s; training is unaffected.", type(estimator).__name__,
+                       exc_info=True)
+
+
+def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config: Any) -> None:
+    model = getattr(estimator, "best_estimator_", estimator)
     with _run_of_fit(started_ms) as run_id:
         data = _validation_data(run_id, fit_kwargs, config)
         if data is None:

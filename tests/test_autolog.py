@@ -187,3 +187,19 @@ def test_disable_restores_the_original_methods_exactly(explained):
 def test_bad_config_fails_at_autolog_time(explained):
     with pytest.raises(mlflow_explain.ConfigError, match="shap.rows"):
         mlflow_explain.autolog(config={"shap": {"rows": 5}})
+
+
+def test_unreachable_tracking_server_does_not_break_fit(data, explained, monkeypatch, caplog):
+    X_train, y_train, X_val, y_val = data
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri("http://127.0.0.1:9")  # nothing listens on the discard port
+    mlflow_explain.autolog(validation_data=(X_val, y_val), config=FAST)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mlflow_explain"):
+            model = Ridge().fit(X_train, y_train)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert model.coef_.shape == (10,), "fit returned the fitted model"
+    assert any("training is unaffected" in record.message for record in caplog.records)
