@@ -41,6 +41,8 @@ class PermutationResult:
     n_repeats: int
     copies_per_call: int
     n_predict_calls: int
+    path: str = "model"  # where copies were evaluated: model, pipeline_transformed_once or full_pipeline
+    path_reason: str = ""  # why that path (a fallback names the check that failed)
 
     def mean(self, scorer: str) -> np.ndarray:
         return self.importances[scorer].mean(axis=1)

@@ -3,11 +3,15 @@
 Same shuffles, scores and result as ``sklearn.inspection.permutation_importance`` for the same
 ``random_state``, ``n_repeats`` and ``max_samples``; the difference is that the permuted copies
 of the data are stacked into large batches (sized to a memory budget), so the model is called
-once per batch instead of once per feature and repeat.
+once per batch instead of once per feature and repeat, the unpermuted baseline rides along in the
+first batch, common scores are computed for a whole batch at once (``permutation_scoring``), and
+a Pipeline with verified row-wise, column-by-column preprocessing is transformed only once
+(``permuted_copies``, ``pipeline_split``).
 """
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -16,16 +20,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import is_classifier
-from sklearn.metrics import get_scorer
+from sklearn import config_context
 from sklearn.utils import check_random_state
 from sklearn.utils.random import sample_without_replacement
 from tqdm.auto import tqdm
 
 from ..data import column_names, take_rows
 from ..results import PermutationResult
+from .permutation_scoring import Targets, scorers
+from .permuted_copies import BatchPredictions, evaluation_space
 
-_RESPONSE_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+logger = logging.getLogger(__name__)
 
 
 def permutation_importance(
@@ -42,6 +47,7 @@ def permutation_importance(
     feature_names: Sequence[str] | None = None,
     n_jobs: int = 1,
     memory_budget_mb: float = 512,
+    split_pipeline: bool = True,
 ) -> PermutationResult:
     """Permutation importance of each feature (or feature group) for one or several scorers.
 
@@ -69,14 +75,19 @@ def permutation_importance(
     feature_names : sequence of str, default=None
         Names of the columns of ``X``; default its column names (x0, x1, ... for an array).
     n_jobs : int, default=1
-        Parallel workers (threads) evaluating batches.
+        Parallel workers (threads) evaluating batches; -1 means all cores. Results do not depend on it.
     memory_budget_mb : float, default=512
         Memory allowed for the permuted copies evaluated in one predict call, over all workers.
+    split_pipeline : bool, default=True
+        For a Pipeline whose preprocessing is verified row-wise and column-by-column, transform
+        the rows once and permute the transformed columns of each raw column together (same
+        result, far fewer transforms); False always re-runs the whole Pipeline on every copy.
 
     Returns
     -------
     PermutationResult
-        Importances of shape (n_features, n_repeats) per scorer: baseline minus permuted score.
+        Importances of shape (n_features, n_repeats) per scorer: baseline minus permuted score;
+        ``path`` and ``path_reason`` say where the copies were evaluated and why.
 
     Examples
     --------
@@ -89,44 +100,49 @@ def permutation_importance(
     """
     columns = [str(name) for name in feature_names] if feature_names is not None else column_names(X)
     units, unit_names = _permutation_units(columns, feature_groups or {})
-    scorers = _scorers(model, scoring)
-    n_rows = X.shape[0]
+    named_scorers = scorers(model, scoring)
     random_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
-    row_positions, shuffles = _shuffles(random_seed, n_rows, n_repeats, max_samples)
-    X_rows = take_rows(X, row_positions)
-    y_rows = y[row_positions]
-    weight_rows = None if sample_weight is None else sample_weight[row_positions]
+    row_positions, shuffles = _shuffles(random_seed, X.shape[0], n_repeats, max_samples)
+    space = evaluation_space(model, X, units, memory_budget_mb if split_pipeline else None)
+    logger.info("permutation importance: %s: %s", space.path, space.reason)
+    everything = Targets(X, y, sample_weight)
+    sampled = Targets(take_rows(X, row_positions), y[row_positions],
+                       None if sample_weight is None else sample_weight[row_positions])
 
-    baseline = {name: _score(scorer, model, X, y, sample_weight) for name, scorer in scorers.items()}
-    jobs = [(unit, repeat) for unit in range(len(units)) for repeat in range(n_repeats)]
+    # Job None scores the unpermuted rows (the baseline) in the same predict call as the first copies.
+    jobs: list[tuple[int, int] | None] = [None] + [(unit, repeat) for unit in range(len(units)) for repeat in range(n_repeats)]
     workers = _n_workers(n_jobs)
-    per_call = _copies_per_call(X_rows, len(jobs), memory_budget_mb / workers)
+    per_call = _copies_per_call(space.X, len(jobs), workers, memory_budget_mb)
     batches = [jobs[start:start + per_call] for start in range(0, len(jobs), per_call)]
 
-    def score_batch(batch):
-        copies = [(units[unit], shuffles[repeat]) for unit, repeat in batch]
-        predictions = _BatchPredictions(model, _stack_copies(X_rows, copies), len(row_positions))
-        return [
-            {name: _score(scorer, predictions.view(k), X_rows, y_rows, weight_rows) for name, scorer in scorers.items()}
-            for k in range(len(batch))
-        ]
+    def score_batch(batch: list) -> dict[str, np.ndarray]:
+        copies = [None if job is None else (space.units[job[0]], shuffles[job[1]]) for job in batch]
+        stacked, offsets = space.stack(row_positions, copies)
+        predictions = BatchPredictions(space.predictor, model, stacked, offsets)
+        with config_context(skip_parameter_validation=True):
+            return {name: scorer.score_blocks(predictions, batch[0] is None, everything, sampled)
+                    for name, scorer in named_scorers.items()}
 
     progress = tqdm(batches, desc="permutation importance", unit="batch", disable=None, leave=False)
     batch_scores = Parallel(n_jobs=workers, prefer="threads")(delayed(score_batch)(batch) for batch in progress)
-    importances = {name: np.empty((len(units), n_repeats)) for name in scorers}
+    baseline = {name: float(batch_scores[0][name][0]) for name in named_scorers}
+    importances = {name: np.empty((len(units), n_repeats)) for name in named_scorers}
     for batch, scores in zip(batches, batch_scores, strict=True):
-        for (unit, repeat), score in zip(batch, scores, strict=True):
-            for name in scorers:
-                importances[name][unit, repeat] = baseline[name] - score[name]
+        for k, job in enumerate(batch):
+            if job is not None:
+                for name in named_scorers:
+                    importances[name][job] = baseline[name] - scores[name][k]
     return PermutationResult(
         feature_names=unit_names,
-        scorer_names=list(scorers),
+        scorer_names=list(named_scorers),
         baseline_scores=baseline,
         importances=importances,
         n_rows=len(row_positions),
         n_repeats=n_repeats,
         copies_per_call=per_call,
         n_predict_calls=len(batches),
+        path=space.path,
+        path_reason=space.reason,
     )
 
 
@@ -163,19 +179,6 @@ def _column_position(member: Any, columns: list[str], group: str) -> int:
     raise ValueError(f"Feature group {group!r} names column {member!r}, which is not in the data.")
 
 
-def _scorers(model: Any, scoring: Any) -> dict[str, Callable]:
-    if scoring is None:
-        scoring = "accuracy" if is_classifier(model) else "r2"
-    if isinstance(scoring, Mapping):
-        return {str(name): get_scorer(s) if isinstance(s, str) else s for name, s in scoring.items()}
-    if isinstance(scoring, str) or callable(scoring):
-        scoring = [scoring]
-    return {
-        (s if isinstance(s, str) else getattr(s, "__name__", f"scorer{i}")): get_scorer(s) if isinstance(s, str) else s
-        for i, s in enumerate(scoring)
-    }
-
-
 def _shuffles(seed: int, n_rows: int, n_repeats: int, max_samples: float | int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Rows used and, per repeat, the row order of a permuted column, exactly as sklearn draws them.
 
@@ -206,72 +209,10 @@ def _n_workers(n_jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) + 1 + n_jobs if n_jobs < 0 else n_jobs)
 
 
-def _copies_per_call(X: pd.DataFrame | np.ndarray, n_jobs: int, budget_mb: float) -> int:
-    """Permuted copies that fit in the budget, counting the copy and the model's working memory."""
+def _copies_per_call(X: pd.DataFrame | np.ndarray, n_copies: int, workers: int, budget_mb: float) -> int:
+    """Copies stacked per predict call: what fits in the budget (counting the copy and the model's
+    working memory) split over the workers, and few enough that every worker gets a batch."""
     copy_bytes = X.memory_usage(deep=True, index=False).sum() if isinstance(X, pd.DataFrame) else X.nbytes
     per_copy = 2 * max(int(copy_bytes), 1)
-    return int(min(n_jobs, max(1, budget_mb * 2**20 // per_copy)))
-
-
-def _stack_copies(X: pd.DataFrame | np.ndarray, copies: list[tuple[list[int], np.ndarray]]) -> pd.DataFrame | np.ndarray:
-    """Stack copies of X, copy k having columns ``copies[k][0]`` reordered by ``copies[k][1]``."""
-    n_rows = X.shape[0]
-    if isinstance(X, np.ndarray):
-        stacked = np.tile(X, (len(copies), 1))
-        for k, (columns, order) in enumerate(copies):
-            stacked[k * n_rows:(k + 1) * n_rows, columns] = X[order][:, columns]
-        return stacked
-    identity = np.tile(np.arange(n_rows), len(copies))
-    data = {}
-    for position, name in enumerate(X.columns):
-        take = identity
-        for k, (columns, order) in enumerate(copies):
-            if position in columns:
-                take = take.copy() if take is identity else take
-                take[k * n_rows:(k + 1) * n_rows] = order
-        data[name] = X.iloc[:, position].array.take(take)
-    return pd.DataFrame(data, columns=X.columns)
-
-
-def _score(scorer: Callable, model: Any, X: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> float:
-    if sample_weight is not None:
-        return scorer(model, X, y, sample_weight=sample_weight)
-    return scorer(model, X, y)
-
-
-class _BatchPredictions:
-    """Predictions of the model on a stack of copies, computed once per response method."""
-
-    def __init__(self, model: Any, stacked: Any, n_rows: int):
-        self.model, self.stacked, self.n_rows = model, stacked, n_rows
-        self._cache: dict[str, np.ndarray] = {}
-
-    def response(self, method: str, copy: int) -> np.ndarray:
-        if method not in self._cache:
-            self._cache[method] = getattr(self.model, method)(self.stacked)
-        return self._cache[method][copy * self.n_rows:(copy + 1) * self.n_rows]
-
-    def view(self, copy: int) -> _CopyView:
-        return _CopyView(self, copy)
-
-
-class _CopyView:
-    """Stands in for the model inside a scorer: its response methods return one copy's rows.
-
-    Everything else (classes_, tags, attributes a custom scorer reads) comes from the model, so
-    scikit-learn's scorers treat it exactly as they treat the model.
-    """
-
-    def __init__(self, batch: _BatchPredictions, copy: int):
-        self._batch, self._copy = batch, copy
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._batch.model, name)
-        if name not in _RESPONSE_METHODS:
-            return attribute
-
-        def respond(X: Any, *args: Any, **kwargs: Any) -> np.ndarray:
-            return self._batch.response(name, self._copy)
-
-        respond.__name__ = name
-        return respond
+    fits = max(1, int(budget_mb * 2**20 / workers // per_copy))
+    return int(min(fits, -(-n_copies // workers)))

@@ -1,0 +1,158 @@
+"""Where permuted copies are built and predicted: the model's own input, or a Pipeline's transformed rows.
+
+An :class:`EvaluationSpace` holds the validation rows in the input space of whatever predicts
+them (the model, or a Pipeline's final estimator after the preprocessing ran once), the columns
+each permutation unit moves in that space, and which path was taken and why. It stacks a
+batch of permuted copies into one array (or frame) for one predict call per response method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .pipeline_split import CannotSplit, split_for_permutation
+
+logger = logging.getLogger(__name__)
+
+_RESPONSE_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+
+# One block of a batch: None for the unpermuted rows, else (columns permuted together, row order).
+Copy = tuple[list[int], np.ndarray] | None
+
+
+@dataclasses.dataclass
+class EvaluationSpace:
+    """Validation rows as ``predictor`` takes them, and the columns each permutation unit moves.
+
+    ``X`` is a frame only when its columns differ in dtype; a frame of one numeric dtype is held
+    as an array and handed to the predictor as a frame of ``frame_columns`` again.
+    """
+
+    predictor: Any
+    X: pd.DataFrame | np.ndarray
+    units: list[list[int]]
+    path: str
+    reason: str
+    frame_columns: pd.Index | None = None
+
+    def stack(self, row_positions: np.ndarray, copies: list[Copy]) -> tuple[pd.DataFrame | np.ndarray, list[int]]:
+        """All blocks one above the other, and the row offsets where each block starts (plus the end).
+
+        A None block is every row of ``X``; a copy block is the rows at ``row_positions`` with
+        its columns taken in its own row order.
+        """
+        sizes = [self.X.shape[0] if copy is None else len(row_positions) for copy in copies]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        identity = np.concatenate([np.arange(self.X.shape[0]) if copy is None else row_positions for copy in copies])
+        if isinstance(self.X, pd.DataFrame):
+            return self._stack_frame(identity, row_positions, copies, offsets), offsets
+        stacked = self.X[identity]
+        for k, copy in enumerate(copies):
+            if copy is not None and copy[0]:
+                columns, order = copy
+                stacked[offsets[k]:offsets[k + 1], columns] = self.X[np.ix_(row_positions[order], columns)]
+        if self.frame_columns is not None:
+            return pd.DataFrame(stacked, columns=self.frame_columns, copy=False), offsets
+        return stacked, offsets
+
+    def _stack_frame(self, identity: np.ndarray, row_positions: np.ndarray, copies: list[Copy],
+                     offsets: list[int]) -> pd.DataFrame:
+        takes = {position: identity for position in range(self.X.shape[1])}
+        for k, copy in enumerate(copies):
+            for position in [] if copy is None else copy[0]:
+                if takes[position] is identity:
+                    takes[position] = identity.copy()
+                takes[position][offsets[k]:offsets[k + 1]] = row_positions[copy[1]]
+        data = {name: self.X.iloc[:, position].array.take(takes[position]) for position, name in enumerate(self.X.columns)}
+        return pd.DataFrame(data, columns=self.X.columns)
+
+
+def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]],
+                     split_budget_mb: float | None) -> EvaluationSpace:
+    """The cheapest exact place to evaluate permuted copies of ``X``.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        The model explained.
+    X : DataFrame or ndarray
+        All validation rows, as the model takes them.
+    units : list of list of int
+        Raw column positions permuted together, one list per permutation unit.
+    split_budget_mb : float or None
+        Memory allowed for the rows transformed once by a Pipeline's preprocessing; None never
+        splits a Pipeline.
+
+    Returns
+    -------
+    EvaluationSpace
+        ``path`` is "pipeline_transformed_once", "full_pipeline" or "model"; ``reason`` says why.
+    """
+    if split_budget_mb is not None and hasattr(model, "steps"):
+        try:
+            split = split_for_permutation(model, X, split_budget_mb)
+        except CannotSplit as err:
+            reason = f"every permuted copy runs through the whole Pipeline: {err}"
+            logger.warning("permutation importance: %s", reason)
+            return _model_space(model, X, units, "full_pipeline", reason)
+        return EvaluationSpace(split.final_estimator, split.X, [split.columns_of(unit) for unit in units],
+                               "pipeline_transformed_once", split.reason)
+    reason = "the model predicts the permuted copies of its input"
+    return _model_space(model, X, units, "full_pipeline" if hasattr(model, "steps") else "model", reason)
+
+
+def _model_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]], path: str, reason: str) -> EvaluationSpace:
+    if isinstance(X, pd.DataFrame) and X.shape[1] and _one_numeric_dtype(X):
+        return EvaluationSpace(model, X.to_numpy(), units, path, reason, frame_columns=X.columns)
+    return EvaluationSpace(model, X, units, path, reason)
+
+
+def _one_numeric_dtype(X: pd.DataFrame) -> bool:
+    dtypes = set(X.dtypes)
+    return len(dtypes) == 1 and isinstance(next(iter(dtypes)), np.dtype) and next(iter(dtypes)).kind in "biuf"
+
+
+class BatchPredictions:
+    """The predictor's responses on one stacked batch, computed once per response method."""
+
+    def __init__(self, predictor: Any, model: Any, stacked: Any, offsets: list[int]):
+        self.predictor, self.model, self.stacked, self.offsets = predictor, model, stacked, offsets
+        self._cache: dict[str, np.ndarray] = {}
+
+    def response(self, method: str) -> np.ndarray:
+        """The whole batch's response of ``method`` (predict, predict_proba...)."""
+        if method not in self._cache:
+            self._cache[method] = np.asarray(getattr(self.predictor, method)(self.stacked))
+        return self._cache[method]
+
+    def view(self, block: int) -> _BlockView:
+        """A stand-in for the model whose responses are the rows of one block."""
+        return _BlockView(self, block)
+
+
+class _BlockView:
+    """Stands in for the model inside a scorer: its response methods return one block's rows.
+
+    Everything else (classes_, tags, attributes a custom scorer reads) comes from the model, so
+    scikit-learn's scorers treat it exactly as they treat the model.
+    """
+
+    def __init__(self, batch: BatchPredictions, block: int):
+        self._batch, self._block = batch, block
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._batch.model, name)
+        if name not in _RESPONSE_METHODS:
+            return attribute
+        start, stop = self._batch.offsets[self._block], self._batch.offsets[self._block + 1]
+
+        def respond(X: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+            return self._batch.response(name)[start:stop]
+
+        respond.__name__ = name
+        return respond
