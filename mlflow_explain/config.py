@@ -35,6 +35,7 @@ class PermutationConfig:
     feature_groups: dict
     n_jobs: int
     memory_budget_mb: float
+    split_pipeline: bool
 
 
 @dataclasses.dataclass

@@ -113,6 +113,7 @@ def _permutation(request: ExplainRequest):
         feature_names=data.feature_names,
         n_jobs=cfg.n_jobs,
         memory_budget_mb=cfg.memory_budget_mb,
+        split_pipeline=cfg.split_pipeline,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ class EvaluationSpace:
     path: str
     reason: str
     frame_columns: pd.Index | None = None
+    _buffers: threading.local = dataclasses.field(default_factory=threading.local, repr=False)
 
     def stack(self, row_positions: np.ndarray, copies: list[Copy]) -> tuple[pd.DataFrame | np.ndarray, list[int]]:
         """All blocks one above the other, and the row offsets where each block starts (plus the end).
@@ -48,17 +50,26 @@ class EvaluationSpace:
         """
         sizes = [self.X.shape[0] if copy is None else len(row_positions) for copy in copies]
         offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        identity = np.concatenate([np.arange(self.X.shape[0]) if copy is None else row_positions for copy in copies])
         if isinstance(self.X, pd.DataFrame):
+            identity = np.concatenate([np.arange(self.X.shape[0]) if copy is None else row_positions for copy in copies])
             return self._stack_frame(identity, row_positions, copies, offsets), offsets
-        stacked = self.X[identity]
+        rows = self.X[row_positions]
+        stacked = self._buffer(offsets[-1])
         for k, copy in enumerate(copies):
+            block = stacked[offsets[k]:offsets[k + 1]]
+            block[:] = self.X if copy is None else rows
             if copy is not None and copy[0]:
-                columns, order = copy
-                stacked[offsets[k]:offsets[k + 1], columns] = self.X[np.ix_(row_positions[order], columns)]
+                block[:, copy[0]] = rows[np.ix_(copy[1], copy[0])]
         if self.frame_columns is not None:
             return pd.DataFrame(stacked, columns=self.frame_columns, copy=False), offsets
         return stacked, offsets
+
+    def _buffer(self, n_rows: int) -> np.ndarray:
+        """A (n_rows, n_columns) array reused by this thread's next batches (fresh pages cost a fault each)."""
+        buffer = getattr(self._buffers, "array", None)
+        if buffer is None or buffer.shape[0] < n_rows:
+            buffer = self._buffers.array = np.empty((n_rows, self.X.shape[1]), dtype=self.X.dtype)
+        return buffer[:n_rows]
 
     def _stack_frame(self, identity: np.ndarray, row_positions: np.ndarray, copies: list[Copy],
                      offsets: list[int]) -> pd.DataFrame:
