@@ -39,7 +39,7 @@ from mlflow_explain.methods.permutation import permutation_importance
 N_REPEATS = 5
 
 
-def _medians(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def medians_of(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds of each contender, called round-robin ``repeats`` times."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
@@ -114,7 +114,7 @@ def run_case(make: Callable, quick: bool, repeats: int) -> list[str]:
     if ours.path == "pipeline_transformed_once":
         contenders["ours, whole pipeline on every copy"] = lambda: permutation_importance(
             model, X, y, n_repeats=N_REPEATS, random_state=0, split_pipeline=False)
-    medians = _medians(contenders, repeats)
+    medians = medians_of(contenders, repeats)
     limit = medians["limit (one predict over all permuted rows)"]
     rows = [f"| {title} | {name} | {seconds:.3f} | {seconds / limit:.2f} |" for name, seconds in medians.items()]
     rows.append(f"| {title} | path: {ours.path}; max abs difference from sklearn: {difference:.1e} | | |")
