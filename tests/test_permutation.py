@@ -9,6 +9,7 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier,
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from mlflow_explain.methods import permutation
 from mlflow_explain.methods.permutation import permutation_importance
 from tests.conftest import mixed_frame, mixed_pipeline
 
@@ -84,8 +85,9 @@ def test_small_memory_budget_gives_same_result_in_more_calls():
     np.testing.assert_array_equal(large.importances["r2"], small.importances["r2"])
 
 
-def test_parallel_workers_give_identical_results():
+def test_parallel_workers_give_identical_results(monkeypatch):
     model, X, y = _regressor()
+    monkeypatch.setattr(permutation, "_MIN_CELLS_PER_WORKER", 1)  # this small job would otherwise run on one
     sequential = permutation_importance(model, X, y, n_repeats=3, memory_budget_mb=0.2, n_jobs=1)
     parallel = permutation_importance(model, X, y, n_repeats=3, memory_budget_mb=0.2, n_jobs=2)
     np.testing.assert_array_equal(sequential.importances["r2"], parallel.importances["r2"])

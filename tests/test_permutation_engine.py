@@ -13,6 +13,7 @@ from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
+from mlflow_explain.methods import permutation
 from mlflow_explain.methods.permutation import permutation_importance
 from tests.conftest import mixed_frame, mixed_pipeline
 
@@ -46,8 +47,9 @@ def test_pipeline_transformed_once_equals_whole_pipeline_and_sklearn(pipeline_da
     assert np.abs(split.importances["roc_auc"]).max() > 0.01, "some raw column must matter"
 
 
-def test_pipeline_parallel_workers_give_identical_results(pipeline_data):
+def test_pipeline_parallel_workers_give_identical_results(pipeline_data, monkeypatch):
     model, X, y = pipeline_data
+    monkeypatch.setattr(permutation, "_MIN_CELLS_PER_WORKER", 1)  # this small job would otherwise run on one
     sequential = permutation_importance(model, X, y, scoring=SCORING, n_repeats=3, n_jobs=1)
     parallel = permutation_importance(model, X, y, scoring=SCORING, n_repeats=3, n_jobs=2)
     assert parallel.n_predict_calls >= 2, "both workers must get a batch"
