@@ -117,7 +117,8 @@ def permutation_importance(
     # Job None scores the unpermuted rows (the baseline) in the same predict call as the first copies.
     jobs: list[tuple[int, int] | None] = [None] + [(unit, repeat) for unit in range(len(units)) for repeat in range(n_repeats)]
     workers = _n_workers(n_jobs, len(jobs) * len(row_positions) * space.X.shape[1])
-    per_call = _copies_per_call(space.X, len(jobs), workers, memory_budget_mb)
+    copy_bytes = _nbytes(space.X) * len(row_positions) // X.shape[0]
+    per_call = _copies_per_call(copy_bytes, len(jobs), workers, memory_budget_mb)
     batches = [jobs[start:start + per_call] for start in range(0, len(jobs), per_call)]
 
     def score_batch(batch: list) -> dict[str, np.ndarray]:
@@ -217,10 +218,13 @@ def _n_workers(n_jobs: int, n_cells: int) -> int:
     return max(1, min(wanted, n_cells // _MIN_CELLS_PER_WORKER))
 
 
-def _copies_per_call(X: pd.DataFrame | np.ndarray, n_copies: int, workers: int, budget_mb: float) -> int:
+def _nbytes(X: pd.DataFrame | np.ndarray) -> int:
+    return int(X.memory_usage(deep=True, index=False).sum()) if isinstance(X, pd.DataFrame) else X.nbytes
+
+
+def _copies_per_call(copy_bytes: int, n_copies: int, workers: int, budget_mb: float) -> int:
     """Copies stacked per predict call: what fits in the budget (counting the copy and the model's
     working memory) split over the workers, and few enough that every worker gets a batch."""
-    copy_bytes = X.memory_usage(deep=True, index=False).sum() if isinstance(X, pd.DataFrame) else X.nbytes
-    per_copy = 2 * max(int(copy_bytes), 1)
+    per_copy = 2 * max(copy_bytes, 1)
     fits = max(1, int(budget_mb * 2**20 / workers // per_copy))
     return int(min(fits, -(-n_copies // workers)))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from .pipeline_split import CannotSplit, split_for_permutation
 
@@ -104,17 +105,18 @@ def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[
     EvaluationSpace
         ``path`` is "pipeline_transformed_once", "full_pipeline" or "model"; ``reason`` says why.
     """
-    if split_budget_mb is not None and hasattr(model, "steps"):
+    if split_budget_mb is not None and isinstance(model, Pipeline):
         try:
             split = split_for_permutation(model, X, split_budget_mb)
-        except CannotSplit as err:
-            reason = f"every permuted copy runs through the whole Pipeline: {err}"
+        except Exception as err:  # a check that cannot even run is a failed check, never a failed explanation
+            why = str(err) if isinstance(err, CannotSplit) else f"checking the preprocessing failed ({type(err).__name__}: {err})"
+            reason = f"every permuted copy runs through the whole Pipeline: {why}"
             logger.warning("permutation importance: %s", reason)
             return _model_space(model, X, units, "full_pipeline", reason)
         return EvaluationSpace(split.final_estimator, split.X, [split.columns_of(unit) for unit in units],
                                "pipeline_transformed_once", split.reason)
     reason = "the model predicts the permuted copies of its input"
-    return _model_space(model, X, units, "full_pipeline" if hasattr(model, "steps") else "model", reason)
+    return _model_space(model, X, units, "full_pipeline" if isinstance(model, Pipeline) else "model", reason)
 
 
 def _model_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]], path: str, reason: str) -> EvaluationSpace:
