@@ -33,7 +33,16 @@ class Case:
     model_type: str  # "regressor" or "classifier", as mlflow.models.evaluate names it
     family: str  # "tree", "linear" or "pipeline": which targets of issue 7 apply
     small_validation: bool = False
-    mlflow_model_agnostic: bool = False  # MLflow's SHAP falls back to its slow model-agnostic explainer
+
+    @property
+    def mlflow_model_agnostic(self) -> bool:
+        """Whether MLflow's default evaluator explains this model with shap's slow model-agnostic explainer.
+
+        It passes the raw model to ``shap.Explainer`` only when its label list (the unique targets
+        and predictions, for regressors too) has at most two values and the model is no Pipeline.
+        """
+        labels = np.unique(np.concatenate([self.y, np.asarray(self.model.predict(self.X))]))
+        return self.family == "pipeline" or len(labels) > 2
 
 
 def build_cases(lightgbm: bool = True) -> list[Case]:
@@ -109,7 +118,7 @@ def mixed_pipeline() -> Case:
     X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0)
     model.fit(X_train, y_train)
     return Case("pipeline: one-hot + imputation + boosting, 60 raw columns", model, X_val.reset_index(drop=True),
-                y_val, "classifier", "pipeline", mlflow_model_agnostic=True)
+                y_val, "classifier", "pipeline")
 
 
 def wine_forest() -> Case:
@@ -117,8 +126,7 @@ def wine_forest() -> Case:
     X, y = load_wine(return_X_y=True, as_frame=True)
     X_train, X_val, y_train, y_val = train_test_split(X, y.to_numpy(), test_size=0.3, random_state=0)
     model = RandomForestClassifier(n_estimators=200, random_state=0, n_jobs=1).fit(X_train, y_train)
-    return Case("random forest, wine (multiclass)", model, X_val.reset_index(drop=True), y_val, "classifier", "tree",
-                mlflow_model_agnostic=True)
+    return Case("random forest, wine (multiclass)", model, X_val.reset_index(drop=True), y_val, "classifier", "tree")
 
 
 def memory_case(n_rows: int = 50_000, n_features: int = 100) -> tuple[Any, np.ndarray, np.ndarray]:

@@ -20,8 +20,8 @@ is recorded with the results.
 
     python benchmarks/run.py [--quick] [--rows N] [--repeats N] [--output benchmarks/RESULTS.md]
 
-``--quick`` (500 SHAP rows, 100 where MLflow falls back to its model-agnostic explainer, fewer
-repeats) runs in a few minutes; the full run explains 2000 rows, MLflow's default
+``--quick`` (500 SHAP rows, 50 where MLflow falls back to shap's model-agnostic explainer, which
+it does for regressors, multiclass models and Pipelines; fewer repeats) runs in minutes; the full run explains 2000 rows, MLflow's default
 ``explainability_nsamples`` and mlflow_explain's default ``shap.max_rows``.
 """
 
@@ -164,7 +164,7 @@ def main() -> None:
     for case in build_cases(lightgbm=_importable("lightgbm")):
         if args.case and args.case.lower() not in case.name.lower():
             continue
-        case_rows = min(n_rows, 100) if args.quick and case.mlflow_model_agnostic else n_rows
+        case_rows = min(n_rows, 50) if args.quick and case.mlflow_model_agnostic else n_rows
         print(f"... {case.name}", file=sys.stderr, flush=True)
         rows.append(measure_case(case, n_rows=case_rows, n_repeats=args.permutation_repeats, repeats=repeats,
                                  heavy_repeats=heavy_repeats))
