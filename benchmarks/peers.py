@@ -94,26 +94,32 @@ def ours_shap(case: Case, n_rows: int) -> ShapResult:
 
 
 def shap_direct(case: Case, ours: ShapResult) -> np.ndarray:
-    """The shap library's best explainer called directly on the same rows (and background), per raw column.
+    """The shap library's best explainer called directly on the same rows (and background).
 
     Trees: ``TreeExplainer(model).shap_values``; linear models: ``LinearExplainer`` with the same
-    background rows; a Pipeline: TreeExplainer on its final step over the transformed rows, summed
-    back onto the raw columns. Returns values of shape (rows, raw features, explained outputs).
+    background rows; a Pipeline: TreeExplainer on its final step over the transformed rows (values
+    per transformed column, as a user calling shap gets them). Shape (rows, columns, explained outputs).
     """
     rows = case.X.iloc[ours.row_positions]
     preprocessor, final = split_pipeline(case.model)
     if preprocessor is not None:
-        values = _as_3d(shap.TreeExplainer(final).shap_values(preprocessor.transform(rows)))
-        origins = raw_column_origins(preprocessor, rows.iloc[:200], list(case.X.columns))
-        return np.stack([values[:, origins == j].sum(axis=1) for j in range(case.X.shape[1])], axis=1)
+        return _as_3d(shap.TreeExplainer(final).shap_values(preprocessor.transform(rows)))
     if case.family == "linear":
         return _as_3d(shap.LinearExplainer(final, _background(case.X, ours.n_background)).shap_values(rows))
     return _as_3d(shap.TreeExplainer(final).shap_values(rows))
 
 
-def shap_gap(ours: ShapResult, direct: np.ndarray) -> float:
-    """Largest absolute difference between our values and the shap library's, on the outputs it explains."""
-    explained = ours.values[:, :, -direct.shape[2]:]  # binary margins: shap explains the positive class only
+def shap_gap(case: Case, ours: ShapResult, direct: np.ndarray) -> float:
+    """Largest absolute difference between our values and the shap library's, per raw column.
+
+    A Pipeline's values from shap are summed onto the raw column each transformed column comes
+    from; binary margins are compared on the positive class, the one output shap explains.
+    """
+    preprocessor, _ = split_pipeline(case.model)
+    if preprocessor is not None:
+        origins = raw_column_origins(preprocessor, case.X.iloc[ours.row_positions[:200]], list(case.X.columns))
+        direct = np.stack([direct[:, origins == j].sum(axis=1) for j in range(case.X.shape[1])], axis=1)
+    explained = ours.values[:, :, -direct.shape[2]:]
     return float(np.max(np.abs(explained - direct)))
 
 

@@ -73,7 +73,7 @@ def measure_case(case: Case, *, n_rows: int, n_repeats: int, repeats: int, heavy
     ours = row.ours_shap.result
     row.shap_direct = peers.timed(partial(peers.shap_direct, case, ours), repeats)
     if row.shap_direct.result is not None:
-        row.shap_gap = peers.shap_gap(ours, row.shap_direct.result)
+        row.shap_gap = peers.shap_gap(case, ours, row.shap_direct.result)
     row.shap_rows = n_rows
 
     rows = case.X.iloc[ours.row_positions]  # MLflow and the plugin explain exactly these rows

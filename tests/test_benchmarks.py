@@ -30,9 +30,10 @@ def test_shap_direct_on_a_pipeline_sums_back_to_the_same_raw_values():
         ours = shap_values(case.model, case.X, detect_task(case.model, case.y), feature_names=list(case.X.columns),
                            max_rows=40)
         direct = peers.shap_direct(case, ours)
+        gap = peers.shap_gap(case, ours, direct)
     assert ours.algorithm == "tree", ours.reason
-    assert direct.shape == (40, 60, 1)
-    assert peers.shap_gap(ours, direct) < 1e-9
+    assert direct.shape[0] == 40 and direct.shape[1] > 60 and direct.shape[2] == 1  # one-hot columns
+    assert gap < 1e-9
     assert np.abs(direct).max() > 0
 
 
