@@ -142,3 +142,22 @@ def test_xgboost_and_lightgbm_multiclass_take_the_tree_path(library):
     assert result.max_additivity_error < 1e-5, "float32 trees: additive to single precision"
     reference = shap.TreeExplainer(model).shap_values(X.iloc[result.row_positions])
     np.testing.assert_allclose(result.values, reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_lightgbm_native_contributions_equal_shap_tree_explainer(task):
+    import lightgbm
+
+    if task == "binary":
+        X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+        model = lightgbm.LGBMClassifier(n_estimators=40, verbose=-1).fit(X, y)
+    else:
+        X, y = load_diabetes(return_X_y=True, as_frame=True)
+        model = lightgbm.LGBMRegressor(n_estimators=40, verbose=-1).fit(X, y)
+    result = _explain(model, X, y, max_rows=200)
+    assert result.algorithm == "tree" and "pred_contrib" in result.reason
+    assert result.max_additivity_error < 1e-9
+    explainer = shap.TreeExplainer(model)
+    reference = explainer.shap_values(X.iloc[result.row_positions])
+    np.testing.assert_allclose(result.values[:, :, -1], np.asarray(reference).reshape(200, -1), atol=1e-9)
+    np.testing.assert_allclose(result.base_values[:, -1], np.ravel(explainer.expected_value)[-1], atol=1e-9)
