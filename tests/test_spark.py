@@ -25,6 +25,7 @@ from mlflow_explain.models import detect_task
 from mlflow_explain.spark import explain, spark_session
 from mlflow_explain.spark.frames import SparkData, check_frame, model_rows, sample_rows
 from mlflow_explain.spark.permutation_job import spark_permutation_importance
+from mlflow_explain.spark.shap_job import spark_shap_values
 from mlflow_explain.spark.statistics import permutation_importance_partitions, plan_permutation
 
 REGRESSION_SCORERS = ["r2", "neg_mean_squared_error", "neg_mean_absolute_error"]
@@ -153,22 +154,24 @@ def test_spark_run_logs_what_the_core_logs_and_the_same_shap_values(spark, wine,
     assert _artifact_layout(spark_run.info.run_id) == _artifact_layout(core_run.info.run_id)
 
 
-def test_linear_shap_values_equal_the_core_with_the_shared_background(spark, diabetes, tracking_uri, tmp_path):
+def test_linear_shap_values_equal_the_core_with_the_shared_background(spark, diabetes, tmp_path):
     frame, _ = diabetes
     X, y = frame.drop(columns="target"), frame["target"].to_numpy()
     model = Ridge(alpha=0.5).fit(X, y)
-    spark_frame = spark.createDataFrame(frame)
-    config = {**QUIET, "shap": {**QUIET["shap"], "background_rows": 50}, "permutation": {"enabled": False}}
+    data = check_frame(model, spark.createDataFrame(frame), "target")
+    config = load_config({"shap": {"background_rows": 50, "max_rows": 100}}).shap
     output = str(tmp_path / "linear_rows")
-    explanation = explain(model, spark_frame, "target", config=config, shap_output=output)
-    assert explanation.shap.algorithm == "linear" and explanation.permutation is None
-    data = check_frame(model, spark_frame, "target")
+    handle = spark.sparkContext.broadcast(model)
+    result = spark_shap_values(model, handle, data, config, shap_output=output)
+    handle.unpersist()
+    assert result.algorithm == "linear" and result.n_explained == len(frame) and len(result.values) == 100
     background = model_rows(model, sample_rows(data, 50, 0), "target").X
     expected = shap_values(model, X, data.task, feature_names=list(X.columns), max_rows=len(X), background=background)
     rows = pd.read_parquet(output).sort_values("row")
     np.testing.assert_allclose(rows[[f"shap:prediction:{name}" for name in X.columns]].to_numpy(),
                                expected.values[:, :, 0], rtol=0, atol=1e-9)
-    assert explanation.shap.max_additivity_error < 1e-9
+    np.testing.assert_allclose(result.mean_abs(), expected.mean_abs(), rtol=1e-9)
+    assert result.max_additivity_error < 1e-9
 
 
 def test_cli_explains_a_logged_model_on_spark(spark, diabetes, tracking_uri, tmp_path):
@@ -178,7 +181,7 @@ def test_cli_explains_a_logged_model_on_spark(spark, diabetes, tracking_uri, tmp
     data_path = tmp_path / "validation.parquet"
     frame.to_parquet(data_path)
     arguments = ["explain", "--spark", "--model-uri", f"runs:/{run.info.run_id}/model", "--data", str(data_path),
-                 "--set", "spark.master=local[2]", "--set", "shap.dependence_top_k=1", "--set", "permutation.n_repeats=2"]
+                 "--set", "spark.master=local[2]", "--set", "shap.enabled=false", "--set", "permutation.n_repeats=2"]
     result = CliRunner().invoke(main, [*arguments, "--target", "target"])
     assert result.exit_code == 0, result.output
     metrics = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
