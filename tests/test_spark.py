@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from sklearn.datasets import load_diabetes, load_wine
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
@@ -27,6 +27,7 @@ from mlflow_explain.spark.frames import SparkData, check_frame, model_rows, samp
 from mlflow_explain.spark.permutation_job import spark_permutation_importance
 from mlflow_explain.spark.shap_job import spark_shap_values
 from mlflow_explain.spark.statistics import permutation_importance_partitions, plan_permutation
+from tests.conftest import mixed_frame, mixed_pipeline
 
 REGRESSION_SCORERS = ["r2", "neg_mean_squared_error", "neg_mean_absolute_error"]
 CLASSIFICATION_SCORERS = ["accuracy", "neg_log_loss"]
@@ -174,18 +175,22 @@ def test_linear_shap_values_equal_the_core_with_the_shared_background(spark, dia
     assert result.max_additivity_error < 1e-9
 
 
-def test_cli_explains_a_logged_model_on_spark(spark, diabetes, tracking_uri, tmp_path):
-    frame, model = diabetes
+def test_cli_explains_a_logged_pipeline_on_mixed_columns_with_spark(spark, tracking_uri, tmp_path):
+    X, y = mixed_frame(300)
+    model = mixed_pipeline(HistGradientBoostingClassifier(max_iter=20, random_state=0)).fit(X, y)
     with mlflow.start_run() as run:
         mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
     data_path = tmp_path / "validation.parquet"
-    frame.to_parquet(data_path)
+    X.assign(y=y).to_parquet(data_path)
     arguments = ["explain", "--spark", "--model-uri", f"runs:/{run.info.run_id}/model", "--data", str(data_path),
-                 "--set", "spark.master=local[2]", "--set", "shap.enabled=false", "--set", "permutation.n_repeats=2"]
-    result = CliRunner().invoke(main, [*arguments, "--target", "target"])
+                 "--set", "spark.master=local[2]", "--set", "permutation.n_repeats=2", "--set", "shap.dependence_top_k=0",
+                 "--set", "shap.local_rows=0", "--set", "logging.report=false"]
+    result = CliRunner().invoke(main, [*arguments, "--target", "y"])
     assert result.exit_code == 0, result.output
-    metrics = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
-    assert metrics["explain/rows_validation"] == len(frame) and "permutation_importance/bmi" in metrics
+    logged = mlflow.MlflowClient().get_run(run.info.run_id).data
+    assert logged.metrics["explain/rows_validation"] == len(X) and logged.tags["mlflow_explain.status"] == "ok"
+    assert {"permutation_importance/color", "shap_mean_abs.1/color"} <= set(logged.metrics)
+    assert logged.metrics["shap_mean_abs/color"] > logged.metrics["shap_mean_abs/noise"]  # color drives the target
     wrong = CliRunner().invoke(main, [*arguments, "--target", "price"])
     assert wrong.exit_code == 2 and "'price' is not in the validation data" in wrong.output
 
