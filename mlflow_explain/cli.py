@@ -69,6 +69,8 @@ def explain_command(model_uri: str, data_path: str | None, target: str | None, r
         if target_run is None:
             raise InvalidInputError(f"Model {model_uri} is not attached to a run; pass --run-id.")
         steps.set_postfix_str("explaining")
+        if shap_output and not use_spark:
+            raise InvalidInputError("--shap-output needs --spark.")
         if use_spark:
             explanation = _explain_on_spark(model, data_path, target, config, target_run, shap_output)
         else:
@@ -113,14 +115,16 @@ def compare_command(experiments: tuple[str, ...], experiment_ids: tuple[str, ...
 
 
 def _explain_on_spark(model, data_path: str | None, target: str | None, config, run_id: str, shap_output: str | None):
-    from .spark import explain, spark_session
+    try:
+        from pyspark.errors import AnalysisException
 
+        from .spark import explain, spark_session
+    except ImportError as err:
+        raise InvalidInputError(f"--spark needs pyspark ({err}); install it with pip install 'mlflow-explain[spark]'.") from err
     data_path = data_path or config.validation.path
     target = target or config.validation.target
     if data_path is None or target is None:
         raise InvalidInputError("--spark needs --data (a Parquet path) and --target, or validation.path and validation.target.")
-    from pyspark.errors import AnalysisException
-
     try:
         frame = spark_session(config.spark).read.parquet(data_path)
     except AnalysisException as err:
