@@ -11,7 +11,7 @@ from typing import Any
 from . import tracking
 from .artifacts import write_artifacts
 from .compare import baseline_drift
-from .config import ConfigSource, load_config
+from .config import ConfigSource, ExplainConfig, load_config
 from .data import load_validation_data
 from .engine import ExplainRequest, guarded, run
 from .models import check_model, detect_task
@@ -65,6 +65,23 @@ def explain(
     data = load_validation_data(model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation)
     task = detect_task(model, data.y)
     explanation = run(ExplainRequest(model=model, data=data, task=task, config=cfg))
+    log_to_run(explanation, cfg, run_id, started)
+    return explanation
+
+
+def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None, started: float) -> None:
+    """Compare with the baseline run, write the artifacts and log everything into the run.
+
+    Parameters
+    ----------
+    explanation : Explanation
+        The computed results (of any engine).
+    cfg : ExplainConfig
+    run_id : str or None
+        Run to log into; default the active run, or a new one.
+    started : float
+        ``time.perf_counter()`` when the explanation started, for ``explain/time_total_s``.
+    """
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder, tracking.target_run(run_id) as target_run_id:
         if cfg.compare.enabled:
             explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
@@ -74,4 +91,3 @@ def explain(
         tracking.log_explanation(explanation, Path(folder), target_run_id, cfg.logging.artifact_dir)
     logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
                 explanation.model_type, target_run_id, explanation.status)
-    return explanation

@@ -75,7 +75,7 @@ def summary(explanation: Explanation) -> dict[str, Any]:
             "reason": shap_result.reason,
             "output_space": shap_result.output_space,
             "outputs": shap_result.output_names,
-            "n_rows": len(shap_result.row_positions),
+            "n_rows": shap_result.n_explained,
             "n_background": shap_result.n_background,
             "max_additivity_error": shap_result.max_additivity_error,
         },

@@ -50,9 +50,12 @@ def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
               help="Validation rows: a CSV or Parquet file (default: validation.path in the config).")
 @click.option("--target", help="Target column in --data (default: validation.target in the config).")
 @click.option("--run-id", help="Run to log into (default: the run that logged the model).")
+@click.option("--spark", "use_spark", is_flag=True,
+              help="Explain every row on Apache Spark (session on spark.master); --data is then a Parquet path or URI.")
+@click.option("--shap-output", help="With --spark: Parquet path receiving the SHAP values of every row.")
 @_config_options
 def explain_command(model_uri: str, data_path: str | None, target: str | None, run_id: str | None,
-                    config_path: str | None, overrides: tuple[str, ...]) -> None:
+                    use_spark: bool, shap_output: str | None, config_path: str | None, overrides: tuple[str, ...]) -> None:
     from . import tracking
     from .api import explain
 
@@ -66,7 +69,12 @@ def explain_command(model_uri: str, data_path: str | None, target: str | None, r
         if target_run is None:
             raise InvalidInputError(f"Model {model_uri} is not attached to a run; pass --run-id.")
         steps.set_postfix_str("explaining")
-        explanation = explain(model, data_path, target=target, config=config, run_id=target_run)
+        if shap_output and not use_spark:
+            raise InvalidInputError("--shap-output needs --spark.")
+        if use_spark:
+            explanation = _explain_on_spark(model, data_path, target, config, target_run, shap_output)
+        else:
+            explanation = explain(model, data_path, target=target, config=config, run_id=target_run)
         steps.update()
     except (ExplainError, OSError) as err:
         _fail(str(err))
@@ -104,6 +112,24 @@ def compare_command(experiments: tuple[str, ...], experiment_ids: tuple[str, ...
     click.echo(f"Compared {len(comparison.runs)} run(s) into comparison run {comparison.run_id}.")
     for note in comparison.notes:
         click.echo(f"Note: {note}", err=True)
+
+
+def _explain_on_spark(model, data_path: str | None, target: str | None, config, run_id: str, shap_output: str | None):
+    try:
+        from pyspark.errors import AnalysisException
+
+        from .spark import explain, spark_session
+    except ImportError as err:
+        raise InvalidInputError(f"--spark needs pyspark ({err}); install it with pip install 'mlflow-explain[spark]'.") from err
+    data_path = data_path or config.validation.path
+    target = target or config.validation.target
+    if data_path is None or target is None:
+        raise InvalidInputError("--spark needs --data (a Parquet path) and --target, or validation.path and validation.target.")
+    try:
+        frame = spark_session(config.spark).read.parquet(data_path)
+    except AnalysisException as err:
+        raise InvalidInputError(f"Cannot read the Parquet data {data_path}: {str(err).splitlines()[0]}") from err
+    return explain(model, frame, target, config=config, run_id=run_id, shap_output=shap_output)
 
 
 def _load(config_path: str | None, overrides: tuple[str, ...]):

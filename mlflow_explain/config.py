@@ -71,6 +71,13 @@ class EvaluateConfig:
 
 
 @dataclasses.dataclass
+class SparkConfig:
+    master: str
+    app_name: str
+    conf: dict
+
+
+@dataclasses.dataclass
 class ExplainConfig:
     """Every option of mlflow_explain; build it with :func:`load_config`."""
 
@@ -80,6 +87,7 @@ class ExplainConfig:
     logging: LoggingConfig
     compare: CompareConfig
     evaluate: EvaluateConfig
+    spark: SparkConfig
     on_error: Literal["warn", "raise"]
 
     def to_dict(self) -> dict:

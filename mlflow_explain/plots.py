@@ -52,7 +52,7 @@ def shap_bar(result: ShapResult, max_features: int = 20) -> Figure:
         left += mean_abs[order, k]
     axes.set_yticks(np.arange(len(order)), [_label(result.feature_names[i]) for i in order])
     axes.set_xlabel(f"mean |SHAP value| ({_space_unit(result)})")
-    axes.set_title(f"SHAP feature importance ({len(result.row_positions)} rows, {result.algorithm} explainer)")
+    axes.set_title(f"SHAP feature importance ({result.n_explained} rows, {result.algorithm} explainer)")
     if len(result.output_names) > 1:
         axes.legend(title="class", loc="lower right", fontsize="small")
     return figure

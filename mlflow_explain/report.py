@@ -136,7 +136,7 @@ def _shap_section(explanation: Explanation, images: dict[str, bytes]) -> str:
     parts = [
         "<h2>SHAP values</h2>",
         f"<p class='note'><b>{escape(result.algorithm)} explainer</b>: {escape(result.reason)}. "
-        f"{len(result.row_positions)} rows explained, values in {escape(result.output_space)} space; "
+        f"{result.n_explained} rows explained, values in {escape(result.output_space)} space; "
         f"largest gap between values + base value and the model output: {error}.</p>",
     ]
     for prefix in ("shap_bar", "shap_beeswarm", "dependence/"):

@@ -87,6 +87,11 @@ class ShapResult:
         """Mean absolute value per (feature, output): shape (n_features, n_outputs)."""
         return np.abs(self.values).mean(axis=0)
 
+    @property
+    def n_explained(self) -> int:
+        """Rows explained (more than ``values`` holds when an engine keeps only a sample of them)."""
+        return len(self.row_positions)
+
 
 @dataclasses.dataclass(frozen=True)
 class Finding:

@@ -138,7 +138,7 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         for row in table[table["method"] == "shap"].itertuples():
             suffix = "" if row.output == "all" else f".{classes[row.output]}"
             metrics[f"shap_mean_abs{suffix}/{features[row.feature]}"] = row.importance
-        metrics["explain/rows_shap"] = len(explanation.shap.row_positions)
+        metrics["explain/rows_shap"] = explanation.shap.n_explained
         if explanation.shap.max_additivity_error is not None:
             metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
     if explanation.drift is not None:

@@ -43,6 +43,7 @@ def shap_values(
     local_rows: int = 3,
     random_state: int = 0,
     check_additivity: bool = True,
+    background: pd.DataFrame | np.ndarray | None = None,
 ) -> ShapResult:
     """SHAP values of a seeded sample of rows of ``X``, one per raw feature and model output.
 
@@ -65,6 +66,8 @@ def shap_values(
         Seed of every sample.
     check_additivity : bool
         Measure the largest gap between values + base value and the model's own output.
+    background : DataFrame or ndarray, default=None
+        Background rows in the layout of ``X``; default a seeded sample of ``background_rows`` rows of ``X``.
 
     Returns
     -------
@@ -72,7 +75,8 @@ def shap_values(
     """
     rng = np.random.RandomState(random_state)
     order = rng.permutation(X.shape[0])
-    background = take_rows(X, np.sort(rng.permutation(X.shape[0])[:background_rows]))
+    drawn = np.sort(rng.permutation(X.shape[0])[:background_rows])  # drawn anyway: later draws stay the same
+    background = take_rows(X, drawn) if background is None else background
     target, to_raw, pipeline_note = _explained_model(model, X, order, feature_names)
     chosen = _choose(target, task, algorithm, pipeline_note)
     positions = np.sort(order[: permutation_max_rows if chosen.name == "permutation" else max_rows])
@@ -93,7 +97,7 @@ def shap_values(
         algorithm=chosen.name,
         reason=chosen.reason,
         row_positions=positions,
-        n_background=min(background_rows, X.shape[0]),
+        n_background=background.shape[0],
         max_additivity_error=error,
         local_positions=np.sort(rng.permutation(len(positions))[:local_rows]),
     )

@@ -1,0 +1,170 @@
+"""SHAP values of every row on the executors, summarised in Spark, sampled for the plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark import StorageLevel, TaskContext
+from pyspark.broadcast import Broadcast
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, LongType, StructField, StructType
+
+from ..config import ShapConfig
+from ..methods.shap import shap_values
+from ..models import output_names
+from ..results import ShapResult, Task
+from .frames import SparkData, column, model_rows, row_ids, sample_rows
+
+logger = logging.getLogger(__name__)
+
+ROW = "row"
+_ERROR = "_additivity_error"  # largest additivity gap of the row's batch (dropped from the output)
+
+
+@dataclasses.dataclass
+class SparkShapResult(ShapResult):
+    """SHAP values of a seeded sample of the explained rows, with the mean |SHAP| of all of them.
+
+    ``values``, ``data`` and ``row_positions`` (row ids, see ``frames.row_ids``) hold the sample
+    the plots and local explanations are drawn from; ``total_mean_abs`` and ``n_explained`` are
+    aggregated by Spark over every explained row.
+    """
+
+    total_rows: int = 0
+    total_mean_abs: np.ndarray | None = None
+
+    def mean_abs(self) -> np.ndarray:
+        return self.total_mean_abs
+
+    @property
+    def n_explained(self) -> int:
+        return self.total_rows
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What each executor needs, besides the broadcast model, to explain its batches."""
+
+    target: str
+    task: Task
+    feature_names: list[str]  # the Spark feature columns, in the model's order
+    outputs: list[str]
+    kwargs: dict  # passed to methods.shap.shap_values
+
+
+def spark_shap_values(model: Any, model_handle: Broadcast, data: SparkData, config: ShapConfig,
+                      shap_output: str | None = None) -> SparkShapResult:
+    """SHAP values of every row of ``data`` computed on the executors with ``mapInPandas``.
+
+    The explainer is chosen on the driver exactly as the core chooses it, from a seeded background
+    sample that every executor shares (so linear and model-agnostic values do not depend on the
+    partitioning); the model reaches each executor once, through ``model_handle``.
+
+    Parameters
+    ----------
+    model : fitted estimator
+    model_handle : Broadcast
+        The model broadcast to the executors.
+    data : SparkData
+    config : ShapConfig
+    shap_output : str, default=None
+        Parquet path receiving one row per explained row: ``row`` id, ``value:<feature>``,
+        ``shap:<output>:<feature>`` and ``base_value:<output>`` (the layout of shap_values.parquet).
+
+    Returns
+    -------
+    SparkShapResult
+    """
+    background = sample_rows(data, config.background_rows, config.random_state)
+    background_rows = model_rows(model, background, data.target).X
+    probe = shap_values(model, background_rows, data.task, feature_names=data.feature_names,
+                        algorithm=config.algorithm, max_rows=2, permutation_max_rows=2, local_rows=0,
+                        random_state=config.random_state, check_additivity=False, background=background_rows)
+    if probe.algorithm == "permutation":
+        logger.warning("SHAP on Spark: the slow model-agnostic explainer runs on every row: %s", probe.reason)
+    job = _Job(data.target, data.task, data.feature_names, output_names(data.task), {
+        "algorithm": probe.algorithm, "background": background_rows, "random_state": config.random_state,
+        "check_additivity": config.check_additivity, "local_rows": 0})
+    explained = data.frame.mapInPandas(_explain_partition(model_handle, job), _schema(data, job))
+    explained = explained.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        if shap_output:
+            explained.drop(_ERROR).write.parquet(shap_output)
+            logger.info("SHAP values of %d rows written to %s.", data.n_rows, shap_output)
+        shap_columns = [f"shap:{output}:{name}" for output in job.outputs for name in job.feature_names]
+        totals = explained.agg(*[F.avg(F.abs(column(name))) for name in shap_columns],
+                               F.max(_ERROR), F.count(F.lit(1))).first()
+        sample = explained.orderBy(F.rand(config.random_state)).limit(config.max_rows).toPandas().sort_values(ROW)
+    finally:
+        explained.unpersist()
+    mean_abs = np.array(totals[:len(shap_columns)], dtype=float).reshape(len(job.outputs), -1).T
+    return _result(sample, probe, job, mean_abs, totals[-2], int(totals[-1]), config)
+
+
+def _explain_partition(model_handle: Broadcast, job: _Job):
+    def explain(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model, partition, start = model_handle.value, TaskContext.get().partitionId(), 0
+        for batch in batches:
+            if len(batch) == 0:
+                continue
+            rows = model_rows(model, batch, job.target)
+            result = shap_values(model, rows.X, job.task, feature_names=job.feature_names, max_rows=len(batch),
+                                 permutation_max_rows=len(batch), **job.kwargs)
+            yield _output_rows(batch, result, job, row_ids(partition, start, len(batch)))
+            start += len(batch)
+
+    return explain
+
+
+def _output_rows(batch: pd.DataFrame, result: ShapResult, job: _Job, ids: np.ndarray) -> pd.DataFrame:
+    columns: dict[str, Any] = {ROW: ids}
+    for name in job.feature_names:
+        columns[f"value:{name}"] = batch[name].to_numpy()
+    for k, output in enumerate(job.outputs):
+        for j, name in enumerate(job.feature_names):
+            columns[f"shap:{output}:{name}"] = result.values[:, j, k]
+        columns[f"base_value:{output}"] = result.base_values[:, k]
+    error = result.max_additivity_error
+    columns[_ERROR] = np.full(len(batch), np.nan if error is None else error)
+    return pd.DataFrame(columns)
+
+
+def _schema(data: SparkData, job: _Job) -> StructType:
+    fields = [StructField(ROW, LongType(), False)]
+    fields += [StructField(f"value:{name}", data.frame.schema[name].dataType, True) for name in job.feature_names]
+    for output in job.outputs:
+        fields += [StructField(f"shap:{output}:{name}", DoubleType(), False) for name in job.feature_names]
+        fields.append(StructField(f"base_value:{output}", DoubleType(), False))
+    return StructType([*fields, StructField(_ERROR, DoubleType(), True)])
+
+
+def _result(sample: pd.DataFrame, probe: ShapResult, job: _Job, mean_abs: np.ndarray, max_error: float | None,
+            n_rows: int, config: ShapConfig) -> SparkShapResult:
+    """The SparkShapResult of the sampled rows."""
+    names = job.feature_names
+    values = np.stack([sample[[f"shap:{output}:{name}" for name in names]].to_numpy(dtype=float)
+                       for output in job.outputs], axis=2)
+    base = sample[[f"base_value:{output}" for output in job.outputs]].to_numpy(dtype=float)
+    data = sample[[f"value:{name}" for name in names]].set_axis(names, axis=1).reset_index(drop=True)
+    rng = np.random.RandomState(config.random_state)
+    return SparkShapResult(
+        values=values,
+        base_values=base,
+        data=data,
+        feature_names=list(job.feature_names),
+        output_names=list(job.outputs),
+        output_space=probe.output_space,
+        algorithm=probe.algorithm,
+        reason=probe.reason,
+        row_positions=sample[ROW].to_numpy(),
+        n_background=probe.n_background,
+        max_additivity_error=None if max_error is None or np.isnan(max_error) else float(max_error),
+        local_positions=np.sort(rng.permutation(len(sample))[:config.local_rows]),
+        total_rows=n_rows,
+        total_mean_abs=mean_abs,
+    )

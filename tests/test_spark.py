@@ -1,0 +1,215 @@
+"""The Spark engine in local[2]: same numbers as the pandas engines and scikit-learn, same run layout."""
+
+from __future__ import annotations
+
+import re
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn.datasets import load_diabetes, load_wine
+from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.inspection import permutation_importance as sklearn_permutation_importance
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import mlflow_explain
+from mlflow_explain import InvalidInputError, load_config
+from mlflow_explain.cli import main
+from mlflow_explain.methods.shap import shap_values
+from mlflow_explain.models import detect_task
+from mlflow_explain.spark import explain, spark_session
+from mlflow_explain.spark.frames import SparkData, check_frame, model_rows, sample_rows
+from mlflow_explain.spark.permutation_job import spark_permutation_importance
+from mlflow_explain.spark.shap_job import spark_shap_values
+from mlflow_explain.spark.statistics import permutation_importance_partitions, plan_permutation
+from tests.conftest import mixed_frame, mixed_pipeline
+
+REGRESSION_SCORERS = ["r2", "neg_mean_squared_error", "neg_mean_absolute_error"]
+CLASSIFICATION_SCORERS = ["accuracy", "neg_log_loss"]
+QUIET = {"compare": {"enabled": False}, "shap": {"dependence_top_k": 1, "local_rows": 1}}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    config = load_config(overrides={"spark": {"master": "local[2]", "app_name": "mlflow_explain_tests", "conf": {
+        "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}}})
+    session = spark_session(config.spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    frame = X.assign(target=y)
+    model = GradientBoostingRegressor(n_estimators=20, max_depth=3, random_state=0).fit(X, y)
+    return frame, model
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    return X.assign(label=y)
+
+
+def partitions(data: SparkData, model) -> list[tuple]:
+    """The Spark frame's partitions, in order, as (X, y) in the model's layout."""
+    from pyspark.sql.functions import spark_partition_id
+
+    collected = data.frame.withColumn("_partition", spark_partition_id()).toPandas()
+    chunks = [rows.drop(columns="_partition") for _, rows in collected.groupby("_partition", sort=True)]
+    return [(rows.X, rows.y) for rows in (model_rows(model, chunk, data.target) for chunk in chunks)]
+
+
+def run_permutation(spark_frame, model, target, **options):
+    data = check_frame(model, spark_frame, target)
+    plan = plan_permutation(model, data.feature_names, **options)
+    handle = spark_frame.sparkSession.sparkContext.broadcast(model)
+    try:
+        return data, plan, spark_permutation_importance(handle, data, plan)
+    finally:
+        handle.unpersist()
+
+
+def test_spark_permutation_equals_the_partitioned_pandas_engine_and_sklearn_scores(spark, diabetes):
+    frame, model = diabetes
+    spark_frame = spark.createDataFrame(frame).repartition(3)
+    data, plan, result = run_permutation(spark_frame, model, "target", scoring=REGRESSION_SCORERS, n_repeats=3,
+                                         random_state=7)
+    pieces = partitions(data, model)
+    assert len(pieces) == 3 and sum(len(y) for _, y in pieces) == len(frame)
+    reference = permutation_importance_partitions(model, pieces, plan)
+    for scorer in REGRESSION_SCORERS:
+        np.testing.assert_allclose(result.importances[scorer], reference.importances[scorer], rtol=1e-9, atol=1e-12)
+        assert result.baseline_scores[scorer] == pytest.approx(reference.baseline_scores[scorer], rel=1e-12)
+    assert result.importances["r2"].shape == (10, 3) and result.n_rows == len(frame)
+    assert result.mean("r2")[data.feature_names.index("s5")] > 0.05  # a real signal, not noise
+    X, y = frame.drop(columns="target"), frame["target"].to_numpy()
+    predicted = model.predict(X)
+    assert result.baseline_scores["r2"] == pytest.approx(r2_score(y, predicted), rel=1e-9)
+    assert result.baseline_scores["neg_mean_squared_error"] == pytest.approx(-mean_squared_error(y, predicted), rel=1e-9)
+    assert result.baseline_scores["neg_mean_absolute_error"] == pytest.approx(-mean_absolute_error(y, predicted), rel=1e-9)
+
+
+@pytest.mark.parametrize("max_samples", [1.0, 0.5])
+def test_one_partition_is_sklearn_permutation_importance(diabetes, max_samples):
+    frame, model = diabetes
+    X, y = frame.drop(columns="target"), frame["target"].to_numpy()
+    plan = plan_permutation(model, list(X.columns), scoring=REGRESSION_SCORERS, n_repeats=4, random_state=3,
+                            max_samples=max_samples, memory_budget_mb=0.2)
+    ours = permutation_importance_partitions(model, [(X, y)], plan)
+    expected = sklearn_permutation_importance(model, X, y, scoring=REGRESSION_SCORERS, n_repeats=4, random_state=3,
+                                              max_samples=max_samples)
+    for scorer in REGRESSION_SCORERS:
+        np.testing.assert_allclose(ours.importances[scorer], expected[scorer].importances, rtol=1e-9, atol=1e-12)
+    assert ours.n_predict_calls > 2  # the small memory budget split the copies over several calls
+
+
+def test_spark_classification_on_one_partition_is_sklearn(spark, wine):
+    X, y = wine.drop(columns="label"), wine["label"].to_numpy()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    _, _, result = run_permutation(spark.createDataFrame(wine).coalesce(1), model, "label",
+                                   scoring=CLASSIFICATION_SCORERS, n_repeats=3, random_state=0)
+    expected = sklearn_permutation_importance(model, X, y, scoring=CLASSIFICATION_SCORERS, n_repeats=3, random_state=0)
+    for scorer in CLASSIFICATION_SCORERS:
+        np.testing.assert_allclose(result.importances[scorer], expected[scorer].importances, rtol=1e-9, atol=1e-12)
+    assert result.baseline_scores["accuracy"] == pytest.approx(accuracy_score(y, model.predict(X)))
+    assert result.baseline_scores["neg_log_loss"] == pytest.approx(-log_loss(y, model.predict_proba(X)), rel=1e-9)
+
+
+def test_spark_run_logs_what_the_core_logs_and_the_same_shap_values(spark, wine, tracking_uri, tmp_path):
+    X, y = wine.drop(columns="label"), wine["label"].to_numpy()
+    model = RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0).fit(X, y)
+    config = {**QUIET, "permutation": {"n_repeats": 2}}
+    output = str(tmp_path / "shap_rows")
+    with mlflow.start_run() as spark_run:
+        explanation = explain(model, spark.createDataFrame(wine), "label", config=config, shap_output=output)
+    with mlflow.start_run() as core_run:
+        core = mlflow_explain.explain(model, wine, target="label", config=config)
+    assert explanation.status == "ok", explanation.errors
+
+    rows = pd.read_parquet(output).sort_values("row")
+    assert len(rows) == len(wine) and rows["row"].is_unique
+    expected = shap_values(model, X, detect_task(model, y), feature_names=list(X.columns), max_rows=len(X))
+    for k, output_name in enumerate(expected.output_names):
+        values = rows[[f"shap:{output_name}:{name}" for name in X.columns]].to_numpy()
+        np.testing.assert_allclose(values, expected.values[:, :, k], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(rows[f"base_value:{output_name}"], expected.base_values[:, k], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(rows[[f"value:{name}" for name in X.columns]].to_numpy(), X.to_numpy())
+    np.testing.assert_allclose(explanation.shap.mean_abs(), expected.mean_abs(), rtol=1e-9)
+    np.testing.assert_allclose(core.shap.mean_abs(), expected.mean_abs(), rtol=1e-9)
+
+    client = mlflow.MlflowClient()
+    spark_metrics = client.get_run(spark_run.info.run_id).data.metrics
+    core_metrics = client.get_run(core_run.info.run_id).data.metrics
+    assert set(spark_metrics) == set(core_metrics)
+    for key in (key for key in core_metrics if key.startswith("shap_mean_abs")):
+        assert spark_metrics[key] == pytest.approx(core_metrics[key], rel=1e-9)
+    assert spark_metrics["explain/rows_shap"] == len(wine)
+    assert client.get_run(spark_run.info.run_id).data.tags["mlflow_explain.status"] == "ok"
+    assert _artifact_layout(spark_run.info.run_id) == _artifact_layout(core_run.info.run_id)
+
+
+def test_linear_shap_values_equal_the_core_with_the_shared_background(spark, diabetes, tmp_path):
+    frame, _ = diabetes
+    X, y = frame.drop(columns="target"), frame["target"].to_numpy()
+    model = Ridge(alpha=0.5).fit(X, y)
+    data = check_frame(model, spark.createDataFrame(frame), "target")
+    config = load_config({"shap": {"background_rows": 50, "max_rows": 100}}).shap
+    output = str(tmp_path / "linear_rows")
+    handle = spark.sparkContext.broadcast(model)
+    result = spark_shap_values(model, handle, data, config, shap_output=output)
+    handle.unpersist()
+    assert result.algorithm == "linear" and result.n_explained == len(frame) and len(result.values) == 100
+    background = model_rows(model, sample_rows(data, 50, 0), "target").X
+    expected = shap_values(model, X, data.task, feature_names=list(X.columns), max_rows=len(X), background=background)
+    rows = pd.read_parquet(output).sort_values("row")
+    np.testing.assert_allclose(rows[[f"shap:prediction:{name}" for name in X.columns]].to_numpy(),
+                               expected.values[:, :, 0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(result.mean_abs(), expected.mean_abs(), rtol=1e-9)
+    assert result.max_additivity_error < 1e-9
+
+
+def test_cli_explains_a_logged_pipeline_on_mixed_columns_with_spark(spark, tracking_uri, tmp_path):
+    X, y = mixed_frame(300)
+    model = mixed_pipeline(HistGradientBoostingClassifier(max_iter=20, random_state=0)).fit(X, y)
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+    data_path = tmp_path / "validation.parquet"
+    X.assign(y=y).to_parquet(data_path)
+    arguments = ["explain", "--spark", "--model-uri", f"runs:/{run.info.run_id}/model", "--data", str(data_path),
+                 "--set", "spark.master=local[2]", "--set", "permutation.n_repeats=2", "--set", "shap.dependence_top_k=0",
+                 "--set", "shap.local_rows=0", "--set", "logging.report=false"]
+    result = CliRunner().invoke(main, [*arguments, "--target", "y"])
+    assert result.exit_code == 0, result.output
+    logged = mlflow.MlflowClient().get_run(run.info.run_id).data
+    assert logged.metrics["explain/rows_validation"] == len(X) and logged.tags["mlflow_explain.status"] == "ok"
+    assert {"permutation_importance/color", "shap_mean_abs.1/color"} <= set(logged.metrics)
+    assert logged.metrics["shap_mean_abs/color"] > logged.metrics["shap_mean_abs/noise"]  # color drives the target
+    wrong = CliRunner().invoke(main, [*arguments, "--target", "price"])
+    assert wrong.exit_code == 2 and "'price' is not in the validation data" in wrong.output
+
+
+def test_bad_spark_input_is_one_clear_sentence(spark, diabetes):
+    frame, model = diabetes
+    spark_frame = spark.createDataFrame(frame)
+    with pytest.raises(InvalidInputError, match="cannot be computed from per-partition sums"):
+        explain(model, spark_frame, "target", config={"permutation": {"scoring": "explained_variance"}})
+    with pytest.raises(InvalidInputError, match="must be a pyspark.sql.DataFrame"):
+        explain(model, frame, "target")
+    with_nan = spark.createDataFrame(frame.assign(target=frame["target"].where(frame.index != 5)))
+    with pytest.raises(InvalidInputError, match="1 missing"):
+        explain(model, with_nan, "target")
+
+
+def _artifact_layout(run_id: str) -> set[str]:
+    """Artifact paths, with row numbers (positions in pandas, row ids in Spark) left out."""
+    from mlflow_explain.tracking import artifact_uris
+
+    return {re.sub(r"row\d+", "row#", path) for path in artifact_uris(run_id, "explain")}
+
