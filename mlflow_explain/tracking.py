@@ -141,6 +141,10 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         metrics["explain/rows_shap"] = len(explanation.shap.row_positions)
         if explanation.shap.max_additivity_error is not None:
             metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
+    if explanation.gradcam is not None:
+        metrics["gradcam/deletion_drop"] = explanation.gradcam.deletion_drop
+        metrics["gradcam/random_drop"] = explanation.gradcam.random_drop
+        metrics["explain/rows_gradcam"] = len(explanation.gradcam.positions)
     if explanation.drift is not None:
         metrics["explain/drift_ndcg"] = explanation.drift.ndcg
         metrics["explain/drift_spearman"] = explanation.drift.spearman
