@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import tracking
 from .artifacts import write_artifacts
 from .config import ConfigSource, load_config
@@ -112,6 +114,35 @@ def explain_images(
     logger.info("mlflow_explain: Grad-CAM of %s logged to run %s (status %s).",
                 explanation.model_type, target_run_id, explanation.status)
     return explanation
+
+
+def read_images_file(path: str | Path) -> dict[str, Any]:
+    """Images, labels and class names from a ``.npz`` file, as keyword arguments of :func:`explain_images`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npz`` (``numpy.savez``) holding an array ``images`` and optionally ``labels`` and
+        ``class_names``.
+
+    Returns
+    -------
+    dict
+        ``images``, ``labels`` (or None) and ``class_names`` (or None).
+    """
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InvalidInputError(f"Cannot read images file {path}: {err}.") from err
+    if not isinstance(archive, np.lib.npyio.NpzFile) or "images" not in archive.files:
+        raise InvalidInputError(f"Images file {path} must be a .npz holding an array named 'images' (and optionally "
+                                "'labels' and 'class_names').")
+    with archive:
+        return {
+            "images": archive["images"],
+            "labels": archive["labels"] if "labels" in archive.files else None,
+            "class_names": [str(name) for name in archive["class_names"]] if "class_names" in archive.files else None,
+        }
 
 
 def _gradcam_method() -> Callable[..., GradcamResult]:

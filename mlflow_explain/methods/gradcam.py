@@ -35,7 +35,7 @@ def gradcam(
     max_rows: int = 1000,
     batch_size: int = 64,
     deletion_fraction: float = 0.2,
-    deletion_fill: Fill = "blur",
+    deletion_fill: Fill = "zero",
     random_state: int = 0,
 ) -> GradcamResult:
     """Grad-CAM heatmaps of the predicted and the true class, and how faithful they are.
@@ -62,7 +62,7 @@ def gradcam(
         Images per forward/backward pass.
     deletion_fraction : float, default=0.2
         Share of the pixels removed by the faithfulness test.
-    deletion_fill : {"blur", "zero"}, default="blur"
+    deletion_fill : {"zero", "blur"}, default="zero"
         What the removed pixels become.
     random_state : int, default=0
         Seed of every random choice (shown images, sample, random pixels).
@@ -190,24 +190,26 @@ def find_target_layer(model: torch.nn.Module, name: str | None, example: torch.T
     """The layer named ``name``, or the last ``Conv2d`` that a forward pass of ``example`` runs."""
     modules = dict(model.named_modules())
     convolutions = [key for key, module in modules.items() if isinstance(module, torch.nn.Conv2d)]
-    if name is not None:
-        if name not in modules or not name:
-            raise InvalidInputError(f"The model has no layer named {name!r}; its Conv2d layers are: "
-                                    f"{', '.join(convolutions) or 'none'}.")
-        return name, modules[name]
-    if not convolutions:
+    if name is not None and (not name or name not in modules):
+        raise InvalidInputError(f"The model has no layer named {name!r}; its Conv2d layers are: "
+                                f"{', '.join(convolutions) or 'none'}.")
+    if name is None and not convolutions:
         raise InvalidInputError("The model has no Conv2d layer; name the layer to explain with target_layer "
                                 "(config gradcam.target_layer).")
+    candidates = [name] if name is not None else convolutions
     ran: list[str] = []
-    hooks = [modules[key].register_forward_hook(lambda *_, key=key: ran.append(key)) for key in convolutions]
+    hooks = [modules[key].register_forward_hook(lambda *_, key=key: ran.append(key)) for key in candidates]
     try:
         _forward(model, example)
     finally:
         for hook in hooks:
             hook.remove()
-    chosen = ran[-1] if ran else convolutions[-1]
-    logger.info("Grad-CAM target layer: %s (the last Conv2d the forward pass runs).", chosen)
-    return chosen, modules[chosen]
+    if not ran:
+        raise InvalidInputError(f"The forward pass never calls layer {candidates[-1]!r}, so Grad-CAM cannot read it "
+                                "(a model saved with serialization_format='pt2' has no callable layers: log it with "
+                                "'pickle').")
+    logger.info("Grad-CAM target layer: %s.", ran[-1])
+    return ran[-1], modules[ran[-1]]
 
 
 def check_images(model: torch.nn.Module, images: Any) -> np.ndarray:
