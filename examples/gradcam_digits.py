@@ -46,7 +46,8 @@ def main() -> str:
         mlflow.log_params({"epochs": EPOCHS, "optimizer": "adam", "lr": 2e-3})
         mlflow.log_metric("val_accuracy", accuracy)
         mlflow.pytorch.log_model(model, name="model", serialization_format="pickle",
-                                 code_paths=[str(Path(__file__).with_name("digits_cnn.py"))])
+                                 code_paths=[str(Path(__file__).with_name("digits_cnn.py"))],
+                                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
         explanation = mlflow_explain.explain_images(model, X_val, y_val, class_names=[str(d) for d in range(10)])
 
     result = explanation.gradcam
