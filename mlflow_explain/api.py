@@ -11,7 +11,7 @@ from typing import Any
 from . import tracking
 from .artifacts import write_artifacts
 from .compare import baseline_drift
-from .config import ConfigSource, load_config
+from .config import ConfigSource, ExplainConfig, load_config
 from .data import load_validation_data
 from .engine import ExplainRequest, guarded, run
 from .models import check_model, detect_task
@@ -69,9 +69,17 @@ def explain(
         if cfg.compare.enabled:
             explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
                                         explanation.importances, cfg)
-        write_artifacts(explanation, Path(folder), cfg)
-        explanation.timings["total"] = time.perf_counter() - started
-        tracking.log_explanation(explanation, Path(folder), target_run_id, cfg.logging.artifact_dir)
-    logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
-                explanation.model_type, target_run_id, explanation.status)
+        write_and_log(explanation, Path(folder), cfg, target_run_id, started)
     return explanation
+
+
+def write_and_log(explanation: Explanation, folder: Path, cfg: ExplainConfig, run_id: str, started: float) -> None:
+    """Write every artifact of ``explanation`` into ``folder``, then log them with the metrics and tags into ``run_id``.
+
+    ``started`` is the ``time.perf_counter()`` of the start, for the total time.
+    """
+    write_artifacts(explanation, folder, cfg)
+    explanation.timings["total"] = time.perf_counter() - started
+    tracking.log_explanation(explanation, folder, run_id, cfg.logging.artifact_dir)
+    logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
+                explanation.model_type, run_id, explanation.status)

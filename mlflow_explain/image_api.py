@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import tracking
-from .artifacts import write_artifacts
+from .api import write_and_log
 from .config import ConfigSource, load_config
 from .engine import guarded, package_versions, timed
 from .errors import InvalidInputError, MissingDependencyError
@@ -108,11 +108,7 @@ def explain_images(
         names = tuple(explanation.gradcam.class_names)
         explanation.task = Task("binary" if len(names) == 2 else "multiclass", names)
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder, tracking.target_run(run_id) as target_run_id:
-        write_artifacts(explanation, Path(folder), cfg)
-        explanation.timings["total"] = time.perf_counter() - started
-        tracking.log_explanation(explanation, Path(folder), target_run_id, cfg.logging.artifact_dir)
-    logger.info("mlflow_explain: Grad-CAM of %s logged to run %s (status %s).",
-                explanation.model_type, target_run_id, explanation.status)
+        write_and_log(explanation, Path(folder), cfg, target_run_id, started)
     return explanation
 
 
