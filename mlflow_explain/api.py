@@ -83,7 +83,7 @@ def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None,
         ``time.perf_counter()`` when the explanation started, for ``explain/time_total_s``.
     """
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder, tracking.target_run(run_id) as target_run_id:
-        if cfg.compare.enabled:
+        if cfg.compare.enabled and not explanation.importances.empty:
             explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
                                         explanation.importances, cfg)
         write_artifacts(explanation, Path(folder), cfg)

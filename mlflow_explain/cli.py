@@ -49,21 +49,29 @@ def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
 @click.option("--data", "data_path", type=click.Path(dir_okay=False),
               help="Validation rows: a CSV or Parquet file (default: validation.path in the config).")
 @click.option("--target", help="Target column in --data (default: validation.target in the config).")
+@click.option("--images", "images_path", type=click.Path(dir_okay=False),
+              help="Grad-CAM instead of tabular methods: a .npz with 'images' (n, C, H, W) and optional 'labels' and "
+                   "'class_names', for a model logged with mlflow.pytorch.")
 @click.option("--run-id", help="Run to log into (default: the run that logged the model).")
 @click.option("--spark", "use_spark", is_flag=True,
               help="Explain every row on Apache Spark (session on spark.master); --data is then a Parquet path or URI.")
 @click.option("--shap-output", help="With --spark: Parquet path receiving the SHAP values of every row.")
 @_config_options
-def explain_command(model_uri: str, data_path: str | None, target: str | None, run_id: str | None,
-                    use_spark: bool, shap_output: str | None, config_path: str | None, overrides: tuple[str, ...]) -> None:
+def explain_command(model_uri: str, data_path: str | None, target: str | None, images_path: str | None,
+                    run_id: str | None, use_spark: bool, shap_output: str | None, config_path: str | None,
+                    overrides: tuple[str, ...]) -> None:
     from . import tracking
     from .api import explain
+    from .image_api import explain_images, read_images_file
 
     config = _load(config_path, overrides)
+    if images_path is not None and (data_path is not None or target is not None or use_spark):
+        _fail("Pass either --images (Grad-CAM of a PyTorch model) or --data/--target (tabular data), not both.")
     steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)
     try:
         steps.set_postfix_str("loading model")
-        model, model_run_id = tracking.load_logged_model(model_uri)
+        load = tracking.load_pytorch_model if images_path is not None else tracking.load_logged_model
+        model, model_run_id = load(model_uri)
         steps.update()
         target_run = run_id or model_run_id
         if target_run is None:
@@ -71,7 +79,9 @@ def explain_command(model_uri: str, data_path: str | None, target: str | None, r
         steps.set_postfix_str("explaining")
         if shap_output and not use_spark:
             raise InvalidInputError("--shap-output needs --spark.")
-        if use_spark:
+        if images_path is not None:
+            explanation = explain_images(model, **read_images_file(images_path), config=config, run_id=target_run)
+        elif use_spark:
             explanation = _explain_on_spark(model, data_path, target, config, target_run, shap_output)
         else:
             explanation = explain(model, data_path, target=target, config=config, run_id=target_run)

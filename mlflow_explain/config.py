@@ -52,6 +52,18 @@ class ShapConfig:
 
 
 @dataclasses.dataclass
+class GradcamConfig:
+    enabled: bool
+    target_layer: str | None
+    max_images: int
+    max_rows: int
+    batch_size: int
+    deletion_fraction: float
+    deletion_fill: Literal["blur", "zero"]
+    random_state: int
+
+
+@dataclasses.dataclass
 class LoggingConfig:
     artifact_dir: str
     report: bool
@@ -84,6 +96,7 @@ class ExplainConfig:
     validation: ValidationConfig
     permutation: PermutationConfig
     shap: ShapConfig
+    gradcam: GradcamConfig
     logging: LoggingConfig
     compare: CompareConfig
     evaluate: EvaluateConfig
@@ -102,6 +115,9 @@ _POSITIVE = {
     "shap.max_rows",
     "shap.permutation_max_rows",
     "compare.top_k",
+    "gradcam.max_images",
+    "gradcam.max_rows",
+    "gradcam.batch_size",
 }
 _NON_NEGATIVE = {"shap.background_rows", "shap.dependence_top_k", "shap.local_rows"}
 
@@ -213,6 +229,8 @@ def _check_value(name: str, value: Any, expected: Any) -> Any:
         raise ConfigError(f"Config key {name!r} must not be negative, not {value!r}.")
     if name == "permutation.max_samples" and (value <= 0 or (isinstance(value, float) and value > 1)):
         raise ConfigError(f"Config key {name!r} must be a fraction in (0, 1] or a row count >= 1, not {value!r}.")
+    if name == "gradcam.deletion_fraction" and not 0 < value < 1:
+        raise ConfigError(f"Config key {name!r} must be a fraction in (0, 1), not {value!r}.")
     return value
 
 

@@ -57,10 +57,16 @@ def run(request: ExplainRequest) -> Explanation:
     return explanation
 
 
-def guarded(explanation: Explanation, step: str, on_error: str, function: Callable, *args: Any) -> Any:
-    """Call ``function``; on failure record the error under ``step`` and return None, or re-raise."""
+def guarded(explanation: Explanation, step: str, on_error: str, function: Callable, *args: Any,
+            passthrough: tuple[type[Exception], ...] = ()) -> Any:
+    """Call ``function``; on failure record the error under ``step`` and return None, or re-raise.
+
+    Exceptions of the ``passthrough`` types (such as bad input found by the method) always propagate.
+    """
     try:
         return function(*args)
+    except passthrough:
+        raise
     except Exception as err:
         if on_error == "raise":
             raise
@@ -83,9 +89,9 @@ class timed:
         self.explanation.timings[self.name] = self.explanation.timings.get(self.name, 0.0) + elapsed
 
 
-def package_versions(model: Any) -> dict[str, str]:
-    """Versions of Python, of the packages that shape the results, and of the model's library."""
-    names = list(_PACKAGES)
+def package_versions(model: Any, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of Python, of the packages that shape the results (and ``extra``), and of the model's library."""
+    names = list(_PACKAGES) + list(extra)
     library = type(model).__module__.split(".")[0]
     if library in ("xgboost", "lightgbm", "catboost", "torch"):
         names.append(library)

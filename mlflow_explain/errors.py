@@ -11,3 +11,7 @@ class InvalidInputError(ExplainError, ValueError):
 
 class ConfigError(ExplainError, ValueError):
     """The configuration has an unknown key or a value of the wrong type or range."""
+
+
+class MissingDependencyError(ExplainError, ImportError):
+    """An optional dependency that the requested explanation needs is not installed."""

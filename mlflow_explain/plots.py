@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import shap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from . import image_plots  # noqa: E402
 from .keys import key_parts  # noqa: E402
 from .results import Drift, Explanation, PermutationResult, ShapResult  # noqa: E402
 
@@ -217,6 +218,8 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
             figures[f"permutation_importance{suffix}.png"] = permutation_bar(permutation, scorer)
     if explanation.drift is not None and len(explanation.drift.moved):
         figures["compare/drift_ranks.png"] = drift_ranks(explanation.drift)
+    if explanation.gradcam is not None:
+        figures.update(image_plots.gradcam_figures(explanation.gradcam))
     result = explanation.shap
     if result is None:
         return figures

@@ -41,6 +41,7 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
         _permutation_section(explanation, images),
         _shap_section(explanation, images),
         _local_section(explanation, images, force_plot),
+        _gradcam_section(explanation, images),
         _details(explanation),
     ]
     title = f"mlflow_explain report: {escape(explanation.model_type)}"
@@ -154,6 +155,29 @@ def _local_section(explanation: Explanation, images: dict[str, bytes], force_plo
     if force_plot is not None:
         parts.append(f"<iframe title='force plot' srcdoc=\"{escape(force_plot, quote=True)}\"></iframe>")
     return "\n".join(parts + waterfalls)
+
+
+def _gradcam_section(explanation: Explanation, images: dict[str, bytes]) -> str:
+    result = explanation.gradcam
+    if result is None:
+        return ""
+    fraction = f"{result.deletion_fraction:.0%}"
+    fill = "blurred" if result.deletion_fill == "blur" else "set to zero"
+    accuracy = "" if result.labels is None else (
+        f" {int(result.misclassified.sum())} of them are misclassified and always among the images shown.")
+    parts = [
+        "<h2>Grad-CAM</h2>",
+        f"<p class='note'>Heatmaps of layer <b>{escape(result.target_layer)}</b> (Captum LayerGradCam, on "
+        f"{escape(result.device)}) for {len(result.positions)} of {result.n_images} images; "
+        f"{len(result.shown)} shown.{accuracy}</p>",
+        f"<p>Faithfulness: when the {fraction} most highlighted pixels are {fill}, the predicted class's probability "
+        f"drops by <b>{result.deletion_drop:.3f}</b> on average, against <b>{result.random_drop:.3f}</b> for a "
+        f"random {fraction} of the pixels (metrics gradcam/deletion_drop and gradcam/random_drop). A heatmap that "
+        "points at what the model uses gives a clearly larger first drop.</p>",
+    ]
+    for prefix in ("gradcam/misclassified", "gradcam/mean_heatmaps", "gradcam/class_"):
+        parts += [_image(images, path) for path in sorted(images) if path.startswith(prefix)]
+    return "\n".join(parts)
 
 
 def _details(explanation: Explanation) -> str:

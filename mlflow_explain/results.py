@@ -93,6 +93,55 @@ class ShapResult:
         return len(self.row_positions)
 
 
+@dataclasses.dataclass
+class GradcamResult:
+    """Grad-CAM heatmaps of an image classifier on validation images.
+
+    The ``positions`` (indices into the images passed) were explained: their class
+    ``probabilities`` (n, n_classes), ``labels`` (n,) when given, and the raw Grad-CAM maps
+    (ReLU applied, at the target layer's resolution h x w) for the predicted class and, with
+    labels, for the true class. ``shown`` indexes the images drawn in the grids; their images and
+    heatmaps upsampled to the image size and scaled to [0, 1] are kept for plotting.
+    ``mean_heatmaps`` (n_classes, H, W) is the mean scaled heatmap per class (of the true class
+    over the images labelled with it; of the predicted class without labels), NaN for a class
+    with no image. ``deletion_drop`` and ``random_drop`` are the mean drops of the predicted
+    class's probability when the most highlighted or a random ``deletion_fraction`` of the
+    pixels are replaced (``deletion_fill``: a blurred copy of the image, or zeros).
+    """
+
+    target_layer: str
+    class_names: list[str]
+    positions: np.ndarray
+    probabilities: np.ndarray
+    labels: np.ndarray | None
+    heatmaps_predicted: np.ndarray
+    heatmaps_true: np.ndarray | None
+    mean_heatmaps: np.ndarray
+    class_counts: np.ndarray
+    shown: np.ndarray
+    shown_images: np.ndarray
+    shown_heatmaps_predicted: np.ndarray
+    shown_heatmaps_true: np.ndarray | None
+    deletion_drop: float
+    random_drop: float
+    deletion_fraction: float
+    deletion_fill: str
+    device: str
+    n_images: int
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The predicted class index of every explained image."""
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def misclassified(self) -> np.ndarray:
+        """Boolean mask of the explained images whose prediction is wrong (all False without labels)."""
+        if self.labels is None:
+            return np.zeros(len(self.positions), dtype=bool)
+        return self.predicted != self.labels
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding:
     """One diagnostic: what kind, how serious, which features, the figure behind it, and why it matters."""
@@ -156,12 +205,14 @@ class Explanation:
     model_type: str = ""
     diagnostics: list[Finding] = dataclasses.field(default_factory=list)
     drift: Drift | None = None
+    gradcam: GradcamResult | None = None
 
     @property
     def status(self) -> Literal["ok", "partial", "failed"]:
         if not self.errors:
             return "ok"
-        return "partial" if (self.permutation is not None or self.shap is not None) else "failed"
+        results = (self.permutation, self.shap, self.gradcam)
+        return "partial" if any(result is not None for result in results) else "failed"
 
     @property
     def reported_features(self) -> list[str]:

@@ -18,7 +18,7 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, MissingDependencyError
 from .keys import key_parts
 from .results import Explanation, RunImportances
 
@@ -74,6 +74,19 @@ def load_logged_model(model_uri: str) -> tuple[Any, str | None]:
     """
     pyfunc_model = mlflow.pyfunc.load_model(model_uri)
     return unwrap_pyfunc(pyfunc_model), pyfunc_model.metadata.run_id
+
+
+def load_pytorch_model(model_uri: str) -> tuple[Any, str | None]:
+    """A model logged with ``mlflow.pytorch``, as its ``torch.nn.Module``, and its run id."""
+    info = mlflow.models.get_model_info(model_uri)
+    if "pytorch" not in info.flavors:
+        raise InvalidInputError(f"Model {model_uri} was not logged with mlflow.pytorch (its flavors: "
+                                f"{', '.join(sorted(info.flavors))}); Grad-CAM explains PyTorch models.")
+    try:
+        from mlflow import pytorch as pytorch_flavor
+    except ImportError as err:
+        raise MissingDependencyError("Loading a PyTorch model needs PyTorch: pip install 'mlflow-explain[torch]'.") from err
+    return pytorch_flavor.load_model(model_uri), info.run_id
 
 
 def unwrap_pyfunc(pyfunc_model: Any) -> Any:
@@ -141,6 +154,10 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         metrics["explain/rows_shap"] = explanation.shap.n_explained
         if explanation.shap.max_additivity_error is not None:
             metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
+    if explanation.gradcam is not None:
+        metrics["gradcam/deletion_drop"] = explanation.gradcam.deletion_drop
+        metrics["gradcam/random_drop"] = explanation.gradcam.random_drop
+        metrics["explain/rows_gradcam"] = len(explanation.gradcam.positions)
     if explanation.drift is not None:
         metrics["explain/drift_ndcg"] = explanation.drift.ndcg
         metrics["explain/drift_spearman"] = explanation.drift.spearman

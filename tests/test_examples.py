@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _run_example(name: str, cwd: Path) -> str:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+def _run_example(name: str, cwd: Path, **variables: str) -> str:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")} | variables
     done = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=environment, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -50,3 +50,15 @@ def test_evaluate_plugin_example(tmp_path):
     run = _client(tmp_path).get_run(run_id)
     assert run.data.tags["mlflow_explain.status"] == "ok"
     assert "r2_score" in run.data.metrics and "permutation_importance/bmi" in run.data.metrics
+
+
+def test_gradcam_digits_example(tmp_path):
+    output = _run_example("gradcam_digits.py", tmp_path, GRADCAM_EPOCHS="3", OMP_NUM_THREADS="1")
+    run_id = re.search(r"Explained run ([0-9a-f]{32})", output).group(1)
+    run = _client(tmp_path).get_run(run_id)
+    assert run.data.tags["mlflow_explain.status"] == "ok" and run.data.params["epochs"] == "3"
+    assert run.data.metrics["val_accuracy"] > 0.5 and run.data.metrics["explain/rows_gradcam"] == 540
+    assert all(-1 <= run.data.metrics[f"gradcam/{name}_drop"] <= 1 for name in ("deletion", "random"))
+    logged = {item.path for item in _client(tmp_path).list_artifacts(run_id, "explain/gradcam")}
+    assert {"explain/gradcam/class_0.png", "explain/gradcam/mean_heatmaps.png",
+            "explain/gradcam/heatmaps_predicted.npy"} <= logged
