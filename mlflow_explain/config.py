@@ -35,6 +35,7 @@ class PermutationConfig:
     feature_groups: dict
     n_jobs: int
     memory_budget_mb: float
+    budget_s: float | None
 
 
 @dataclasses.dataclass
@@ -48,12 +49,14 @@ class ShapConfig:
     local_rows: int
     random_state: int
     check_additivity: bool
+    budget_s: float | None
 
 
 @dataclasses.dataclass
 class LoggingConfig:
     artifact_dir: str
     report: bool
+    spool_dir: str | None
 
 
 @dataclasses.dataclass
@@ -95,6 +98,7 @@ _POSITIVE = {
     "compare.top_k",
 }
 _NON_NEGATIVE = {"shap.background_rows", "shap.dependence_top_k", "shap.local_rows"}
+_POSITIVE_OR_NULL = {"permutation.budget_s", "shap.budget_s"}
 
 ConfigSource = str | Path | Mapping | ExplainConfig | None
 
@@ -202,6 +206,8 @@ def _check_value(name: str, value: Any, expected: Any) -> Any:
         raise ConfigError(f"Config key {name!r} must be positive, not {value!r}.")
     if name in _NON_NEGATIVE and value < 0:
         raise ConfigError(f"Config key {name!r} must not be negative, not {value!r}.")
+    if name in _POSITIVE_OR_NULL and value is not None and value <= 0:
+        raise ConfigError(f"Config key {name!r} must be a positive number of seconds or null, not {value!r}.")
     if name == "permutation.max_samples" and (value <= 0 or (isinstance(value, float) and value > 1)):
         raise ConfigError(f"Config key {name!r} must be a fraction in (0, 1] or a row count >= 1, not {value!r}.")
     return value
