@@ -50,13 +50,15 @@ def _css(driver, selector: str, visible: bool = True):
     return _wait(driver, condition((By.CSS_SELECTOR, selector)))
 
 
-def _run_page(server_url: str, experiment_id: str, run_id: str, tail: str = "") -> str:
-    return f"{server_url}/#/experiments/{experiment_id}/runs/{run_id}{tail}"
+def _open_run_page(driver, server_url: str, experiment_id: str, run_id: str, tail: str = "") -> None:
+    """Load a run's page afresh (the UI reads an artifact path in the URL only when it mounts)."""
+    driver.get("about:blank")
+    driver.get(f"{server_url}/#/experiments/{experiment_id}/runs/{run_id}{tail}")
 
 
 def _open_report(driver, server_url: str, experiment_id: str, run_id: str):
     """Open explain/report.html in the run's artifact viewer and switch into the viewer's frame."""
-    driver.get(_run_page(server_url, experiment_id, run_id, "/artifacts/explain/report.html"))
+    _open_run_page(driver, server_url, experiment_id, run_id, "/artifacts/explain/report.html")
     driver.switch_to.frame(_css(driver, "iframe.mlflow-html-iframe"))
     _wait(driver, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
 
@@ -79,7 +81,7 @@ def test_artifacts_are_listed_and_the_report_renders_in_the_viewer(browser, mlfl
 
 def test_a_png_plot_renders_in_the_viewer(browser, mlflow_server, explained_run):
     run_id, experiment_id = explained_run
-    browser.get(_run_page(mlflow_server.url, experiment_id, run_id, "/artifacts/explain/shap_bar.png"))
+    _open_run_page(browser, mlflow_server.url, experiment_id, run_id, "/artifacts/explain/shap_bar.png")
     image = _css(browser, 'img[alt="explain/shap_bar.png"]', visible=False)  # shown through an image preview
     _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     width, height = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
@@ -92,20 +94,25 @@ def test_a_png_plot_renders_in_the_viewer(browser, mlflow_server, explained_run)
 
 def test_permutation_metrics_appear_in_the_run_overview(browser, mlflow_server, explained_run):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     run_id, experiment_id = explained_run
     metrics = MlflowClient(mlflow_server.url).get_run(run_id).data.metrics
-    browser.get(_run_page(mlflow_server.url, experiment_id, run_id))
+    _open_run_page(browser, mlflow_server.url, experiment_id, run_id)
     _wait(browser, lambda d: f"Metrics ({len(metrics)})" in d.find_element("tag name", "body").text)
     search = _css(browser, 'input[placeholder="Search metrics"]')
     for key in ("permutation_importance/worst perimeter", "permutation_importance_std/mean radius"):
-        search.clear()
-        search.send_keys(key)
+        search.send_keys(Keys.CONTROL, "a")  # clear() does not reach React's state
+        search.send_keys(Keys.BACKSPACE, key)
         link = _wait(browser, lambda d, key=key: [e for e in d.find_elements(By.XPATH, f'//a[normalize-space()="{key}"]')
                                                    if e.is_displayed()])
         assert link
     browser.save_screenshot(str(SCREENSHOTS / "ui_metrics.png"))
-    assert any(key.startswith("permutation_importance/") for key in metrics)
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.BACKSPACE, "permutation_importance/")
+    per_feature = [key for key in metrics if "permutation_importance/" in key]
+    assert len(per_feature) == 30, "one per breast-cancer feature"
+    _wait(browser, lambda d: f"Metrics ({len(per_feature)})" in d.find_element("tag name", "body").text)
 
 
 def _not_run(driver) -> None:
