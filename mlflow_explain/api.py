@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import tracking
+from . import spool, tracking
 from .artifacts import write_artifacts
 from .compare import baseline_drift
 from .config import ConfigSource, ExplainConfig, load_config
@@ -72,6 +72,9 @@ def explain(
 def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None, started: float) -> None:
     """Compare with the baseline run, write the artifacts and log everything into the run.
 
+    When MLflow cannot take the explanation, it is spooled to ``logging.spool_dir`` (or the failure
+    is recorded); the caller's training is never broken (unless ``on_error: raise``).
+
     Parameters
     ----------
     explanation : Explanation
@@ -82,12 +85,46 @@ def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None,
     started : float
         ``time.perf_counter()`` when the explanation started, for ``explain/time_total_s``.
     """
-    with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder, tracking.target_run(run_id) as target_run_id:
+    with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder:
+        try:
+            target_run_id = _log(explanation, Path(folder), run_id, cfg, started)
+        except Exception as err:
+            if cfg.on_error == "raise":
+                raise
+            _tracking_failed(explanation, Path(folder), run_id, cfg, err)
+            return
+    logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
+                explanation.model_type, target_run_id, explanation.status)
+
+
+def _log(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig, started: float) -> str:
+    """Compare with the baseline, write the artifacts and log everything into the target run."""
+    with tracking.target_run(run_id) as target_run_id:
         if cfg.compare.enabled and not explanation.importances.empty:
             explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
                                         explanation.importances, cfg)
-        write_artifacts(explanation, Path(folder), cfg)
+        write_artifacts(explanation, folder, cfg)
         explanation.timings["total"] = time.perf_counter() - started
-        tracking.log_explanation(explanation, Path(folder), target_run_id, cfg.logging.artifact_dir)
-    logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
-                explanation.model_type, target_run_id, explanation.status)
+        tracking.log_explanation(explanation, folder, target_run_id, cfg.logging.artifact_dir)
+    return target_run_id
+
+
+def _tracking_failed(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig,
+                     err: Exception) -> None:
+    """MLflow could not take the explanation: spool it to ``logging.spool_dir``, or record the failure."""
+    message = f"{type(err).__name__}: {err}"
+    if not cfg.logging.spool_dir:
+        explanation.errors["logging"] = message
+        logger.warning("mlflow_explain: the explanation could not be logged to MLflow and is lost (set "
+                       "logging.spool_dir to keep it for `mlflow-explain sync`); training is unaffected: %s", message)
+        return
+    if not (folder / "summary.json").exists():
+        write_artifacts(explanation, folder, cfg)
+    active_run_id, experiment_id, tracking_uri = tracking.pending_target()
+    entry = spool.save(cfg.logging.spool_dir, folder, run_id=run_id or active_run_id, experiment_id=experiment_id,
+                       tracking_uri=tracking_uri, artifact_dir=cfg.logging.artifact_dir,
+                       metrics=tracking.explanation_metrics(explanation), tags=tracking.explanation_tags(explanation))
+    explanation.warnings.append(f"MLflow was unreachable ({message}); the explanation was spooled to {entry}: "
+                                "upload it with `mlflow-explain sync`.")
+    logger.warning("mlflow_explain: MLflow is unreachable; explanation spooled to %s (upload it with "
+                   "`mlflow-explain sync --spool-dir %s`): %s", entry, cfg.logging.spool_dir, message)

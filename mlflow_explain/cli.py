@@ -1,6 +1,7 @@
 """The ``mlflow-explain`` command line (click, like mlflow's own CLI).
 
-Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem).
+Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem); ``sync`` exits
+with 1 when some spooled explanation could not be uploaded (it stays spooled).
 """
 
 from __future__ import annotations
@@ -140,6 +141,27 @@ def _explain_on_spark(model, data_path: str | None, target: str | None, config, 
     except AnalysisException as err:
         raise InvalidInputError(f"Cannot read the Parquet data {data_path}: {str(err).splitlines()[0]}") from err
     return explain(model, frame, target, config=config, run_id=run_id, shap_output=shap_output)
+
+
+@main.command("sync", help="Upload the explanations spooled while MLflow was unreachable (logging.spool_dir).")
+@click.option("--spool-dir", help="Spool folder (default: logging.spool_dir in the config).")
+@click.option("--tracking-uri", help="Server to upload to (default: the one each explanation was meant for).")
+@_config_options
+def sync_command(spool_dir: str | None, tracking_uri: str | None, config_path: str | None,
+                 overrides: tuple[str, ...]) -> None:
+    from .spool import sync
+
+    folder = spool_dir or _load(config_path, overrides).logging.spool_dir
+    if not folder:
+        _fail("Name the spool folder: --spool-dir, or logging.spool_dir in the config.")
+    result = sync(folder, tracking_uri)
+    for name, run_id in result.uploaded.items():
+        click.echo(f"Uploaded {name} to run {run_id}.")
+    for name, error in result.failed.items():
+        click.echo(f"Error: {name} stays spooled: {' '.join(error.split())}", err=True)
+    click.echo(f"Synced {len(result.uploaded)} explanation(s); {len(result.failed)} left in {folder}.")
+    if result.failed:
+        sys.exit(1)
 
 
 def _load(config_path: str | None, overrides: tuple[str, ...]):

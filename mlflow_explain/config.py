@@ -36,6 +36,7 @@ class PermutationConfig:
     n_jobs: int
     memory_budget_mb: float
     split_pipeline: bool
+    budget_s: float | None
 
 
 @dataclasses.dataclass
@@ -49,6 +50,7 @@ class ShapConfig:
     local_rows: int
     random_state: int
     check_additivity: bool
+    budget_s: float | None
 
 
 @dataclasses.dataclass
@@ -67,6 +69,7 @@ class GradcamConfig:
 class LoggingConfig:
     artifact_dir: str
     report: bool
+    spool_dir: str | None
 
 
 @dataclasses.dataclass
@@ -120,6 +123,7 @@ _POSITIVE = {
     "gradcam.batch_size",
 }
 _NON_NEGATIVE = {"shap.background_rows", "shap.dependence_top_k", "shap.local_rows"}
+_POSITIVE_OR_NULL = {"permutation.budget_s", "shap.budget_s"}
 
 ConfigSource = str | Path | Mapping | ExplainConfig | None
 
@@ -227,6 +231,8 @@ def _check_value(name: str, value: Any, expected: Any) -> Any:
         raise ConfigError(f"Config key {name!r} must be positive, not {value!r}.")
     if name in _NON_NEGATIVE and value < 0:
         raise ConfigError(f"Config key {name!r} must not be negative, not {value!r}.")
+    if name in _POSITIVE_OR_NULL and value is not None and value <= 0:
+        raise ConfigError(f"Config key {name!r} must be a positive number of seconds or null, not {value!r}.")
     if name == "permutation.max_samples" and (value <= 0 or (isinstance(value, float) and value > 1)):
         raise ConfigError(f"Config key {name!r} must be a fraction in (0, 1] or a row count >= 1, not {value!r}.")
     if name == "gradcam.deletion_fraction" and not 0 < value < 1:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import budget
 from .config import ExplainConfig
 from .data import ValidationData
 from .diagnostics import diagnose
@@ -42,14 +43,14 @@ def run(request: ExplainRequest) -> Explanation:
         versions=package_versions(request.model),
         model_type=type(request.model).__name__,
     )
-    methods: dict[str, Callable[[ExplainRequest], Any]] = {}
+    methods: dict[str, Callable[[ExplainRequest, Explanation], Any]] = {}
     if request.config.permutation.enabled:
         methods["permutation"] = _permutation
     if request.config.shap.enabled:
         methods["shap"] = _shap
     for name, method in methods.items():
         with timed(explanation, name):
-            result = guarded(explanation, name, request.config.on_error, method, request)
+            result = guarded(explanation, name, request.config.on_error, method, request, explanation)
         setattr(explanation, name, result)
     if explanation.permutation is not None or explanation.shap is not None:
         findings = guarded(explanation, "diagnostics", request.config.on_error, diagnose, explanation, request.data.frame())
@@ -104,16 +105,32 @@ def package_versions(model: Any, extra: tuple[str, ...] = ()) -> dict[str, str]:
     return versions
 
 
-def _permutation(request: ExplainRequest):
+def _note(explanation: Explanation, limits: budget.Limits) -> None:
+    if limits.message:
+        explanation.warnings.append(limits.message)
+        logger.warning("mlflow_explain: %s", limits.message)
+
+
+def _permutation(request: ExplainRequest, explanation: Explanation):
     cfg, data = request.config.permutation, request.data
+    n_repeats, max_samples = cfg.n_repeats, cfg.max_samples
+    if cfg.budget_s is not None:
+        predict = getattr(request.model, "predict_proba", None) if request.task.is_classification else None
+        per_row = budget.seconds_per_row(predict or request.model.predict, data.X, budget.PROBE_ROWS_PERMUTATION)
+        rows = budget.rows_of(max_samples, data.n_rows)
+        n_units = len(data.feature_names) + len(cfg.feature_groups)
+        limits = budget.permutation_limits(per_row, data.n_rows, rows, n_units, n_repeats, cfg.budget_s)
+        _note(explanation, limits)
+        if limits.message:
+            n_repeats, max_samples = limits.repeats, limits.rows
     return permutation_importance(
         request.model,
         data.X,
         data.y,
         scoring=cfg.scoring,
-        n_repeats=cfg.n_repeats,
+        n_repeats=n_repeats,
         random_state=cfg.random_state,
-        max_samples=cfg.max_samples,
+        max_samples=max_samples,
         sample_weight=data.sample_weight,
         feature_groups=cfg.feature_groups,
         feature_names=data.feature_names,
@@ -123,17 +140,33 @@ def _permutation(request: ExplainRequest):
     )
 
 
-def _shap(request: ExplainRequest):
+def _shap(request: ExplainRequest, explanation: Explanation):
     cfg = request.config.shap
+    max_rows, permutation_max_rows = cfg.max_rows, cfg.permutation_max_rows
+    if cfg.budget_s is not None:
+        found: dict[str, str] = {}
+
+        def probe(rows: Any) -> None:
+            found["algorithm"] = shap_values(
+                request.model, rows, request.task, feature_names=request.data.feature_names, algorithm=cfg.algorithm,
+                max_rows=len(rows), background_rows=cfg.background_rows, permutation_max_rows=len(rows),
+                local_rows=0, random_state=cfg.random_state, check_additivity=False).algorithm
+
+        per_row = budget.seconds_per_row(probe, request.data.X, budget.PROBE_ROWS_SHAP)
+        wanted = permutation_max_rows if found["algorithm"] == "permutation" else max_rows
+        limits = budget.shap_limits(per_row, min(wanted, request.data.n_rows), cfg.budget_s)
+        _note(explanation, limits)
+        if limits.message:
+            max_rows, permutation_max_rows = min(max_rows, limits.rows), min(permutation_max_rows, limits.rows)
     return shap_values(
         request.model,
         request.data.X,
         request.task,
         feature_names=request.data.feature_names,
         algorithm=cfg.algorithm,
-        max_rows=cfg.max_rows,
+        max_rows=max_rows,
         background_rows=cfg.background_rows,
-        permutation_max_rows=cfg.permutation_max_rows,
+        permutation_max_rows=permutation_max_rows,
         local_rows=cfg.local_rows,
         random_state=cfg.random_state,
         check_additivity=cfg.check_additivity,

@@ -49,14 +49,41 @@ def target_run(run_id: str | None = None) -> Iterator[str]:
 
 def log_explanation(explanation: Explanation, directory: Path, run_id: str, artifact_dir: str) -> None:
     """Log metrics, tags and every file under ``directory`` into run ``run_id``."""
-    client = MlflowClient()
-    version = explanation.versions.get("mlflow_explain", "unknown")
-    log_metrics(client, run_id, explanation_metrics(explanation))
-    client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
-    tags = [RunTag(STATUS_TAG, explanation.status), RunTag(VERSION_TAG, version)]
+    upload(run_id, explanation_metrics(explanation), explanation_tags(explanation), directory, artifact_dir)
+
+
+def explanation_tags(explanation: Explanation) -> dict[str, str]:
+    """The run tags of an explanation: status, plugin version and, after a comparison, the drift verdict."""
+    tags = {STATUS_TAG: explanation.status, VERSION_TAG: explanation.versions.get("mlflow_explain", "unknown")}
     if explanation.drift is not None:
-        tags.append(RunTag(DRIFT_TAG, "alert" if explanation.drift.alert else "ok"))
-    client.log_batch(run_id, tags=tags)
+        tags[DRIFT_TAG] = "alert" if explanation.drift.alert else "ok"
+    return tags
+
+
+def upload(run_id: str | None, metrics: dict[str, float], tags: dict[str, str], directory: Path, artifact_dir: str,
+           tracking_uri: str | None = None, experiment_id: str | None = None) -> str:
+    """Log metrics, every file under ``directory`` and then the tags into a run; return its id.
+
+    With ``run_id`` None a new run named ``mlflow_explain`` is created in ``experiment_id`` (default
+    the default experiment). The tags come last, so a run tagged with a status holds everything.
+    """
+    client = MlflowClient(tracking_uri)
+    if run_id is None:
+        run = client.create_run(experiment_id or "0", run_name="mlflow_explain")
+        run_id = run.info.run_id
+        client.set_terminated(run_id)
+    log_metrics(client, run_id, metrics)
+    client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    return run_id
+
+
+def pending_target() -> tuple[str | None, str | None, str]:
+    """Where an explanation was going, known without asking the server: run id, experiment id, tracking URI."""
+    active = mlflow.active_run()
+    if active is not None:
+        return active.info.run_id, active.info.experiment_id, mlflow.get_tracking_uri()
+    return None, mlflow.tracking.fluent._active_experiment_id, mlflow.get_tracking_uri()
 
 
 def log_failure(run_id: str, message: str, artifact_dir: str) -> None:

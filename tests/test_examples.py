@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from .conftest import run_example
 
 
 def _run_example(name: str, cwd: Path, **variables: str) -> str:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")} | variables
-    done = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=environment, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in done.stdout
-    return done.stdout
+    output = run_example(name, cwd, **variables)
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in output
+    return output
 
 
 def _client(cwd: Path) -> MlflowClient:

@@ -1,0 +1,144 @@
+"""The MLflow UI, in headless Chromium, shows what an explained run logged (screenshots in test-artifacts/)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+WAIT_S = 120  # the UI is a React app fetching everything; a loaded CI machine is slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Selenium; the tests skip (with the reason) only when it cannot start."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.skip(f"{CHROMIUM} and {CHROMEDRIVER} are not installed (.ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1200"):
+        options.add_argument(argument)
+    try:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    except WebDriverException as err:
+        pytest.skip(f"Chromium cannot start here: {err.msg}")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_S).until(condition)
+
+
+def _css(driver, selector: str, visible: bool = True):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    condition = (expected_conditions.visibility_of_element_located if visible
+                 else expected_conditions.presence_of_element_located)
+    return _wait(driver, condition((By.CSS_SELECTOR, selector)))
+
+
+def _open_run_page(driver, server_url: str, experiment_id: str, run_id: str, tail: str = "") -> None:
+    """Load a run's page afresh (the UI reads an artifact path in the URL only when it mounts)."""
+    driver.get("about:blank")
+    driver.get(f"{server_url}/#/experiments/{experiment_id}/runs/{run_id}{tail}")
+
+
+def _open_report(driver, server_url: str, experiment_id: str, run_id: str):
+    """Open explain/report.html in the run's artifact viewer and switch into the viewer's frame."""
+    _open_run_page(driver, server_url, experiment_id, run_id, "/artifacts/explain/report.html")
+    driver.switch_to.frame(_css(driver, "iframe.mlflow-html-iframe"))
+    _wait(driver, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
+
+
+def test_artifacts_are_listed_and_the_report_renders_in_the_viewer(browser, mlflow_server, explained_run):
+    run_id, experiment_id = explained_run
+    top_level = {item.path.split("/")[-1] for item in MlflowClient(mlflow_server.url).list_artifacts(run_id, "explain")}
+    assert {"report.html", "summary.json", "shap_bar.png", "dependence", "local"} <= top_level
+
+    _open_report(browser, mlflow_server.url, experiment_id, run_id)
+    report_text = browser.find_element("tag name", "body").text
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(SCREENSHOTS / "ui_report.png"))
+
+    for name in top_level:
+        _css(browser, f'[data-testid="artifact-tree-node"][artifact-name="{name}"]')
+    assert "Permutation importance" in report_text and "worst perimeter" in report_text
+    assert "Status\nok" in report_text or "Status ok" in report_text
+
+
+def test_a_png_plot_renders_in_the_viewer(browser, mlflow_server, explained_run):
+    run_id, experiment_id = explained_run
+    _open_run_page(browser, mlflow_server.url, experiment_id, run_id, "/artifacts/explain/shap_bar.png")
+    image = _css(browser, 'img[alt="explain/shap_bar.png"]', visible=False)  # shown through an image preview
+    _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+    width, height = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
+    shown = [img for img in browser.find_elements("css selector", "img") if img.is_displayed()
+             and img.get_attribute("src") == image.get_attribute("src") and img.size["width"] > 100]
+    browser.save_screenshot(str(SCREENSHOTS / "ui_shap_bar.png"))
+    assert width > 300 and height > 200, "the plot decoded as an image of a plot's size"
+    assert shown, "and it is on screen"
+
+
+def test_permutation_metrics_appear_in_the_run_overview(browser, mlflow_server, explained_run):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    run_id, experiment_id = explained_run
+    metrics = MlflowClient(mlflow_server.url).get_run(run_id).data.metrics
+    _open_run_page(browser, mlflow_server.url, experiment_id, run_id)
+    _wait(browser, lambda d: f"Metrics ({len(metrics)})" in d.find_element("tag name", "body").text)
+    search = _css(browser, 'input[placeholder="Search metrics"]')
+    for key in ("permutation_importance/worst perimeter", "permutation_importance_std/mean radius"):
+        search.send_keys(Keys.CONTROL, "a")  # clear() does not reach React's state
+        search.send_keys(Keys.BACKSPACE, key)
+        link = _wait(browser, lambda d, key=key: [e for e in d.find_elements(By.XPATH, f'//a[normalize-space()="{key}"]')
+                                                   if e.is_displayed()])
+        assert link
+    browser.save_screenshot(str(SCREENSHOTS / "ui_metrics.png"))
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.BACKSPACE, "permutation_importance/")
+    per_feature = [key for key in metrics if "permutation_importance/" in key]
+    assert len(per_feature) == 30, "one per breast-cancer feature"
+    _wait(browser, lambda d: f"Metrics ({len(per_feature)})" in d.find_element("tag name", "body").text)
+
+
+def _not_run(driver) -> None:
+    """The hostile names' scripts did not run in the current document."""
+    assert driver.execute_script("return document.body.getAttribute('data-pwned')") is None
+    assert driver.title != "pwned"
+
+
+def test_a_script_feature_name_is_shown_as_text_and_never_runs(browser, mlflow_server, hostile_run, tmp_path):
+    run_id, names, _ = hostile_run
+    script_name = next(name for name in names if name.startswith("<script>"))
+    client = MlflowClient(mlflow_server.url)
+    experiment_id = client.get_run(run_id).info.experiment_id
+
+    _open_report(browser, mlflow_server.url, experiment_id, run_id)
+    assert script_name in browser.find_element("tag name", "body").text, "the name is shown, as text"
+    _not_run(browser)
+    for frame in browser.find_elements("tag name", "iframe"):  # the force plot, inside the report
+        browser.switch_to.frame(frame)
+        _not_run(browser)
+        browser.switch_to.parent_frame()
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(SCREENSHOTS / "ui_hostile_report.png"))
+
+    report = Path(client.download_artifacts(run_id, "explain/report.html", str(tmp_path)))
+    browser.get(report.as_uri())  # opened directly, outside the viewer's sandbox
+    _wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
+    assert script_name in browser.find_element("tag name", "body").text
+    _not_run(browser)
