@@ -97,7 +97,7 @@ def shap_values(
         algorithm=chosen.name,
         reason=chosen.reason,
         row_positions=positions,
-        n_background=background.shape[0],
+        n_background=0 if background is None else background.shape[0],
         max_additivity_error=error,
         local_positions=np.sort(rng.permutation(len(positions))[:local_rows]),
     )
