@@ -60,7 +60,7 @@ def permuted_rows(X: pd.DataFrame, n_repeats: int, seed: int = 0) -> pd.DataFram
     for column in X.columns:
         for _ in range(n_repeats):
             copy = X.copy()
-            copy[column] = X[column].to_numpy()[rng.permutation(len(X))]
+            copy[column] = X[column].array.take(rng.permutation(len(X)))  # keeps the column's dtype
             copies.append(copy)
     return pd.concat(copies, ignore_index=True)
 
