@@ -71,6 +71,8 @@ def summary(explanation: Explanation) -> dict[str, Any]:
             "n_repeats": permutation.n_repeats,
             "copies_per_predict_call": permutation.copies_per_call,
             "predict_calls": permutation.n_predict_calls,
+            "path": permutation.path,
+            "path_reason": permutation.path_reason,
         },
         "shap": None if shap_result is None else {
             "algorithm": shap_result.algorithm,

@@ -62,6 +62,7 @@ def test_regressor_run_has_every_metric_artifact_and_tag(tracking_uri, tmp_path)
     assert summary["task"]["kind"] == "regression" and summary["shap"]["algorithm"] == "tree"
     assert summary["shap"]["max_additivity_error"] < 1e-6 and "tree ensemble" in summary["shap"]["reason"]
     assert summary["config"]["permutation"]["n_repeats"] == 5
+    assert summary["permutation"]["path"] == "model" and summary["permutation"]["path_reason"]
     assert {"scikit-learn", "shap", "mlflow", "python"} <= set(summary["versions"])
 
     table = pd.read_csv(_download(client, run.info.run_id, "explain/importances.csv", tmp_path))
