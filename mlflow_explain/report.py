@@ -164,7 +164,8 @@ def _gradcam_section(explanation: Explanation, images: dict[str, bytes]) -> str:
     fraction = f"{result.deletion_fraction:.0%}"
     fill = "blurred" if result.deletion_fill == "blur" else "set to zero"
     accuracy = "" if result.labels is None else (
-        f" {int(result.misclassified.sum())} of them are misclassified and always among the images shown.")
+        f" {int(result.misclassified.sum())} of them are misclassified, {int(result.misclassified[result.shown].sum())} "
+        "of those shown (misclassified images take up to half of the places, and at least one).")
     parts = [
         "<h2>Grad-CAM</h2>",
         f"<p class='note'>Heatmaps of layer <b>{escape(result.target_layer)}</b> (Captum LayerGradCam, on "

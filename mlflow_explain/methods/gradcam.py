@@ -169,7 +169,7 @@ class _HeatmapBatches:
             gathered["raw_predicted"].append(raw.cpu().numpy())
             is_shown = np.isin(chosen, shown)
             gathered["shown_predicted"].append(scaled.cpu().numpy()[is_shown])
-            by_class, per_class = (predicted, scaled)
+            by_class, per_class = predicted, scaled
             if labels is not None:
                 true = torch.from_numpy(labels[chosen]).to(device)
                 raw_true, scaled_true = self.heatmaps(batch, true)
