@@ -21,13 +21,15 @@ is recorded with the results.
     python benchmarks/run.py [--quick] [--rows N] [--repeats N] [--output benchmarks/RESULTS.md]
 
 ``--quick`` (500 SHAP rows, 50 where MLflow falls back to shap's model-agnostic explainer, which
-it does for regressors, multiclass models and Pipelines; fewer repeats) runs in minutes; the full run explains 2000 rows, MLflow's default
+it does for regressors, multiclass models and Pipelines; at most 2000 validation rows; 2 runs per
+figure, 1 through MLflow) runs in minutes on an idle machine; the full run explains 2000 rows, MLflow's default
 ``explainability_nsamples`` and mlflow_explain's default ``shap.max_rows``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -54,6 +56,7 @@ from mlflow_explain.methods.permutation import permutation_importance  # noqa: E
 
 _PACKAGES = ("mlflow", "shap", "scikit-learn", "numpy", "pandas", "matplotlib", "lightgbm", "eli5")
 _MEMORY = {"rows": 50_000, "features": 100, "repeats": 10}
+_QUICK_VALIDATION_ROWS = 2000
 
 
 def measure_case(case: Case, *, n_rows: int, n_repeats: int, repeats: int, heavy_repeats: int) -> Row:
@@ -139,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="500 SHAP rows and fewer repeats (a few minutes)")
     parser.add_argument("--rows", type=int, help="SHAP rows explained (default 2000, or 500 with --quick)")
-    parser.add_argument("--repeats", type=int, help="runs per figure (default 5, or 3 with --quick)")
+    parser.add_argument("--repeats", type=int, help="runs per figure (default 5, or 2 with --quick)")
     parser.add_argument("--permutation-repeats", type=int, default=5, help="shuffles per feature (default 5)")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="markdown file")
     parser.add_argument("--case", help="only the cases whose name contains this text")
@@ -150,7 +153,7 @@ def main() -> None:
         print(json.dumps(memory_probe()))
         return
     n_rows = args.rows or (500 if args.quick else 2000)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or (2 if args.quick else 5)
     heavy_repeats = 1 if args.quick else 3
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)
@@ -166,16 +169,26 @@ def main() -> None:
             continue
         case_rows = min(n_rows, 50) if args.quick and case.mlflow_model_agnostic else n_rows
         print(f"... {case.name}", file=sys.stderr, flush=True)
+        if args.quick and len(case.X) > _QUICK_VALIDATION_ROWS:
+            case = dataclasses.replace(case, X=case.X.iloc[:_QUICK_VALIDATION_ROWS], y=case.y[:_QUICK_VALIDATION_ROWS])
         rows.append(measure_case(case, n_rows=case_rows, n_repeats=args.permutation_repeats, repeats=repeats,
                                  heavy_repeats=heavy_repeats))
+        _write(args.output, rows, {"failure": "not run yet (the run stopped before the memory probe)"},
+               time.perf_counter() - started, machine=description, repeats=(repeats, heavy_repeats))
     print("... peak memory probe", file=sys.stderr, flush=True)
     memory = {"failure": "skipped (--no-memory)"} if args.no_memory else run_memory_probe()
-    checks: list[Target] = targets(rows, memory, _MEMORY)
-    text = markdown(rows, checks, memory, _MEMORY, machine=description, command=" ".join(["python", *sys.argv]),
-                    repeats=(repeats, heavy_repeats), seconds=time.perf_counter() - started)
-    print(text)
-    args.output.write_text(text, encoding="utf-8")
+    print(_write(args.output, rows, memory, time.perf_counter() - started, machine=description,
+                 repeats=(repeats, heavy_repeats)))
     print(f"Written to {args.output}", file=sys.stderr)
+
+
+def _write(output: Path, rows: list, memory: dict, seconds: float, *, machine: str, repeats: tuple[int, int]) -> str:
+    """Write RESULTS.md (after every case, so a stopped run keeps what it measured) and return its text."""
+    checks: list[Target] = targets(rows, memory, _MEMORY)
+    text = markdown(rows, checks, memory, _MEMORY, machine=machine, command=" ".join(["python", *sys.argv]),
+                    repeats=repeats, seconds=seconds)
+    output.write_text(text, encoding="utf-8")
+    return text
 
 
 def _importable(module: str) -> bool:
