@@ -29,6 +29,7 @@ figure, 1 through MLflow) runs in minutes on an idle machine; the full run expla
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -48,6 +49,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mlflow  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from benchmarks import peers  # noqa: E402
 from benchmarks.cases import Case, build_cases, memory_case  # noqa: E402
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("--permutation-repeats", type=int, default=5, help="shuffles per feature (default 5)")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="markdown file")
     parser.add_argument("--case", help="only the cases whose name contains this text")
+    parser.add_argument("--threads", type=int, help="limit OpenMP/BLAS threads of every tool (default: libraries' own)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
     parser.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -162,7 +165,15 @@ def main() -> None:
     mlflow.set_experiment("benchmark")
 
     started = time.perf_counter()
-    description = machine()
+    description = machine() + (f"; every tool limited to {args.threads} OpenMP/BLAS thread(s) (--threads)"
+                               if args.threads else "")
+    with threadpool_limits(args.threads) if args.threads else contextlib.nullcontext():
+        _measure_all(args, n_rows, repeats, heavy_repeats, description, started)
+
+
+def _measure_all(args: argparse.Namespace, n_rows: int, repeats: int, heavy_repeats: int, description: str,
+                 started: float) -> None:
+    """Measure every selected case and the memory probe, writing RESULTS.md as it goes."""
     rows = []
     for case in build_cases(lightgbm=_importable("lightgbm")):
         if args.case and args.case.lower() not in case.name.lower():
