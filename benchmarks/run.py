@@ -21,13 +21,16 @@ is recorded with the results.
     python benchmarks/run.py [--quick] [--rows N] [--repeats N] [--output benchmarks/RESULTS.md]
 
 ``--quick`` (500 SHAP rows, 50 where MLflow falls back to shap's model-agnostic explainer, which
-it does for regressors, multiclass models and Pipelines; fewer repeats) runs in minutes; the full run explains 2000 rows, MLflow's default
+it does for regressors, multiclass models and Pipelines; at most 2000 validation rows; 2 runs per
+figure, 1 through MLflow) runs in minutes on an idle machine; the full run explains 2000 rows, MLflow's default
 ``explainability_nsamples`` and mlflow_explain's default ``shap.max_rows``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -46,6 +49,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mlflow  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from benchmarks import peers  # noqa: E402
 from benchmarks.cases import Case, build_cases, memory_case  # noqa: E402
@@ -54,6 +58,7 @@ from mlflow_explain.methods.permutation import permutation_importance  # noqa: E
 
 _PACKAGES = ("mlflow", "shap", "scikit-learn", "numpy", "pandas", "matplotlib", "lightgbm", "eli5")
 _MEMORY = {"rows": 50_000, "features": 100, "repeats": 10}
+_QUICK_VALIDATION_ROWS = 2000
 
 
 def measure_case(case: Case, *, n_rows: int, n_repeats: int, repeats: int, heavy_repeats: int) -> Row:
@@ -139,10 +144,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="500 SHAP rows and fewer repeats (a few minutes)")
     parser.add_argument("--rows", type=int, help="SHAP rows explained (default 2000, or 500 with --quick)")
-    parser.add_argument("--repeats", type=int, help="runs per figure (default 5, or 3 with --quick)")
+    parser.add_argument("--repeats", type=int, help="runs per figure (default 5, or 2 with --quick)")
     parser.add_argument("--permutation-repeats", type=int, default=5, help="shuffles per feature (default 5)")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="markdown file")
     parser.add_argument("--case", help="only the cases whose name contains this text")
+    parser.add_argument("--threads", type=int, help="limit OpenMP/BLAS threads of every tool (default: libraries' own)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
     parser.add_argument("--memory-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -150,7 +156,7 @@ def main() -> None:
         print(json.dumps(memory_probe()))
         return
     n_rows = args.rows or (500 if args.quick else 2000)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or (2 if args.quick else 5)
     heavy_repeats = 1 if args.quick else 3
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)
@@ -159,23 +165,41 @@ def main() -> None:
     mlflow.set_experiment("benchmark")
 
     started = time.perf_counter()
-    description = machine()
+    description = machine() + (f"; every tool limited to {args.threads} OpenMP/BLAS thread(s) (--threads)"
+                               if args.threads else "")
+    with threadpool_limits(args.threads) if args.threads else contextlib.nullcontext():
+        _measure_all(args, n_rows, repeats, heavy_repeats, description, started)
+
+
+def _measure_all(args: argparse.Namespace, n_rows: int, repeats: int, heavy_repeats: int, description: str,
+                 started: float) -> None:
+    """Measure every selected case and the memory probe, writing RESULTS.md as it goes."""
     rows = []
     for case in build_cases(lightgbm=_importable("lightgbm")):
         if args.case and args.case.lower() not in case.name.lower():
             continue
         case_rows = min(n_rows, 50) if args.quick and case.mlflow_model_agnostic else n_rows
         print(f"... {case.name}", file=sys.stderr, flush=True)
+        if args.quick and len(case.X) > _QUICK_VALIDATION_ROWS:
+            case = dataclasses.replace(case, X=case.X.iloc[:_QUICK_VALIDATION_ROWS], y=case.y[:_QUICK_VALIDATION_ROWS])
         rows.append(measure_case(case, n_rows=case_rows, n_repeats=args.permutation_repeats, repeats=repeats,
                                  heavy_repeats=heavy_repeats))
+        _write(args.output, rows, {"failure": "not run yet (the run stopped before the memory probe)"},
+               time.perf_counter() - started, machine=description, repeats=(repeats, heavy_repeats))
     print("... peak memory probe", file=sys.stderr, flush=True)
     memory = {"failure": "skipped (--no-memory)"} if args.no_memory else run_memory_probe()
-    checks: list[Target] = targets(rows, memory, _MEMORY)
-    text = markdown(rows, checks, memory, _MEMORY, machine=description, command=" ".join(["python", *sys.argv]),
-                    repeats=(repeats, heavy_repeats), seconds=time.perf_counter() - started)
-    print(text)
-    args.output.write_text(text, encoding="utf-8")
+    print(_write(args.output, rows, memory, time.perf_counter() - started, machine=description,
+                 repeats=(repeats, heavy_repeats)))
     print(f"Written to {args.output}", file=sys.stderr)
+
+
+def _write(output: Path, rows: list, memory: dict, seconds: float, *, machine: str, repeats: tuple[int, int]) -> str:
+    """Write RESULTS.md (after every case, so a stopped run keeps what it measured) and return its text."""
+    checks: list[Target] = targets(rows, memory, _MEMORY)
+    text = markdown(rows, checks, memory, _MEMORY, machine=machine, command=" ".join(["python", *sys.argv]),
+                    repeats=repeats, seconds=seconds)
+    output.write_text(text, encoding="utf-8")
+    return text
 
 
 def _importable(module: str) -> bool:
