@@ -69,7 +69,7 @@ def explain(
         try:
             target_run_id = _log(explanation, Path(folder), run_id, cfg, started)
         except Exception as err:
-            if cfg.on_error == "raise":
+            if cfg.on_error == "raise" or not tracking.unreachable(err):
                 raise
             _tracking_failed(explanation, Path(folder), run_id, cfg, err)
             return explanation
