@@ -89,7 +89,7 @@ def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None,
         try:
             target_run_id = _log(explanation, Path(folder), run_id, cfg, started)
         except Exception as err:
-            if cfg.on_error == "raise":
+            if cfg.on_error == "raise" or not tracking.unreachable(err):
                 raise
             _tracking_failed(explanation, Path(folder), run_id, cfg, err)
             return

@@ -14,6 +14,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import requests
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -76,6 +77,16 @@ def upload(run_id: str | None, metrics: dict[str, float], tags: dict[str, str], 
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
     client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
     return run_id
+
+
+def unreachable(err: Exception) -> bool:
+    """True when ``err`` means MLflow could not take the data (server down, timeout, server error).
+
+    A refusal of the request itself (an unknown run, an invalid value: HTTP 4xx) is not that.
+    """
+    if isinstance(err, MlflowException):
+        return err.get_http_status_code() >= 500
+    return isinstance(err, (requests.exceptions.RequestException, ConnectionError, TimeoutError))
 
 
 def pending_target() -> tuple[str | None, str | None, str]:

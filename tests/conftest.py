@@ -72,12 +72,14 @@ def server_uri(mlflow_server, request, monkeypatch):
     """The shared server as the current MLflow target, with a new experiment named after the test."""
     if not mlflow_server.healthy():  # a fault test left it stopped
         mlflow_server.start()
+    previous_uri = mlflow.get_tracking_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     mlflow.set_tracking_uri(mlflow_server.url)
     mlflow.set_experiment(f"{request.node.name}-{time.time_ns()}")
     yield mlflow_server.url
     while mlflow.active_run() is not None:
         mlflow.end_run()
+    mlflow.set_tracking_uri(previous_uri)
 
 
 def run_example(name: str, cwd, tracking_uri: str | None = None, **variables: str) -> str:
