@@ -147,10 +147,8 @@ def _shap(request: ExplainRequest, explanation: Explanation):
         found: dict[str, str] = {}
 
         def probe(rows: Any) -> None:
-            found["algorithm"] = shap_values(
-                request.model, rows, request.task, feature_names=request.data.feature_names, algorithm=cfg.algorithm,
-                max_rows=len(rows), background_rows=cfg.background_rows, permutation_max_rows=len(rows),
-                local_rows=0, random_state=cfg.random_state, check_additivity=False).algorithm
+            found["algorithm"] = _shap_values(request, rows, max_rows=len(rows), permutation_max_rows=len(rows),
+                                              local_rows=0, check_additivity=False).algorithm
 
         per_row = budget.seconds_per_row(probe, request.data.X, budget.PROBE_ROWS_SHAP)
         wanted = permutation_max_rows if found["algorithm"] == "permutation" else max_rows
@@ -158,16 +156,19 @@ def _shap(request: ExplainRequest, explanation: Explanation):
         _note(explanation, limits)
         if limits.message:
             max_rows, permutation_max_rows = min(max_rows, limits.rows), min(permutation_max_rows, limits.rows)
-    return shap_values(
-        request.model,
-        request.data.X,
-        request.task,
-        feature_names=request.data.feature_names,
-        algorithm=cfg.algorithm,
-        max_rows=max_rows,
-        background_rows=cfg.background_rows,
-        permutation_max_rows=permutation_max_rows,
-        local_rows=cfg.local_rows,
-        random_state=cfg.random_state,
-        check_additivity=cfg.check_additivity,
-    )
+    return _shap_values(request, request.data.X, max_rows=max_rows, permutation_max_rows=permutation_max_rows)
+
+
+def _shap_values(request: ExplainRequest, X: Any, **overrides: Any):
+    """``shap_values`` of ``X`` with the request's model, task and SHAP config, some keys overridden."""
+    cfg = request.config.shap
+    options = {
+        "algorithm": cfg.algorithm,
+        "max_rows": cfg.max_rows,
+        "background_rows": cfg.background_rows,
+        "permutation_max_rows": cfg.permutation_max_rows,
+        "local_rows": cfg.local_rows,
+        "random_state": cfg.random_state,
+        "check_additivity": cfg.check_additivity,
+    } | overrides
+    return shap_values(request.model, X, request.task, feature_names=request.data.feature_names, **options)
