@@ -150,7 +150,7 @@ def _write_figures(explanation: Explanation, directory: Path, config: ExplainCon
     images = {}
     figures = plots.explanation_figures(explanation, dependence_top_k=config.shap.dependence_top_k)
     for relative, figure in figures.items():
-        images[relative] = plots.figure_to_png(figure)
+        images[relative] = plots.render(figure)
         path = directory / relative
         _mkdir(path.parent)
         path.write_bytes(images[relative])

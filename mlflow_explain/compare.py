@@ -204,7 +204,7 @@ def compare(
         logger.warning("mlflow_explain.compare: %s", note)
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_compare_") as folder:
         directory = Path(folder)
-        images = {name: plots.figure_to_png(figure) for name, figure in plots.comparison_figures(comparison).items()}
+        images = {name: plots.render(figure) for name, figure in plots.comparison_figures(comparison).items()}
         for name, png in images.items():
             (directory / name).write_bytes(png)
         comparison.importances.to_csv(directory / "importances_by_run.csv", index=False)

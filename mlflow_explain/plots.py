@@ -1,4 +1,8 @@
-"""Matplotlib figures from explanation results (Agg backend, never shown, no MLflow)."""
+"""Figures from explanation results as SVG charts (:mod:`.svg`), Grad-CAM grids as PNG (no MLflow).
+
+Charts are written as SVG text, so a figure costs milliseconds rather than a matplotlib layout
+and raster pass; the MLflow UI's artifact viewer and the report show them as images.
+"""
 
 from __future__ import annotations
 
@@ -20,99 +24,139 @@ from matplotlib.figure import Figure  # noqa: E402
 from . import image_plots  # noqa: E402
 from .keys import key_parts  # noqa: E402
 from .results import Drift, Explanation, PermutationResult, ShapResult  # noqa: E402
+from .svg import PALETTE, Chart, colours, format_number  # noqa: E402
 
 if TYPE_CHECKING:
     from .compare import Comparison
 
 _MAX_LABEL = 40
+_ROW = 22.0  # pixels per feature row in bar charts
+_BLUE = "#1f77b4"
+_POSITIVE, _NEGATIVE = "#ff0051", "#008bfb"  # shap's red (pushes the output up) and blue (down)
+_FEATURE_CMAP = "coolwarm"
 
 
-def permutation_bar(result: PermutationResult, scorer: str, max_features: int = 20) -> Figure:
+def permutation_bar(result: PermutationResult, scorer: str, max_features: int = 20) -> Chart:
     """Mean permutation importance per feature with its standard deviation as error bars."""
     mean, std = result.mean(scorer), result.std(scorer)
     order = np.argsort(-mean)[:max_features][::-1]
-    figure = Figure(figsize=(7, 0.35 * len(order) + 1.5))
-    axes = figure.subplots()
-    axes.barh(np.arange(len(order)), mean[order], xerr=std[order], color="#1f77b4", ecolor="#333333", capsize=3)
-    axes.set_yticks(np.arange(len(order)), [_label(result.feature_names[i]) for i in order])
-    axes.axvline(0, color="#999999", linewidth=0.8)
-    axes.set_xlabel(f"decrease in {scorer} when the feature is shuffled (mean ± std over {result.n_repeats} repeats)")
-    axes.set_title(f"Permutation importance ({result.n_rows} rows)")
-    return figure
+    chart = Chart(f"Permutation importance ({result.n_rows} rows)",
+                  f"decrease in {scorer} when the feature is shuffled (mean ± std over {result.n_repeats} repeats)",
+                  plot_height=_ROW * len(order))
+    names = [_label(result.feature_names[i]) for i in order]
+    chart.y.categories = names
+    positions = np.arange(len(order))
+    chart.hbars(positions, np.zeros(len(order)), mean[order], _BLUE,
+                tooltips=[f"{name}: {mean[i]:.4g} ± {std[i]:.4g}" for name, i in zip(names, order, strict=True)])
+    chart.error_bars(positions, mean[order] - std[order], mean[order] + std[order])
+    chart.rule(x=0)
+    return chart
 
 
-def shap_bar(result: ShapResult, max_features: int = 20) -> Figure:
+def shap_bar(result: ShapResult, max_features: int = 20) -> Chart:
     """Mean |SHAP| per feature, stacked by output (class) for classifiers."""
     mean_abs = result.mean_abs()
     order = np.argsort(-mean_abs.sum(axis=1))[:max_features][::-1]
-    figure = Figure(figsize=(7, 0.35 * len(order) + 1.5))
-    axes = figure.subplots()
+    chart = Chart(f"SHAP feature importance ({result.n_explained} rows, {result.algorithm} explainer)",
+                  f"mean |SHAP value| ({_space_unit(result)})", plot_height=_ROW * len(order))
+    names = [_label(result.feature_names[i]) for i in order]
+    chart.y.categories = names
     left = np.zeros(len(order))
     for k, output in enumerate(result.output_names):
-        axes.barh(np.arange(len(order)), mean_abs[order, k], left=left, label=output)
-        left += mean_abs[order, k]
-    axes.set_yticks(np.arange(len(order)), [_label(result.feature_names[i]) for i in order])
-    axes.set_xlabel(f"mean |SHAP value| ({_space_unit(result)})")
-    axes.set_title(f"SHAP feature importance ({result.n_explained} rows, {result.algorithm} explainer)")
+        width = mean_abs[order, k]
+        chart.hbars(np.arange(len(order)), left, left + width, PALETTE[k % len(PALETTE)],
+                    tooltips=[f"{name}, {output}: {w:.4g}" for name, w in zip(names, width, strict=True)])
+        left = left + width
     if len(result.output_names) > 1:
-        axes.legend(title="class", loc="lower right", fontsize="small")
-    return figure
+        chart.legend([(_label(output), PALETTE[k % len(PALETTE)]) for k, output in enumerate(result.output_names)],
+                     "class")
+    return chart
 
 
-def shap_beeswarm(result: ShapResult, output: int, max_features: int = 20) -> Figure:
-    """shap's beeswarm plot of one output: every row's value per feature, coloured by the feature value."""
-    explanation = shap.Explanation(
-        values=result.values[:, :, output],
-        base_values=result.base_values[:, output],
-        data=_numeric(result.data),
-        feature_names=[_label(name) for name in result.feature_names],
-    )
-    return _capture(lambda: shap.plots.beeswarm(explanation, max_display=max_features, show=False),
-                    f"SHAP values {_output_title(result, output)}", f"SHAP value ({_space_unit(result, output)})")
+def shap_beeswarm(result: ShapResult, output: int, max_features: int = 20) -> Chart:
+    """Every row's SHAP value per feature (one dot each, stacked where they crowd), coloured by the feature value."""
+    values = result.values[:, :, output]
+    data = _numeric(result.data)
+    order = np.argsort(-np.abs(values).mean(axis=0))[:max_features][::-1]
+    shown = "" if len(order) == values.shape[1] else f", top {len(order)} of {values.shape[1]} features"
+    title = " ".join(part for part in ("SHAP values", _output_title(result, output), f"({result.n_explained} rows{shown})")
+                     if part)
+    chart = Chart(title, f"SHAP value ({_space_unit(result, output)})", plot_height=28.0 * len(order))
+    chart.y.categories = [_label(result.feature_names[j]) for j in order]
+    for position, j in enumerate(order):
+        low, high = _colour_limits(data[:, j])
+        chart.points(values[:, j], position + _swarm_offsets(values[:, j]), colours(data[:, j], _FEATURE_CMAP, low, high),
+                     radius=2.2)
+    chart.rule(x=0)
+    chart.colour_bar(_FEATURE_CMAP, 0, 1, "feature value (grey: missing)", "low", "high")
+    return chart
 
 
-def dependence(result: ShapResult, feature: str, output: int) -> Figure:
+def dependence(result: ShapResult, feature: str, output: int) -> Chart:
     """SHAP value of ``feature`` against its raw value, coloured by its strongest co-varying feature."""
     j = result.feature_names.index(feature)
     shap_column = result.values[:, j, output]
     raw = result.data[feature]
-    figure = Figure(figsize=(6.5, 4.5))
-    axes = figure.subplots()
-    colour_feature = _interaction_partner(result, j, output)
-    colour = None if colour_feature is None else _numeric(result.data[[colour_feature]])[:, 0]
+    chart = Chart(f"Dependence: {_label(feature)} {_output_title(result, output)}", width=640, plot_height=300)
+    chart.y.label = f"SHAP value of {_label(feature)} ({_space_unit(result, output)})"
     if pd.api.types.is_numeric_dtype(raw) and not isinstance(raw.dtype, pd.CategoricalDtype):
-        x = raw.to_numpy(dtype=float)
-        axes.set_xlabel(f"{_label(feature)} (raw value)")
+        x = raw.to_numpy(dtype=float, na_value=np.nan)
+        chart.x.label = f"{_label(feature)} (raw value)"
     else:
-        categories = pd.Index(pd.unique(raw.dropna().astype(str)))
-        codes = categories.get_indexer(raw.astype(str)).astype(float)
-        codes[raw.isna().to_numpy()] = -1
+        categories = [str(c) for c in pd.unique(raw.dropna().astype(str))]
+        codes = pd.Index(categories).get_indexer(raw.astype(str)).astype(float)
+        missing = raw.isna().to_numpy()
+        codes[missing] = len(categories)
         x = codes + np.random.RandomState(0).uniform(-0.2, 0.2, len(codes))
-        ticks = list(range(len(categories))) + ([-1] if (codes == -1).any() else [])
-        labels = [_label(c) for c in categories] + (["missing"] if (codes == -1).any() else [])
-        axes.set_xticks(ticks, labels, rotation=30, ha="right")
-        axes.set_xlabel(f"{_label(feature)} (category)")
-    points = axes.scatter(x, shap_column, c=colour, cmap="coolwarm" if colour is not None else None, s=12, alpha=0.8)
-    if colour is not None:
-        figure.colorbar(points, ax=axes, label=f"{_label(colour_feature)} (value)")
-    axes.axhline(0, color="#999999", linewidth=0.8)
-    axes.set_ylabel(f"SHAP value of {_label(feature)} ({_space_unit(result, output)})")
-    axes.set_title(f"Dependence: {_label(feature)} {_output_title(result, output)}")
-    return figure
+        chart.x.categories = [_label(c) for c in categories] + (["missing"] if missing.any() else [])
+        chart.x.rotate = 30
+        chart.x.label = f"{_label(feature)} (category)"
+    partner = _interaction_partner(result, j, output)
+    if partner is None:
+        chart.points(x, shap_column, _BLUE)
+    else:
+        partner_values = _numeric(result.data[[partner]])[:, 0]
+        low, high = _colour_limits(partner_values)
+        chart.points(x, shap_column, colours(partner_values, _FEATURE_CMAP, low, high))
+        chart.colour_bar(_FEATURE_CMAP, low, high, f"{_label(partner)} (value)")
+    chart.rule(y=0)
+    return chart
 
 
-def waterfall(result: ShapResult, row: int, output: int, max_display: int = 12) -> Figure:
-    """shap's waterfall plot of one explained row: how each feature moves it from the base value."""
-    explanation = shap.Explanation(
-        values=result.values[row, :, output],
-        base_values=result.base_values[row, output],
-        data=np.asarray(result.data.iloc[row].to_numpy(), dtype=object),
-        feature_names=[_label(name) for name in result.feature_names],
-    )
+def waterfall(result: ShapResult, row: int, output: int, max_display: int = 12) -> Chart:
+    """How each feature moves one explained row's output from the base value E[f(X)] to f(x).
+
+    Bars run from the bottom (base value) to the top (the row's output); features beyond
+    ``max_display - 1`` are summed into one bar.
+    """
+    values = result.values[row, :, output]
+    base = float(result.base_values[row, output])
+    order = np.argsort(-np.abs(values))
+    shown = order[: max_display - 1] if len(values) > max_display else order
+    labels = [f"{_label(result.feature_names[j])} = {_value_text(result.data.iloc[row, j])}" for j in shown]
+    contributions = list(values[shown])
+    if len(shown) < len(values):
+        labels.append(f"{len(values) - len(shown)} other features")
+        contributions.append(float(values.sum() - values[shown].sum()))
+    labels, contributions = labels[::-1], np.asarray(contributions[::-1])  # bottom row first
+    ends = base + np.cumsum(contributions)
+    starts = ends - contributions
     position = int(result.row_positions[row])
     unit = _space_unit(result, output).replace("impact on the ", "")
-    return _capture(lambda: shap.plots.waterfall(explanation, max_display=max_display, show=False),
-                    f"Row {position} {_output_title(result, output)}", f"model output: {unit}")
+    chart = Chart(f"Row {position} {_output_title(result, output)}",
+                  f"model output: {unit}; E[f(X)] = {format_number(base)}, f(x) = {format_number(float(ends[-1]))}",
+                  plot_height=_ROW * len(labels))
+    chart.y.categories = labels
+    positions = np.arange(len(labels))
+    chart.hbars(positions, starts, ends, [_POSITIVE if c > 0 else _NEGATIVE for c in contributions],
+                tooltips=[f"{label}: {c:+.4g}" for label, c in zip(labels, contributions, strict=True)])
+    for y, start, end, contribution in zip(positions, starts, ends, contributions, strict=True):
+        chart.text(max(start, end), y, f"{contribution:+.3g}", dx=4, size=10)
+    chart.rule(x=base, dashed=True)
+    chart.rule(x=float(ends[-1]), dashed=True)
+    x_low, x_high = min(starts.min(), ends.min()), max(starts.max(), ends.max())
+    chart.x.limits = (x_low - 0.05 * (x_high - x_low or 1), x_high + 0.15 * (x_high - x_low or 1))  # room for labels
+    return chart
 
 
 def force_plot_html(result: ShapResult, row: int, output: int) -> str:
@@ -131,74 +175,77 @@ def force_plot_html(result: ShapResult, row: int, output: int) -> str:
         return path.read_text(encoding="utf-8")
 
 
-def drift_ranks(drift: Drift, max_features: int = 15) -> Figure:
+def drift_ranks(drift: Drift, max_features: int = 15) -> Chart:
     """Rank of each moved feature in the baseline run (left) and in this run (right)."""
     moved = drift.moved.head(max_features)
-    figure = Figure(figsize=(6, 0.3 * max(len(moved), 4) + 2))
-    axes = figure.subplots()
+    chart = Chart(f"Features that moved (nDCG@{drift.top_k} {drift.ndcg:.2f}, threshold {drift.threshold:.2f})",
+                  ylabel=f"rank by {drift.method} importance (1 = most important)", width=560,
+                  plot_height=24.0 * max(len(moved), 4))
+    chart.x.categories = ["baseline run", "this run"]
+    chart.x.limits = (-0.3, 1.9)
+    chart.y.inverted = chart.y.integer = True
     for row in moved.itertuples():
-        colour = "#1a7f37" if row.shift > 0 else "#c62828"
-        axes.plot([0, 1], [row.baseline_rank, row.rank], marker="o", color=colour)
-        axes.annotate(_label(row.feature), (1, row.rank), xytext=(6, 0), textcoords="offset points", va="center",
-                      fontsize="small")
-    axes.invert_yaxis()
-    axes.set_xticks([0, 1], ["baseline run", "this run"])
-    axes.set_xlim(-0.2, 1.8)
-    axes.set_ylabel(f"rank by {drift.method} importance (1 = most important)")
-    axes.set_title(f"Features that moved (nDCG@{drift.top_k} {drift.ndcg:.2f}, threshold {drift.threshold:.2f})")
-    return figure
+        chart.line([0, 1], [row.baseline_rank, row.rank], "#1a7f37" if row.shift > 0 else "#c62828",
+                   label=str(row.feature))
+        chart.text(1, row.rank, _label(row.feature), dx=8)
+    return chart
 
 
-def importance_heatmap(comparison: Comparison, method: str, max_features: int = 20) -> Figure:
+def importance_heatmap(comparison: Comparison, method: str, max_features: int = 20) -> Chart:
     """Runs (rows) x top features (columns) of one method, coloured by importance."""
     matrix = comparison.matrix(method).iloc[:, :max_features]
-    figure = Figure(figsize=(max(6, 0.45 * matrix.shape[1] + 3), 0.4 * matrix.shape[0] + 2.5))
-    axes = figure.subplots()
-    image = axes.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap="viridis")
-    axes.set_xticks(range(matrix.shape[1]), [_label(c) for c in matrix.columns], rotation=45, ha="right")
-    axes.set_yticks(range(matrix.shape[0]), [_label(r) for r in matrix.index])
-    axes.set_xlabel("feature (most important overall first)")
-    axes.set_ylabel("run (experiment)")
+    values = matrix.to_numpy(dtype=float)
     unit = "mean |SHAP value|" if method == "shap" else "permutation importance (score drop)"
-    figure.colorbar(image, ax=axes, label=unit)
-    axes.set_title(f"{method} importance by run")
-    return figure
+    chart = Chart(f"{method} importance by run", "feature (most important overall first)", "run (experiment)",
+                  width=max(640, 34 * matrix.shape[1] + 420), plot_height=max(26.0 * matrix.shape[0], 120.0))
+    chart.x.categories = [_label(c) for c in matrix.columns]
+    chart.x.rotate = 45
+    chart.y.categories = [_label(r) for r in matrix.index]
+    chart.y.inverted = True
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    fills = np.asarray(colours(values.ravel(), "viridis", low, high)).reshape(values.shape)
+    for i, run in enumerate(matrix.index):
+        for j, feature in enumerate(matrix.columns):
+            chart.rect(j - 0.5, j + 0.5, i - 0.5, i + 0.5, fills[i, j], f"{run} / {feature}: {values[i, j]:.4g}",
+                       css_class="cell")
+    chart.colour_bar("viridis", low, high, unit)
+    return chart
 
 
-def rank_shift(comparison: Comparison, method: str, max_features: int = 10) -> Figure:
+def rank_shift(comparison: Comparison, method: str, max_features: int = 10) -> Chart:
     """Rank of each top feature from run to run, runs in comparison order."""
     rows = comparison.importances[comparison.importances["method"] == method]
     ranks = rows.pivot_table(index="run_label", columns="feature", values="rank", sort=False)
     ranks = ranks.reindex([run.label for run in comparison.runs]).dropna(how="all")
     top = ranks.mean().sort_values().index[:max_features]
-    figure = Figure(figsize=(max(6, 0.9 * len(ranks) + 3), 5))
-    axes = figure.subplots()
-    for feature in top:
-        axes.plot(range(len(ranks)), ranks[feature].to_numpy(), marker="o", label=_label(feature))
-    axes.invert_yaxis()
-    axes.set_xticks(range(len(ranks)), [_label(r) for r in ranks.index], rotation=30, ha="right")
-    axes.set_xlabel("run (in comparison order)")
-    axes.set_ylabel(f"rank by {method} importance (1 = most important)")
-    axes.legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
-    axes.set_title(f"How the top features' {method} ranks moved")
-    return figure
+    chart = Chart(f"How the top features' {method} ranks moved", "run (in comparison order)",
+                  f"rank by {method} importance (1 = most important)", width=max(640, 90 * len(ranks) + 420))
+    chart.x.categories = [_label(r) for r in ranks.index]
+    chart.x.rotate = 30
+    chart.y.inverted = chart.y.integer = True
+    entries = []
+    for k, feature in enumerate(top):
+        colour = PALETTE[k % len(PALETTE)]
+        chart.line(np.arange(len(ranks)), ranks[feature].to_numpy(dtype=float), colour, label=str(feature))
+        entries.append((_label(feature), colour))
+    chart.legend(entries, "feature")
+    return chart
 
 
-def comparison_figures(comparison: Comparison) -> dict[str, Figure]:
+def comparison_figures(comparison: Comparison) -> dict[str, Chart]:
     """The heatmap and rank-shift chart of every method, keyed by file name."""
     figures = {}
     for method in comparison.methods():
-        figures[f"importance_heatmap.{method}.png"] = importance_heatmap(comparison, method)
-        figures[f"rank_shift.{method}.png"] = rank_shift(comparison, method)
+        figures[f"importance_heatmap.{method}.svg"] = importance_heatmap(comparison, method)
+        figures[f"rank_shift.{method}.svg"] = rank_shift(comparison, method)
     return figures
 
 
-def figure_to_png(figure: Figure) -> bytes:
-    """The figure as PNG bytes; the figure is closed afterwards.
-
-    Margins come from the tight layout engine, computed within the one draw that renders the PNG
-    (``bbox_inches="tight"`` would draw the whole figure twice, the costliest step of the artifacts).
-    """
+def render(figure: Chart | Figure) -> bytes:
+    """A chart as SVG bytes, a matplotlib figure (Grad-CAM grids) as PNG bytes; the figure is closed afterwards."""
+    if isinstance(figure, Chart):
+        return figure.to_svg().encode("utf-8")
     buffer = io.BytesIO()
     if figure.get_layout_engine() is None:
         figure.set_layout_engine("tight")
@@ -207,17 +254,17 @@ def figure_to_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict[str, Figure]:
-    """Every figure of one explanation, keyed by its path under the artifact folder."""
-    figures: dict[str, Figure] = {}
+def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict[str, Chart | Figure]:
+    """Every figure of one explanation, keyed by its path under the artifact folder (SVG charts, PNG Grad-CAM)."""
+    figures: dict[str, Chart | Figure] = {}
     permutation = explanation.permutation
     if permutation is not None:
         scorers = key_parts(permutation.scorer_names)
         for scorer in permutation.scorer_names:
             suffix = "" if scorer == permutation.primary_scorer else f".{scorers[scorer]}"
-            figures[f"permutation_importance{suffix}.png"] = permutation_bar(permutation, scorer)
+            figures[f"permutation_importance{suffix}.svg"] = permutation_bar(permutation, scorer)
     if explanation.drift is not None and len(explanation.drift.moved):
-        figures["compare/drift_ranks.png"] = drift_ranks(explanation.drift)
+        figures["compare/drift_ranks.svg"] = drift_ranks(explanation.drift)
     if explanation.gradcam is not None:
         figures.update(image_plots.gradcam_figures(explanation.gradcam))
     result = explanation.shap
@@ -225,32 +272,21 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
         return figures
     features = key_parts(explanation.reported_features)
     outputs = key_parts(result.output_names)
-    figures["shap_bar.png"] = shap_bar(result)
+    figures["shap_bar.svg"] = shap_bar(result)
     if explanation.task.kind == "multiclass":
         for k, output in enumerate(result.output_names):
-            figures[f"shap_beeswarm.{outputs[output]}.png"] = shap_beeswarm(result, k)
+            figures[f"shap_beeswarm.{outputs[output]}.svg"] = shap_beeswarm(result, k)
     else:
-        figures["shap_beeswarm.png"] = shap_beeswarm(result, len(result.output_names) - 1)
+        figures["shap_beeswarm.svg"] = shap_beeswarm(result, len(result.output_names) - 1)
     mean_abs = result.mean_abs()
     for j in np.argsort(-mean_abs.sum(axis=1))[:dependence_top_k]:
         output = int(np.argmax(mean_abs[j])) if explanation.task.kind == "multiclass" else len(result.output_names) - 1
         feature = result.feature_names[j]
-        figures[f"dependence/{features[feature]}.png"] = dependence(result, feature, output)
+        figures[f"dependence/{features[feature]}.svg"] = dependence(result, feature, output)
     for row in result.local_positions:
         row = int(row)
-        figures[f"local/waterfall_row{result.row_positions[row]}.png"] = waterfall(result, row, result.explained_output(row))
+        figures[f"local/waterfall_row{result.row_positions[row]}.svg"] = waterfall(result, row, result.explained_output(row))
     return figures
-
-
-def _capture(draw, title: str, xlabel: str) -> Figure:
-    """Run a shap plotting call that draws on pyplot's current figure and hand that figure back."""
-    plt.figure()
-    draw()
-    figure = plt.gcf()
-    axes = figure.axes[0]
-    axes.set_title(title)
-    axes.set_xlabel(xlabel)
-    return figure
 
 
 def _interaction_partner(result: ShapResult, j: int, output: int) -> str | None:
@@ -297,7 +333,40 @@ def _output_title(result: ShapResult, output: int) -> str:
 
 
 def _label(name: object) -> str:
-    """A name fit for a plot: at most 40 characters, and no '$' that matplotlib would read as maths."""
+    """A name fit for a plot: at most 40 characters."""
     text = str(name)
-    text = text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
-    return text.replace("$", r"\$")
+    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+
+
+def _value_text(value: object) -> str:
+    """A raw feature value as the waterfall shows it: numbers to 4 significant digits, missing as 'missing'."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "missing"
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return f"{float(value):.4g}"
+    return _label(value)
+
+
+def _colour_limits(values: np.ndarray) -> tuple[float, float]:
+    """The 5th and 95th percentiles of the finite values (their range when those coincide), as shap colours."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 0.0, 1.0
+    low, high = np.percentile(finite, [5, 95])
+    return (float(low), float(high)) if high > low else (float(finite.min()), float(finite.max()))
+
+
+def _swarm_offsets(values: np.ndarray, spread: float = 0.4, bins: int = 100) -> np.ndarray:
+    """Vertical offsets that stack dots with nearly equal values (0, +1, -1, +2, ... steps within a bin)."""
+    offsets = np.zeros(len(values))
+    finite = np.isfinite(values)
+    if not finite.any():
+        return offsets
+    low, high = values[finite].min(), values[finite].max()
+    binned = np.zeros(len(values), dtype=int)
+    if high > low:
+        binned[finite] = np.minimum(((values[finite] - low) / (high - low) * bins).astype(int), bins - 1)
+    rank = pd.Series(binned).groupby(binned).cumcount().to_numpy()
+    steps = np.where(rank % 2 == 1, (rank + 1) // 2, -(rank // 2))
+    widest = max(int(np.bincount(binned).max()), 2)
+    return steps * min(0.08, 2 * spread / widest)

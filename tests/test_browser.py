@@ -66,7 +66,7 @@ def _open_report(driver, server_url: str, experiment_id: str, run_id: str):
 def test_artifacts_are_listed_and_the_report_renders_in_the_viewer(browser, mlflow_server, explained_run):
     run_id, experiment_id = explained_run
     top_level = {item.path.split("/")[-1] for item in MlflowClient(mlflow_server.url).list_artifacts(run_id, "explain")}
-    assert {"report.html", "summary.json", "shap_bar.png", "dependence", "local"} <= top_level
+    assert {"report.html", "summary.json", "shap_bar.svg", "dependence", "local"} <= top_level
 
     _open_report(browser, mlflow_server.url, experiment_id, run_id)
     report_text = browser.find_element("tag name", "body").text
@@ -79,10 +79,10 @@ def test_artifacts_are_listed_and_the_report_renders_in_the_viewer(browser, mlfl
     assert "Status\nok" in report_text or "Status ok" in report_text
 
 
-def test_a_png_plot_renders_in_the_viewer(browser, mlflow_server, explained_run):
+def test_an_svg_plot_renders_in_the_viewer(browser, mlflow_server, explained_run):
     run_id, experiment_id = explained_run
-    _open_run_page(browser, mlflow_server.url, experiment_id, run_id, "/artifacts/explain/shap_bar.png")
-    image = _css(browser, 'img[alt="explain/shap_bar.png"]', visible=False)  # shown through an image preview
+    _open_run_page(browser, mlflow_server.url, experiment_id, run_id, "/artifacts/explain/shap_bar.svg")
+    image = _css(browser, 'img[alt="explain/shap_bar.svg"]', visible=False)  # shown through an image preview
     _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     width, height = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
     shown = [img for img in browser.find_elements("css selector", "img") if img.is_displayed()

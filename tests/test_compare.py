@@ -72,11 +72,11 @@ def test_compare_two_experiments_through_the_cli(tracking_uri, tmp_path):
     assert comparison.data.tags["mlflow_explain.kind"] == "comparison"
     assert comparison.data.metrics["compare/runs"] == 5
     listed = {item.path for item in client.list_artifacts(comparison_id, "compare")}
-    for name in ("importance_heatmap.permutation.png", "importance_heatmap.shap.png", "rank_shift.permutation.png",
-                 "rank_shift.shap.png", "importances_by_run.csv", "stability.csv", "report.html"):
+    for name in ("importance_heatmap.permutation.svg", "importance_heatmap.shap.svg", "rank_shift.permutation.svg",
+                 "rank_shift.shap.svg", "importances_by_run.csv", "stability.csv", "report.html"):
         assert f"compare/{name}" in listed
     page = open(client.download_artifacts(comparison_id, "compare/report.html", str(tmp_path)), encoding="utf-8").read()
-    assert "forest (alpha)" in page and "lasso (beta)" in page and "data:image/png;base64," in page
+    assert "forest (alpha)" in page and "lasso (beta)" in page and "data:image/svg+xml;base64," in page
 
     stability = pd.read_csv(client.download_artifacts(comparison_id, "compare/stability.csv", str(tmp_path)))
     assert len(stability) == 10 * 2, "every pair of the five runs, for both methods"

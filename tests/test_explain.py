@@ -18,7 +18,7 @@ from mlflow_explain.keys import key_parts
 from tests.conftest import mixed_frame, mixed_pipeline
 
 ARTIFACTS = ["importances.csv", "summary.json", "feature_keys.json", "shap_values.parquet", "report.html",
-             "permutation_importance.png", "shap_bar.png", "local/force_plot.html", "local/local_explanations.csv"]
+             "permutation_importance.svg", "shap_bar.svg", "local/force_plot.html", "local/local_explanations.csv"]
 
 
 def _artifact_paths(client, run_id, path="explain"):
@@ -52,7 +52,7 @@ def test_regressor_run_has_every_metric_artifact_and_tag(tracking_uri, tmp_path)
     assert logged.data.tags["mlflow_explain.status"] == "ok"
     assert logged.data.tags["mlflow_explain.version"] == mlflow_explain.__version__
     paths = _artifact_paths(client, run.info.run_id)
-    for name in ARTIFACTS + ["shap_beeswarm.png"]:
+    for name in ARTIFACTS + ["shap_beeswarm.svg"]:
         assert f"explain/{name}" in paths
     assert any(p.startswith("explain/dependence/") for p in paths)
     assert sum(p.startswith("explain/local/waterfall") for p in paths) == 3
@@ -72,7 +72,7 @@ def test_regressor_run_has_every_metric_artifact_and_tag(tracking_uri, tmp_path)
     shap_sum = values[[f"shap:prediction:{f}" for f in X.columns]].sum(axis=1) + values["base_value:prediction"]
     np.testing.assert_allclose(shap_sum, model.predict(X_val.iloc[values["row"]]), atol=1e-6)
     report = open(_download(client, run.info.run_id, "explain/report.html", tmp_path), encoding="utf-8").read()
-    assert "data:image/png;base64," in report and "bmi" in report
+    assert "data:image/svg+xml;base64," in report and "bmi" in report
 
 
 def test_multiclass_logs_per_class_metrics(tracking_uri):

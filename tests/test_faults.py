@@ -122,7 +122,7 @@ def test_model_raising_on_some_rows_leaves_shap_logged_and_status_partial(server
     assert {f"shap_mean_abs/{name}" for name in X_val.columns} <= set(run.data.metrics)
     assert not any(key.startswith("permutation_importance") for key in run.data.metrics)
     files = _artifacts(MlflowClient(), run.info.run_id)
-    assert {"error.txt", "shap_bar.png", "report.html", "shap_values.parquet"} <= files
+    assert {"error.txt", "shap_bar.svg", "report.html", "shap_values.parquet"} <= files
     assert "sex != sex_check" in _read_summary(MlflowClient(), run.info.run_id, tmp_path)["errors"]["permutation"]
 
 
@@ -137,7 +137,7 @@ def test_failing_shap_step_leaves_permutation_logged_and_status_partial(server_u
     assert run.data.tags["mlflow_explain.status"] == "partial" and set(explanation.errors) == {"shap"}
     assert {f"permutation_importance/{name}" for name in X_val.columns} <= set(run.data.metrics)
     assert not any(key.startswith("shap_mean_abs") for key in run.data.metrics)
-    assert {"error.txt", "permutation_importance.png", "report.html"} <= _artifacts(MlflowClient(), run_id)
+    assert {"error.txt", "permutation_importance.svg", "report.html"} <= _artifacts(MlflowClient(), run_id)
     assert "not a linear model" in _read_summary(MlflowClient(), run_id, tmp_path)["errors"]["shap"]
 
 
@@ -161,7 +161,7 @@ def test_eight_processes_explaining_into_one_server_at_once_lose_nothing(server_
         assert {key: run.data.metrics[key] for key in report["metrics"]} == pytest.approx(report["metrics"])
         file_lists.append(_artifacts(client, report["run_id"]))
     assert len({report["run_id"] for report in reports}) == N_WORKERS
-    core = {"summary.json", "importances.csv", "report.html", "shap_values.parquet", "shap_bar.png"}
+    core = {"summary.json", "importances.csv", "report.html", "shap_values.parquet", "shap_bar.svg"}
 
     def same_for_every_run(files):  # dependence/ plots the model's own top features, compare/ needs an earlier run
         return {name for name in files if not name.startswith(("compare/", "dependence/"))}

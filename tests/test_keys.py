@@ -51,8 +51,8 @@ def test_any_names_map_to_valid_unique_keys(names):
 
 
 def _assert_safe_paths(parts):
-    """The artifact paths built from the parts (dependence/<part>.png, shap_beeswarm.<part>.png) stay in explain/."""
-    for paths in (_artifact_paths("dependence/{}.png", parts), _artifact_paths("shap_beeswarm.{}.png", parts)):
+    """The artifact paths built from the parts (dependence/<part>.svg, shap_beeswarm.<part>.svg) stay in explain/."""
+    for paths in (_artifact_paths("dependence/{}.svg", parts), _artifact_paths("shap_beeswarm.{}.svg", parts)):
         assert len(set(paths)) == len(parts), "one file per name"
         for path in paths:
             assert not path.is_absolute() and ".." not in path.parts and "\\" not in str(path)
@@ -81,7 +81,7 @@ def test_hostile_names_end_to_end_on_the_server(mlflow_server, hostile_run, tmp_
     for key in run.data.metrics:
         _validate_metric_name(key)
     logged = {item.path for item in client.list_artifacts(run_id, "explain/dependence")}
-    assert logged == {f"explain/dependence/{features[name]}.png" for name in names}
+    assert logged == {f"explain/dependence/{features[name]}.svg" for name in names}
     run_folder = next(path for path in (mlflow_server.root / "artifacts").rglob(run_id) if path.is_dir())
     stored = [path for path in run_folder.rglob("*") if path.is_file()]
     assert len(stored) > len(names) and all(path.is_relative_to(run_folder / "artifacts" / "explain") for path in stored)
