@@ -1,62 +1,105 @@
-"""Matplotlib figures of Grad-CAM results: grids of images with their heatmaps, and mean heatmaps (no MLflow)."""
+"""Grad-CAM figures as SVG: grids of images with their heatmaps, and mean heatmaps per class (no MLflow).
+
+Each panel is a small PNG inside the SVG, shown pixelated as the model saw it; captions, titles
+and the colour bar are SVG text, so a grid of dozens of images costs milliseconds.
+"""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import math
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .keys import key_parts  # noqa: E402
-from .results import GradcamResult  # noqa: E402
+from .keys import key_parts
+from .results import GradcamResult
+from .svg import FONT_SIZE, ColourBar, document, text_element, text_width, title_element
 
 _CMAP = "jet"
 _HEAT_LABEL = "Grad-CAM (1 = the image's maximum)"
+_CAPTION_SIZE = 10.0
+_GAP = 8.0
+_PAD = 8.0
 
 
 @dataclasses.dataclass
 class _Panel:
-    """One square of a grid: an image, optionally overlaid with a heatmap, and its title."""
+    """One square of a grid: an RGB picture (H, W, 3) in [0, 1] and its caption (lines split on newlines)."""
 
-    image: np.ndarray
-    heatmap: np.ndarray | None
-    title: str
+    rgb: np.ndarray
+    caption: str
 
 
-def gradcam_figures(result: GradcamResult) -> dict[str, Figure]:
+class ImageGrid:
+    """Entries of panels in rows (``per_row`` entries a row), a title above, a heatmap colour bar beside."""
+
+    def __init__(self, title: str, per_row: int, colour_bar: ColourBar | None) -> None:
+        self.title = title
+        self.per_row = per_row
+        self.colour_bar = colour_bar
+        self.entries: list[list[_Panel]] = []
+
+    def to_svg(self) -> str:
+        """The grid as a standalone SVG document."""
+        panels_per_entry = max(len(entry) for entry in self.entries)
+        side = float(np.clip(max(panel.rgb.shape[0] for entry in self.entries for panel in entry), 96, 160))
+        lines = max(panel.caption.count("\n") + 1 for entry in self.entries for panel in entry)
+        longest = max(text_width(line, _CAPTION_SIZE) for entry in self.entries for panel in entry
+                      for line in panel.caption.split("\n"))
+        cell_width, cell_height = max(side, longest) + _GAP, lines * _CAPTION_SIZE * 1.25 + side + _GAP
+        title_lines = self.title.split("\n")
+        top = _PAD + len(title_lines) * FONT_SIZE * 1.4 + _GAP
+        columns = min(len(self.entries), self.per_row)
+        entry_width = panels_per_entry * cell_width + 2 * _GAP
+        grid_width = columns * entry_width
+        rows = math.ceil(len(self.entries) / self.per_row)
+        width = _PAD + grid_width + (self.colour_bar.width() + _GAP if self.colour_bar else 0) + _PAD
+        bar_height = max(min(rows * cell_height - _GAP, 320), self.colour_bar.min_height() if self.colour_bar else 0)
+        height = top + max(rows * cell_height, bar_height) + _PAD
+        parts = [title_element(width / 2, line, line=i) for i, line in enumerate(title_lines)]
+        for index, entry in enumerate(self.entries):
+            x0 = _PAD + (index % self.per_row) * entry_width
+            y0 = top + (index // self.per_row) * cell_height
+            for j, panel in enumerate(entry):
+                parts += _panel(panel, x0 + j * cell_width, y0, cell_width - _GAP, side, lines)
+        if self.colour_bar is not None:
+            parts += self.colour_bar.render(_PAD + grid_width + _GAP, top, bar_height)
+        return document(width, height, parts)
+
+
+def gradcam_figures(result: GradcamResult) -> dict[str, ImageGrid]:
     """Every Grad-CAM figure, keyed by its path under the artifact folder."""
     classes = key_parts(result.class_names)
     figures = {}
     groups = result.labels if result.labels is not None else result.predicted
     for k, name in enumerate(result.class_names):
         if np.any(groups[result.shown] == k):
-            figures[f"gradcam/class_{classes[name]}.png"] = class_grid(result, k)
+            figures[f"gradcam/class_{classes[name]}.svg"] = class_grid(result, k)
     if result.misclassified[result.shown].any():
-        figures["gradcam/misclassified.png"] = misclassified_grid(result)
-    figures["gradcam/mean_heatmaps.png"] = mean_heatmaps(result)
+        figures["gradcam/misclassified.svg"] = misclassified_grid(result)
+    figures["gradcam/mean_heatmaps.svg"] = mean_heatmaps(result)
     return figures
 
 
-def class_grid(result: GradcamResult, k: int, per_row: int = 4) -> Figure:
+def class_grid(result: GradcamResult, k: int, per_row: int = 4) -> ImageGrid:
     """The shown images of class ``k`` (true class, or predicted without labels): image, then heatmap overlay."""
     groups = result.labels if result.labels is not None else result.predicted
     entries = []
     for i, row in enumerate(result.shown):
         if groups[row] == k:
             image = result.shown_images[i]
-            entries.append([_Panel(image, None, _caption(result, int(row))),
-                            _Panel(image, result.shown_heatmaps_predicted[i], "Grad-CAM, predicted class")])
+            entries.append([_Panel(_picture(image, None), _caption(result, int(row))),
+                            _Panel(_picture(image, result.shown_heatmaps_predicted[i]), "Grad-CAM, predicted class")])
     kind = "true" if result.labels is not None else "predicted"
     return _grid(entries, per_row, f"Class '{result.class_names[k]}' ({kind}): images and Grad-CAM of the predicted "
                                    f"class (layer {result.target_layer})")
 
 
-def misclassified_grid(result: GradcamResult, per_row: int = 3) -> Figure:
+def misclassified_grid(result: GradcamResult, per_row: int = 3) -> ImageGrid:
     """Every shown misclassified image, its heatmap for the predicted class and for the true class."""
     entries = []
     for i, row in enumerate(result.shown):
@@ -64,35 +107,24 @@ def misclassified_grid(result: GradcamResult, per_row: int = 3) -> Figure:
             image = result.shown_images[i]
             true_name = result.class_names[int(result.labels[row])]
             entries.append([
-                _Panel(image, None, _caption(result, int(row))),
-                _Panel(image, result.shown_heatmaps_predicted[i], f"for '{result.class_names[result.predicted[row]]}'"
-                                                                  " (predicted)"),
-                _Panel(image, result.shown_heatmaps_true[i], f"for '{true_name}' (true)"),
+                _Panel(_picture(image, None), _caption(result, int(row))),
+                _Panel(_picture(image, result.shown_heatmaps_predicted[i]),
+                       f"for '{result.class_names[result.predicted[row]]}' (predicted)"),
+                _Panel(_picture(image, result.shown_heatmaps_true[i]), f"for '{true_name}' (true)"),
             ])
     return _grid(entries, per_row, f"Misclassified images: Grad-CAM of the predicted and of the true class "
                                    f"(layer {result.target_layer})")
 
 
-def mean_heatmaps(result: GradcamResult, per_row: int = 5) -> Figure:
+def mean_heatmaps(result: GradcamResult, per_row: int = 5) -> ImageGrid:
     """The mean scaled heatmap of each class over its explained images."""
-    n = len(result.class_names)
-    columns = min(n, per_row)
-    rows = math.ceil(n / columns)
-    figure = Figure(figsize=(2.3 * columns + 1, 2.4 * rows + 0.6))
-    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
-    image = None
     kind = "true" if result.labels is not None else "predicted"
+    grid = ImageGrid(f"Mean Grad-CAM per class\n(images of each {kind} class, heatmap of that class)", per_row,
+                     ColourBar(_CMAP, 0, 1, f"mean {_HEAT_LABEL}"))
     for k, name in enumerate(result.class_names):
-        axes[k].set_title(f"'{name}' ({result.class_counts[k]} images)", fontsize="small")
-        if result.class_counts[k]:
-            image = axes[k].imshow(result.mean_heatmaps[k], cmap=_CMAP, vmin=0, vmax=1)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if image is not None:
-        figure.colorbar(image, ax=list(axes), label=f"mean {_HEAT_LABEL}", shrink=0.8)
-    figure.suptitle(f"Mean Grad-CAM per class\n(images of each {kind} class, heatmap of that class)", fontsize="medium")
-    return figure
+        heat = _heat_rgb(result.mean_heatmaps[k]) if result.class_counts[k] else np.ones((*result.mean_heatmaps[k].shape, 3))
+        grid.entries.append([_Panel(heat, f"'{name}' ({result.class_counts[k]} images)")])
+    return grid
 
 
 def _caption(result: GradcamResult, row: int) -> str:
@@ -102,32 +134,39 @@ def _caption(result: GradcamResult, row: int) -> str:
     return f"#{result.positions[row]} {true}pred '{result.class_names[predicted]}' (p={probability:.2f})"
 
 
-def _grid(entries: list[list[_Panel]], per_row: int, title: str) -> Figure:
+def _grid(entries: list[list[_Panel]], per_row: int, title: str) -> ImageGrid:
     """Entries of panels side by side, ``per_row`` entries per line, one shared heatmap colour bar."""
-    width = len(entries[0])
-    columns = min(len(entries), per_row) * width
-    rows = math.ceil(len(entries) / per_row)
-    figure = Figure(figsize=(1.9 * columns + 1, 2.3 * rows + 0.7))
-    axes = figure.subplots(rows, columns, squeeze=False)
-    overlay = None
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for index, entry in enumerate(entries):
-        for j, panel in enumerate(entry):
-            ax = axes[index // per_row, (index % per_row) * width + j]
-            ax.imshow(_displayable(panel.image), cmap="gray" if panel.image.shape[0] != 3 else None)
-            if panel.heatmap is not None:
-                overlay = ax.imshow(panel.heatmap, cmap=_CMAP, alpha=0.5, vmin=0, vmax=1)
-            # A plain text above the axes: set_title's automatic placement costs much time on many axes.
-            ax.text(0.5, 1.02, panel.title, transform=ax.transAxes, ha="center", va="bottom", fontsize="x-small")
-    if overlay is not None:
-        figure.colorbar(overlay, ax=axes.ravel().tolist(), label=_HEAT_LABEL, shrink=0.8)
-    figure.suptitle(title, fontsize="medium")
-    return figure
+    grid = ImageGrid(title, per_row, ColourBar(_CMAP, 0, 1, _HEAT_LABEL))
+    grid.entries = entries
+    return grid
+
+
+def _picture(image: np.ndarray, heatmap: np.ndarray | None) -> np.ndarray:
+    """An image (C, H, W) as RGB in [0, 1], blended half and half with the heatmap's colours when given."""
+    rgb = _displayable(image)
+    return rgb if heatmap is None else 0.5 * rgb + 0.5 * _heat_rgb(heatmap)
+
+
+def _heat_rgb(heatmap: np.ndarray) -> np.ndarray:
+    """A heatmap in [0, 1] as RGB on the Grad-CAM colour map."""
+    return colormaps[_CMAP](np.clip(np.nan_to_num(heatmap), 0, 1))[..., :3]
 
 
 def _displayable(image: np.ndarray) -> np.ndarray:
-    """An image (C, H, W) as matplotlib shows it: RGB (H, W, 3) or grey (H, W), scaled to [0, 1]."""
-    shown = image.transpose(1, 2, 0) if image.shape[0] == 3 else image.mean(axis=0)
+    """An image (C, H, W) as RGB (H, W, 3) scaled to [0, 1]; one channel becomes grey."""
+    shown = image.transpose(1, 2, 0) if image.shape[0] == 3 else np.repeat(image.mean(axis=0)[..., None], 3, axis=2)
     low, high = float(shown.min()), float(shown.max())
-    return (shown - low) / (high - low) if high > low else np.zeros_like(shown)
+    return (shown - low) / (high - low) if high > low else np.zeros_like(shown, dtype=float)
+
+
+def _panel(panel: _Panel, x: float, y: float, width: float, side: float, lines: int) -> list[str]:
+    """A panel's caption lines and its picture as an embedded PNG, centred in a cell ``width`` wide."""
+    parts = [text_element(x + width / 2, y + (i + 1) * _CAPTION_SIZE * 1.25 - 2, line, "middle", size=_CAPTION_SIZE,
+                          css_class="caption") for i, line in enumerate(panel.caption.split("\n"))]
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(np.clip(panel.rgb, 0, 1) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    parts.append(f"<image class='panel' x='{x + (width - side) / 2:.1f}' y='{y + lines * _CAPTION_SIZE * 1.25:.1f}' "
+                 f"width='{side:.0f}' height='{side:.0f}' style='image-rendering:pixelated' "
+                 f"href='data:image/png;base64,{encoded}'/>")
+    return parts

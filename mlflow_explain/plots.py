@@ -1,4 +1,4 @@
-"""Figures from explanation results as SVG charts (:mod:`.svg`), Grad-CAM grids as PNG (no MLflow).
+"""Figures from explanation results as SVG charts (:mod:`.svg`) and Grad-CAM image grids (no MLflow).
 
 Charts are written as SVG text, so a figure costs milliseconds rather than a matplotlib layout
 and raster pass; the MLflow UI's artifact viewer and the report show them as images.
@@ -6,7 +6,6 @@ and raster pass; the MLflow UI's artifact viewer and the report show them as ima
 
 from __future__ import annotations
 
-import io
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,16 +14,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shap  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from . import image_plots  # noqa: E402
 from .keys import key_parts  # noqa: E402
 from .results import Drift, Explanation, PermutationResult, ShapResult  # noqa: E402
-from .svg import PALETTE, Chart, colours, format_number  # noqa: E402
+from .svg import PALETTE, Chart, Drawing, colours, format_number  # noqa: E402
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -242,21 +239,14 @@ def comparison_figures(comparison: Comparison) -> dict[str, Chart]:
     return figures
 
 
-def render(figure: Chart | Figure) -> bytes:
-    """A chart as SVG bytes, a matplotlib figure (Grad-CAM grids) as PNG bytes; the figure is closed afterwards."""
-    if isinstance(figure, Chart):
-        return figure.to_svg().encode("utf-8")
-    buffer = io.BytesIO()
-    if figure.get_layout_engine() is None:
-        figure.set_layout_engine("tight")
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
+def render(figure: Drawing) -> bytes:
+    """A chart or an image grid as the bytes of its SVG document."""
+    return figure.to_svg().encode("utf-8")
 
 
-def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict[str, Chart | Figure]:
-    """Every figure of one explanation, keyed by its path under the artifact folder (SVG charts, PNG Grad-CAM)."""
-    figures: dict[str, Chart | Figure] = {}
+def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict[str, Drawing]:
+    """Every figure of one explanation, keyed by its path under the artifact folder ."""
+    figures: dict[str, Drawing] = {}
     permutation = explanation.permutation
     if permutation is not None:
         scorers = key_parts(permutation.scorer_names)

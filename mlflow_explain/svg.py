@@ -13,6 +13,7 @@ import functools
 import math
 from collections.abc import Sequence
 from html import escape
+from typing import Protocol
 
 import numpy as np
 from matplotlib import colormaps
@@ -73,6 +74,12 @@ def tick_decimals(values: Sequence[float]) -> int:
     return 6
 
 
+class Drawing(Protocol):
+    """Anything that renders itself as a standalone SVG document (charts, image grids)."""
+
+    def to_svg(self) -> str: ...
+
+
 @dataclasses.dataclass
 class Axis:
     """One axis: a label, and either a numeric range with ticks or categories at positions 0..n-1."""
@@ -106,16 +113,40 @@ class _Legend:
 
 
 @dataclasses.dataclass
-class _ColourBar:
+class ColourBar:
+    """A vertical colour scale: ``cmap`` from ``low`` (bottom) to ``high`` (top), with a label along it."""
+
     cmap: str
     low: float
     high: float
     label: str
-    low_text: str
-    high_text: str
+    low_text: str = ""
+    high_text: str = ""
+
+    def __post_init__(self) -> None:
+        self.low_text = self.low_text or format_number(self.low)
+        self.high_text = self.high_text or format_number(self.high)
 
     def width(self) -> float:
         return 14 + _PAD + max(text_width(self.low_text), text_width(self.high_text)) + FONT_SIZE + 2 * _PAD
+
+    def min_height(self) -> float:
+        """The height the label along the bar needs."""
+        return text_width(self.label) + 2 * _PAD
+
+    def render(self, x: float, top: float, height: float) -> list[str]:
+        """SVG elements of the bar with its top-left corner at (x, top)."""
+        stops = "".join(f"<stop offset='{t:.2f}' stop-color='{c}'/>" for t, c in
+                        zip(np.linspace(0, 1, 11), colours(np.linspace(1, 0, 11), self.cmap, 0, 1), strict=True))
+        label_x = x + 18 + max(text_width(self.low_text), text_width(self.high_text)) + _PAD + FONT_SIZE / 2
+        label_y = top + height / 2
+        return [f"<defs><linearGradient id='colour-bar' x1='0' y1='0' x2='0' y2='1'>{stops}</linearGradient></defs>",
+                f"<rect class='colour-bar' x='{x:.1f}' y='{top:.1f}' width='14' height='{height:.1f}' "
+                "fill='url(#colour-bar)'/>",
+                text_element(x + 18, top + FONT_SIZE * 0.8, self.high_text, "start"),
+                text_element(x + 18, top + height, self.low_text, "start"),
+                text_element(label_x, label_y, self.label, "middle", css_class="colour-label",
+                             transform=f"rotate(90 {label_x:.1f} {label_y:.1f})")]
 
 
 class Chart:
@@ -142,7 +173,7 @@ class Chart:
         self._x_extent: list[float] = []
         self._y_extent: list[float] = []
         self._legend: _Legend | None = None
-        self._colour_bar: _ColourBar | None = None
+        self._colour_bar: ColourBar | None = None
 
     # -- marks -------------------------------------------------------------------------------------
     def rect(self, x0: float, x1: float, y0: float, y1: float, fill: str, tooltip: str = "",
@@ -196,8 +227,7 @@ class Chart:
     def colour_bar(self, cmap: str, low: float, high: float, label: str, low_text: str | None = None,
                    high_text: str | None = None) -> None:
         """A vertical colour scale right of the plot."""
-        self._colour_bar = _ColourBar(cmap, low, high, label, low_text if low_text is not None else format_number(low),
-                                      high_text if high_text is not None else format_number(high))
+        self._colour_bar = ColourBar(cmap, low, high, label, low_text or "", high_text or "")
 
     # -- layout and rendering ----------------------------------------------------------------------
     def to_svg(self) -> str:
@@ -216,19 +246,14 @@ class Chart:
             left = max(left, self.x.longest_tick(x_low, x_high) * math.cos(math.radians(self.x.rotate)) + _PAD)
         plot_width = max(self.width - left - right, 120.0)
         width = left + plot_width + right
-        height = top + self.plot_height + bottom
-        frame = _Frame(left, top, plot_width, self.plot_height, (x_low, x_high), (y_low, y_high), self.y.inverted)
-        parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
-                 f"viewBox='0 0 {width:.0f} {height:.0f}' font-family='{FONT}' font-size='{FONT_SIZE:g}'>",
-                 "<rect width='100%' height='100%' fill='white'/>"]
-        if self.title:
-            parts.append(_text(left + plot_width / 2, _PAD + FONT_SIZE, self.title, "middle", size=FONT_SIZE * 1.15,
-                               weight="bold"))
+        plot_height = max(self.plot_height, self._colour_bar.min_height() if self._colour_bar else 0)
+        height = top + plot_height + bottom
+        frame = _Frame(left, top, plot_width, plot_height, (x_low, x_high), (y_low, y_high), self.y.inverted)
+        parts = [title_element(left + plot_width / 2, self.title)] if self.title else []
         parts += self._axes(frame, height)
         parts += [_render_mark(mark, frame) for mark in self._marks]
         parts += self._side(frame)
-        parts.append("</svg>")
-        return "\n".join(part for part in parts if part)
+        return document(width, height, parts)
 
     def _extend(self, xs: Sequence[float], ys: Sequence[float]) -> None:
         """Widen the data extent to cover ``xs`` and ``ys`` (their finite minimum and maximum)."""
@@ -259,20 +284,20 @@ class Chart:
             parts.append(f"<line x1='{px:.1f}' x2='{px:.1f}' y1='{bottom:.1f}' y2='{bottom + _TICK:.1f}' stroke='#444444'/>")
             if self.x.rotate:
                 ty = bottom + _TICK + FONT_SIZE * 0.9
-                parts.append(_text(px, ty, label, "end", css_class="tick-x",
+                parts.append(text_element(px, ty, label, "end", css_class="tick-x",
                                    transform=f"rotate(-{self.x.rotate:g} {px:.1f} {ty:.1f})"))
             else:
-                parts.append(_text(px, bottom + _TICK + FONT_SIZE, label, "middle", css_class="tick-x"))
+                parts.append(text_element(px, bottom + _TICK + FONT_SIZE, label, "middle", css_class="tick-x"))
         for value, label in self.y.ticks(*frame.y_range):
             py = frame.py(value)
             parts.append(f"<line x1='{frame.left - _TICK:.1f}' x2='{frame.left:.1f}' y1='{py:.1f}' y2='{py:.1f}' "
                          "stroke='#444444'/>")
-            parts.append(_text(frame.left - _TICK - 3, py + FONT_SIZE * 0.35, label, "end", css_class="tick-y"))
+            parts.append(text_element(frame.left - _TICK - 3, py + FONT_SIZE * 0.35, label, "end", css_class="tick-y"))
         if self.x.label:
-            parts.append(_text(frame.left + frame.width / 2, height - _PAD, self.x.label, "middle", css_class="xlabel"))
+            parts.append(text_element(frame.left + frame.width / 2, height - _PAD, self.x.label, "middle", css_class="xlabel"))
         if self.y.label:
             cx, cy = _PAD + FONT_SIZE, frame.top + frame.height / 2
-            parts.append(_text(cx, cy, self.y.label, "middle", css_class="ylabel", transform=f"rotate(-90 {cx:.1f} {cy:.1f})"))
+            parts.append(text_element(cx, cy, self.y.label, "middle", css_class="ylabel", transform=f"rotate(-90 {cx:.1f} {cy:.1f})"))
         return parts
 
     def _side(self, frame: _Frame) -> list[str]:
@@ -281,26 +306,14 @@ class Chart:
         if self._legend is not None:
             y = frame.top + FONT_SIZE
             if self._legend.title:
-                parts.append(_text(x, y, self._legend.title, "start", weight="bold"))
+                parts.append(text_element(x, y, self._legend.title, "start", weight="bold"))
                 y += FONT_SIZE * 1.4
             for label, colour in self._legend.entries:
                 parts.append(f"<rect x='{x:.1f}' y='{y - 9:.1f}' width='12' height='10' fill='{colour}'/>")
-                parts.append(_text(x + 18, y, label, "start", css_class="legend"))
+                parts.append(text_element(x + 18, y, label, "start", css_class="legend"))
                 y += FONT_SIZE * 1.4
         if self._colour_bar is not None:
-            bar = self._colour_bar
-            stops = "".join(f"<stop offset='{t:.2f}' stop-color='{c}'/>"
-                            for t, c in zip(np.linspace(0, 1, 11), colours(np.linspace(1, 0, 11), bar.cmap, 0, 1), strict=True))
-            parts.append(f"<defs><linearGradient id='colour-bar' x1='0' y1='0' x2='0' y2='1'>{stops}</linearGradient>"
-                         "</defs>")
-            parts.append(f"<rect class='colour-bar' x='{x:.1f}' y='{frame.top:.1f}' width='14' "
-                         f"height='{frame.height:.1f}' fill='url(#colour-bar)'/>")
-            parts.append(_text(x + 14 + 4, frame.top + FONT_SIZE * 0.8, bar.high_text, "start"))
-            parts.append(_text(x + 14 + 4, frame.top + frame.height, bar.low_text, "start"))
-            cx, cy = x + 14 + 4 + max(text_width(bar.low_text), text_width(bar.high_text)) + _PAD + FONT_SIZE / 2, \
-                frame.top + frame.height / 2
-            parts.append(_text(cx, cy, bar.label, "middle", css_class="colour-label",
-                               transform=f"rotate(90 {cx:.1f} {cy:.1f})"))
+            parts += self._colour_bar.render(x, frame.top, frame.height)
         return parts
 
 
@@ -359,7 +372,7 @@ def _render_mark(mark: tuple, frame: _Frame) -> str:
         return (f"<line class='rule' x1='{frame.left:.1f}' x2='{frame.left + frame.width:.1f}' y1='{py:.1f}' "
                 f"y2='{py:.1f}' stroke='#999999' stroke-width='0.8'{dash}/>")
     x, y, text, anchor, dx, size = mark[1:]
-    return _text(frame.px(x) + dx, frame.py(y) + size * 0.35, text, anchor, size=size, css_class="annotation")
+    return text_element(frame.px(x) + dx, frame.py(y) + size * 0.35, text, anchor, size=size, css_class="annotation")
 
 
 def _render_points(x: np.ndarray, y: np.ndarray, fills: Sequence[str], *, radius: float, opacity: float,
@@ -387,8 +400,22 @@ def _polyline(frame: _Frame, x: np.ndarray, y: np.ndarray) -> str:
     return "".join(commands)
 
 
-def _text(x: float, y: float, text: str, anchor: str, *, size: float | None = None, weight: str = "",
-          css_class: str = "", transform: str = "") -> str:
+def document(width: float, height: float, parts: list[str]) -> str:
+    """A standalone SVG document of ``width`` x ``height`` pixels on white, holding ``parts``."""
+    return "\n".join([f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
+                      f"viewBox='0 0 {width:.0f} {height:.0f}' font-family='{FONT}' font-size='{FONT_SIZE:g}'>",
+                      "<rect width='100%' height='100%' fill='white'/>", *[part for part in parts if part], "</svg>"])
+
+
+def title_element(centre: float, title: str, line: int = 0) -> str:
+    """A bold title line centred on ``centre``, at the top of the image (``line`` counts further lines down)."""
+    return text_element(centre, _PAD + FONT_SIZE * (1 + 1.4 * line), title, "middle", size=FONT_SIZE * 1.15,
+                        weight="bold")
+
+
+def text_element(x: float, y: float, text: str, anchor: str, *, size: float | None = None, weight: str = "",
+                 css_class: str = "", transform: str = "") -> str:
+    """One ``<text>`` element; ``text`` is escaped, so data never becomes markup."""
     attributes = [f"x='{x:.1f}'", f"y='{y:.1f}'", f"text-anchor='{anchor}'"]
     if size is not None:
         attributes.append(f"font-size='{size:.1f}'")

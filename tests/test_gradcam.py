@@ -73,6 +73,30 @@ def test_the_true_class_heatmap_and_the_mean_per_class(pattern_result):
     np.testing.assert_allclose(result.probabilities.sum(axis=1), 1, atol=1e-5)
 
 
+def test_class_grid_embeds_each_image_and_its_heatmap_overlay(pattern_result):
+    import base64
+    import io
+    from xml.etree import ElementTree
+
+    from PIL import Image
+
+    from mlflow_explain import image_plots, plots
+
+    result = pattern_result
+    root = ElementTree.fromstring(plots.render(image_plots.class_grid(result, 1)))
+    panels = [node for node in root.iter("{http://www.w3.org/2000/svg}image") if node.get("class") == "panel"]
+    of_class = np.flatnonzero(result.labels[result.shown] == 1)
+    assert len(panels) == 2 * len(of_class), "each image of the class, then its Grad-CAM overlay"
+    first = int(of_class[0])
+    image, heatmap = result.shown_images[first], result.shown_heatmaps_predicted[first]
+    for panel, wanted in zip(panels[:2], [image_plots._picture(image, None), image_plots._picture(image, heatmap)],
+                             strict=True):
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(panel.get("href").split(",", 1)[1]))), dtype=float)
+        np.testing.assert_allclose(pixels / 255, wanted, atol=1 / 255)
+    captions = [node.text for node in root.iter("{http://www.w3.org/2000/svg}text") if node.get("class") == "caption"]
+    assert f"#{result.positions[result.shown[first]]} true '{result.class_names[1]}'" in captions
+
+
 def test_shown_images_always_hold_the_misclassified_and_are_seeded():
     labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
     predicted = labels.copy()
@@ -113,12 +137,12 @@ def test_explain_images_logs_artifacts_and_metrics(tracking_uri, pattern_model, 
     folder = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="explain",
                                                       dst_path=str(tmp_path)))
     files = {path.name for path in (folder / "gradcam").iterdir()}
-    assert {"class_plus.png", "class_cross.png", "class_square.png", "misclassified.png", "mean_heatmaps.png",
+    assert {"class_plus.svg", "class_cross.svg", "class_square.svg", "misclassified.svg", "mean_heatmaps.svg",
             "heatmaps_predicted.npy", "heatmaps_true.npy", "mean_heatmaps.npy", "positions.npy"} <= files
     heatmaps = np.load(folder / "gradcam" / "heatmaps_predicted.npy")
     assert heatmaps.shape == (90, 10, 10) and heatmaps.min() >= 0 and heatmaps.max() > 0
     report = (folder / "report.html").read_text()
-    assert "<h2>Grad-CAM</h2>" in report and "gradcam/misclassified.png" in report and "features.3" in report
+    assert "<h2>Grad-CAM</h2>" in report and "gradcam/misclassified.svg" in report and "features.3" in report
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["gradcam"]["n_misclassified"] >= 4 and summary["versions"]["torch"].startswith("2.")
 
@@ -172,7 +196,7 @@ def test_cli_explains_a_model_logged_with_mlflow_pytorch(tracking_uri, pattern_m
     metrics = MlflowClient().get_run(run.info.run_id).data.metrics
     assert metrics["gradcam/deletion_drop"] > metrics["gradcam/random_drop"] and metrics["explain/rows_gradcam"] == 60
     artifacts = {item.path for item in MlflowClient().list_artifacts(run.info.run_id, "explain/gradcam")}
-    assert "explain/gradcam/class_plus.png" in artifacts and "explain/gradcam/heatmaps_true.npy" in artifacts
+    assert "explain/gradcam/class_plus.svg" in artifacts and "explain/gradcam/heatmaps_true.npy" in artifacts
 
     bad = CliRunner().invoke(main, ["explain", "--model-uri", info.model_uri, "--images", str(data), "--data", "x.csv"])
     assert bad.exit_code == 2 and "Pass either --images" in bad.stderr
