@@ -10,18 +10,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import shap
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import shap  # noqa: E402
-
-from . import image_plots  # noqa: E402
-from .keys import key_parts  # noqa: E402
-from .results import Drift, Explanation, PermutationResult, ShapResult  # noqa: E402
-from .svg import PALETTE, Chart, Drawing, colours, format_number  # noqa: E402
+from . import image_plots
+from .keys import key_parts
+from .results import Drift, Explanation, PermutationResult, ShapResult
+from .svg import PALETTE, Chart, Drawing, colours, format_number
 
 if TYPE_CHECKING:
     from .compare import Comparison
