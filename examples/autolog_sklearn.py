@@ -9,9 +9,9 @@ mlflow_explain.autolog() adds the explanation to that same run.
 from __future__ import annotations
 
 import logging
-import os
 
 import mlflow
+from example_store import TRACKING_URI, browse_hint
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_wine
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -21,8 +21,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mlflow_explain
-
-TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
 def main() -> list[str]:
@@ -51,7 +49,7 @@ def main() -> list[str]:
     mlflow_explain.autolog(disable=True)
     mlflow.sklearn.autolog(disable=True)
     print(f"Compare the permutation_importance/* and shap_mean_abs/* metrics across runs in the UI:\n"
-          f"    mlflow ui --backend-store-uri {TRACKING_URI}")
+          f"    {browse_hint()}")
     return run_ids
 
 

@@ -6,14 +6,12 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import mlflow
+from example_store import TRACKING_URI, browse_hint
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.model_selection import train_test_split
-
-TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
 def main() -> str:
@@ -44,7 +42,7 @@ def main() -> str:
               f"mean |SHAP| {result.metrics[f'shap_mean_abs/{feature}']:.2f}")
     print(f"  explanation artifacts: {len([a for a in result.artifacts if a.startswith('explain/')])}, "
           "the report is explain/report.html")
-    print(f"Browse it in the MLflow UI:\n    mlflow ui --backend-store-uri {TRACKING_URI}")
+    print(f"Browse it in the MLflow UI:\n    {browse_hint()}")
     return run.info.run_id
 
 

@@ -18,12 +18,12 @@ import mlflow
 import numpy as np
 import torch
 from digits_cnn import DigitsCNN, train
+from example_store import TRACKING_URI, browse_hint
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import mlflow_explain
 
-TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 EPOCHS = int(os.environ.get("GRADCAM_EPOCHS", "30"))
 
 
@@ -56,7 +56,7 @@ def main() -> str:
     print(f"Faithfulness: hiding the top {result.deletion_fraction:.0%} Grad-CAM pixels drops the predicted "
           f"probability by {result.deletion_drop:.3f}, a random {result.deletion_fraction:.0%} by {result.random_drop:.3f}.")
     print("Browse it in the MLflow UI (explain/report.html and explain/gradcam/ under the run's artifacts):")
-    print(f"    mlflow ui --backend-store-uri {TRACKING_URI}")
+    print(f"    {browse_hint()}")
     return run.info.run_id
 
 

@@ -6,16 +6,14 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import mlflow
+from example_store import TRACKING_URI, browse_hint
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 
 import mlflow_explain
-
-TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 
 
 def main() -> str:
@@ -38,7 +36,7 @@ def main() -> str:
     print(f"Explained run {run.info.run_id} (status: {explanation.status}, SHAP: {explanation.shap.algorithm}).")
     print("Top features by permutation importance:", ", ".join(top["feature"]))
     print("Browse it in the MLflow UI (the report is explain/report.html under the run's artifacts):")
-    print(f"    mlflow ui --backend-store-uri {TRACKING_URI}")
+    print(f"    {browse_hint()}")
     return run.info.run_id
 
 

@@ -22,6 +22,7 @@ def test_quickstart_logs_into_the_server_over_http(mlflow_server, explained_run)
 def test_evaluate_plugin_example_logs_into_the_server_over_http(mlflow_server, tmp_path):
     output = run_example("evaluate_plugin.py", tmp_path, mlflow_server.url)
     run_id = re.search(r"Evaluated run ([0-9a-f]{32})", output).group(1)
+    assert f"open {mlflow_server.url} in a browser" in output and "--backend-store-uri" not in output
     client = MlflowClient(mlflow_server.url)
     run = client.get_run(run_id)
     assert run.data.tags["mlflow_explain.status"] == "ok"
