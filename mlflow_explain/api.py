@@ -100,9 +100,10 @@ def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None,
 def _log(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig, started: float) -> str:
     """Compare with the baseline, write the artifacts and log everything into the target run."""
     with tracking.target_run(run_id) as target_run_id:
-        if cfg.compare.enabled and not explanation.importances.empty:
+        importances = explanation.importances
+        if cfg.compare.enabled and not importances.empty:
             explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
-                                        explanation.importances, cfg)
+                                        importances, cfg, explanation.reported_features)
         write_artifacts(explanation, folder, cfg)
         explanation.timings["total"] = time.perf_counter() - started
         tracking.log_explanation(explanation, folder, target_run_id, cfg.logging.artifact_dir)

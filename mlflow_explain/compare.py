@@ -139,13 +139,19 @@ def _stability(runs: list[RunImportances], k: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def baseline_drift(run_id: str, importances: pd.DataFrame, config: ExplainConfig) -> Drift | None:
-    """Drift of a new explanation against the baseline run ``config.compare.baseline`` names, if any."""
+def baseline_drift(run_id: str, importances: pd.DataFrame, config: ExplainConfig,
+                   features: list[str] | None = None) -> Drift | None:
+    """Drift of a new explanation against the baseline run ``config.compare.baseline`` names, if any.
+
+    The baseline's importances are read from its metrics, their keys mapped back to ``features``
+    (default: the features of ``importances``; pass the explanation's reported features).
+    """
     baseline_run = tracking.find_baseline(run_id, config.compare.baseline)
     if baseline_run is None:
         logger.info("No baseline run with an explanation to compare run %s with.", run_id)
         return None
-    baseline = tracking.read_importances(baseline_run, config.logging.artifact_dir)
+    names = features if features is not None else list(dict.fromkeys(importances["feature"]))
+    baseline = tracking.logged_importances(baseline_run, names)
     if baseline is None:
         return None
     return drift(baseline, importances, config.compare.top_k, config.compare.drift_threshold)

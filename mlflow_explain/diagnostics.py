@@ -22,11 +22,12 @@ _PAIRS_SHOWN = 5
 def diagnose(explanation: Explanation, X: pd.DataFrame) -> list[Finding]:
     """Every finding for ``explanation`` computed on validation rows ``X`` (raw columns)."""
     findings = []
-    for method, importance in _importances(explanation).items():
+    importances = _importances(explanation)
+    for method, importance in importances.items():
         findings += _dominant(method, importance)
     if explanation.permutation is not None:
         findings += _noise(explanation)
-    findings += _disagreement(explanation)
+    findings += _disagreement(importances)
     findings += _correlated(X)
     return findings
 
@@ -68,8 +69,7 @@ def _noise(explanation: Explanation) -> list[Finding]:
                     "shuffling them does not hurt the score; candidates to drop.")]
 
 
-def _disagreement(explanation: Explanation) -> list[Finding]:
-    importances = _importances(explanation)
+def _disagreement(importances: dict[str, pd.Series]) -> list[Finding]:
     if len(importances) < 2:
         return []
     permutation, shap = importances["permutation"], importances["shap"]
