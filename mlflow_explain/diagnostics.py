@@ -33,14 +33,13 @@ def diagnose(explanation: Explanation, X: pd.DataFrame) -> list[Finding]:
 
 
 def _importances(explanation: Explanation) -> dict[str, pd.Series]:
-    """Importance per feature of each method: primary-scorer permutation importance and mean |SHAP|."""
-    table = explanation.importances
+    """Importance per feature of each method: primary-scorer permutation importance and mean |SHAP| (all outputs)."""
     series = {}
-    for method, output in (("permutation", explanation.permutation and explanation.permutation.primary_scorer),
-                           ("shap", "all")):
-        rows = table[(table["method"] == method) & (table["output"] == output)]
-        if len(rows):
-            series[method] = rows.set_index("feature")["importance"]
+    permutation, shap = explanation.permutation, explanation.shap
+    if permutation is not None and permutation.feature_names:
+        series["permutation"] = pd.Series(permutation.mean(permutation.primary_scorer), index=permutation.feature_names)
+    if shap is not None and shap.feature_names:
+        series["shap"] = pd.Series(shap.mean_abs().mean(axis=1), index=shap.feature_names)
     return series
 
 

@@ -147,10 +147,21 @@ class PyfuncPredictor:
         return np.asarray(predictions).reshape(len(X), -1)[:, 0] if np.ndim(predictions) > 1 else np.asarray(predictions)
 
 
+def artifact_root(run_id: str) -> str:
+    """The artifact URI of run ``run_id``."""
+    return _run_info(run_id).artifact_uri.rstrip("/")
+
+
+def _run_info(run_id: str) -> Any:
+    """The ``RunInfo`` of run ``run_id``: the active run's when it is that run (no call), else MLflow's."""
+    active = mlflow.active_run()
+    return active.info if active is not None and active.info.run_id == run_id else MlflowClient().get_run(run_id).info
+
+
 def artifact_uris(run_id: str, folder: str) -> dict[str, str]:
     """Every artifact under ``folder`` of a run: path relative to ``folder`` -> full artifact URI."""
     client = MlflowClient()
-    root = client.get_run(run_id).info.artifact_uri.rstrip("/")
+    root = artifact_root(run_id)
     uris, pending = {}, [folder]
     while pending:
         for item in client.list_artifacts(run_id, pending.pop()):
@@ -184,18 +195,18 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
     if explanation.permutation is not None:
         primary = explanation.permutation.primary_scorer
         scorers = key_parts(explanation.permutation.scorer_names)
-        for row in table[table["method"] == "permutation"].itertuples():
-            suffix = "" if row.output == primary else f".{scorers[row.output]}"
-            metrics[f"permutation_importance{suffix}/{features[row.feature]}"] = row.importance
-            metrics[f"permutation_importance_std{suffix}/{features[row.feature]}"] = row.std
+        for output, feature, importance, std in _rows(table, "permutation", "output", "feature", "importance", "std"):
+            suffix = "" if output == primary else f".{scorers[output]}"
+            metrics[f"permutation_importance{suffix}/{features[feature]}"] = importance
+            metrics[f"permutation_importance_std{suffix}/{features[feature]}"] = std
         for scorer, score in explanation.permutation.baseline_scores.items():
             metrics[f"explain/baseline_score.{scorers[scorer]}"] = score
         metrics["explain/rows_permutation"] = explanation.permutation.n_rows
     if explanation.shap is not None:
         classes = key_parts(explanation.shap.output_names)
-        for row in table[table["method"] == "shap"].itertuples():
-            suffix = "" if row.output == "all" else f".{classes[row.output]}"
-            metrics[f"shap_mean_abs{suffix}/{features[row.feature]}"] = row.importance
+        for output, feature, importance in _rows(table, "shap", "output", "feature", "importance"):
+            suffix = "" if output == "all" else f".{classes[output]}"
+            metrics[f"shap_mean_abs{suffix}/{features[feature]}"] = importance
         metrics["explain/rows_shap"] = explanation.shap.n_explained
         if explanation.shap.max_additivity_error is not None:
             metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
@@ -211,6 +222,12 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         metrics[f"explain/time_{name}_s"] = seconds
     metrics["explain/rows_validation"] = explanation.n_rows
     return metrics
+
+
+def _rows(table: pd.DataFrame, method: str, *columns: str) -> Iterator[tuple]:
+    """The ``columns`` of the importance table's rows of ``method``, as plain Python values."""
+    rows = table[table["method"] == method]
+    return zip(*(rows[column].tolist() for column in columns), strict=True)
 
 
 def find_runs(experiment_names: list[str] | None = None, experiment_ids: list[str] | None = None,
@@ -271,8 +288,7 @@ def find_baseline(run_id: str, spec: str) -> Any | None:
     read from the active run when it is the one being explained.
     """
     client = MlflowClient()
-    active = mlflow.active_run()
-    info = active.info if active is not None and active.info.run_id == run_id else client.get_run(run_id).info
+    info = _run_info(run_id)
     explained = f"tags.`{STATUS_TAG}` != 'failed' and attributes.run_id != '{run_id}'"
     if spec == "previous":
         found = client.search_runs([info.experiment_id], f"{explained} and attributes.start_time <= {info.start_time}",
