@@ -50,11 +50,13 @@ class Comparison:
 
 def summary_importance(table: pd.DataFrame, method: str) -> pd.Series:
     """One importance per feature for ``method``: SHAP over all outputs, or the primary permutation scorer."""
-    rows = table[table["method"] == method]
-    if rows.empty:
+    chosen = table["method"].to_numpy(dtype=object) == method  # plain arrays: pandas' string ops cost far more
+    if not chosen.any():
         return pd.Series(dtype=float)
-    output = "all" if method == "shap" else rows["output"].iloc[0]
-    return rows[rows["output"] == output].set_index("feature")["importance"].astype(float)
+    outputs = table["output"].to_numpy(dtype=object)[chosen]
+    chosen[chosen] = outputs == ("all" if method == "shap" else outputs[0])
+    features = pd.Index(table["feature"].to_numpy(dtype=object)[chosen].tolist(), name="feature")
+    return pd.Series(table["importance"].to_numpy(dtype=float)[chosen], index=features, name="importance")
 
 
 def spearman(a: pd.Series, b: pd.Series) -> float:
