@@ -19,6 +19,7 @@ import shap
 import sklearn.inspection
 
 import mlflow_explain
+from mlflow_explain.evaluator import ExplainEvaluator
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task, raw_column_origins, split_pipeline
@@ -168,6 +169,33 @@ def mlflow_default_config(n_rows: int, explainability: bool) -> dict:
     return {"explainability_nsamples": n_rows, "log_model_explainability": explainability}
 
 
+def plugin_evaluate(model_uri: str, case: Case, rows: pd.DataFrame, config: dict, repeats: int) -> tuple[Timing, Timing]:
+    """The explain plugin through ``mlflow.models.evaluate``: the whole call, and the plugin's own part of it.
+
+    The plugin's own part is the wall time of ``ExplainEvaluator.evaluate`` (SHAP, figures, report,
+    logging), measured by wrapping that method here; the rest of the call is MLflow's (loading the
+    model, the dataset, the run). Each is the median over ``repeats`` calls.
+    """
+    own: list[float] = []
+    original = ExplainEvaluator.evaluate
+
+    def evaluate(self: ExplainEvaluator, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            own.append(time.perf_counter() - started)
+
+    ExplainEvaluator.evaluate = evaluate
+    try:
+        whole = timed(lambda: mlflow_evaluate(model_uri, case, rows, ["explain"], config), repeats)
+    finally:
+        ExplainEvaluator.evaluate = original
+    if whole.seconds is None or not own:
+        return whole, Timing(None, repeats, failure=whole.failure or "the explain evaluator did not run")
+    return whole, Timing(statistics.median(own), repeats)
+
+
 def plugin_config(n_rows: int) -> dict:
     """The explain evaluator's config with SHAP only (permutation importance off), on ``n_rows`` rows."""
     return {"explain": {"permutation": {"enabled": False}, "shap": {"max_rows": n_rows}}}
@@ -176,8 +204,8 @@ def plugin_config(n_rows: int) -> dict:
 def whole_explain(case: Case, n_rows: int, n_repeats: int) -> tuple[float, float]:
     """(wall seconds of ``mlflow_explain.explain`` with logging, seconds of the two methods' compute)."""
     config = {"shap": {"max_rows": n_rows}, "permutation": {"n_repeats": n_repeats}}
-    started = time.perf_counter()
-    with mlflow.start_run(run_name="benchmark explain"):
+    with mlflow.start_run(run_name="benchmark explain"):  # creating and ending the run is not explain()'s
+        started = time.perf_counter()
         explanation = mlflow_explain.explain(case.model, case.X, case.y, config=config)
-    wall = time.perf_counter() - started
+        wall = time.perf_counter() - started
     return wall, explanation.timings["permutation"] + explanation.timings["shap"]

@@ -28,7 +28,8 @@ class Row:
     shap_direct: Timing | None = None
     shap_gap: float | None = None
     mlflow_shap: Timing | None = None
-    plugin: Timing | None = None
+    plugin: Timing | None = None  # the whole evaluate(evaluators=["explain"]) call
+    plugin_own: Timing | None = None  # the explain evaluator's own evaluate method inside that call
     explain: Timing | None = None
 
     def explain_ratio(self) -> float | None:
@@ -75,9 +76,9 @@ def targets(rows: list[Row], memory: dict, memory_spec: dict) -> list[Target]:
                Row.explain_ratio, 1.5, "x compute", high_is_bad=True),
         _memory_target(memory, memory_spec),
         _worst([r for r in rows if r.case.family == "tree"],
-               "issue 3: the explain plugin (SHAP only, with plots, report, logging) at least 50x faster than "
-               "mlflow.models.evaluate's SHAP on the tree models",
-               lambda r: ratio(r.mlflow_shap, r.plugin), 50, "x faster", high_is_bad=False),
+               "issue 3: the explain plugin's own evaluate (SHAP only, with plots, report, logging) at least 50x "
+               "faster than mlflow.models.evaluate's SHAP (its explainer, values, plots, logging) on the tree models",
+               lambda r: ratio(r.mlflow_shap, r.plugin_own), 50, "x faster", high_is_bad=False),
     ]
     return checks
 
@@ -139,23 +140,28 @@ def markdown(rows: list[Row], checks: list[Target], memory: dict, memory_spec: d
         "", "## SHAP", "",
         "MLflow's figure is `mlflow.models.evaluate(evaluators=\"default\")` with `log_model_explainability` on minus "
         "the same call with it off (its explainer, values and three plots), on exactly the rows mlflow_explain "
-        "explains (`explainability_nsamples` = rows). The plugin figure is a whole `evaluate(evaluators=[\"explain\"])` "
-        "call with permutation importance off: SHAP values, plots, report and logging.", "",
+        "explains (`explainability_nsamples` = rows). The plugin runs with permutation importance off (SHAP values, "
+        "plots, report and logging): \"plugin's own\" is the explain evaluator's `evaluate` method inside the "
+        "`evaluate(evaluators=[\"explain\"])` call, what compares like with like with MLflow's figure; \"whole "
+        "call\" is that whole `mlflow.models.evaluate` call, MLflow's own loading of the model and data included.", "",
         "| case | rows | shap direct (s) | mlflow_explain (s) | ours ÷ shap | max abs diff | "
-        "MLflow evaluate SHAP (s) | MLflow ÷ ours | plugin evaluate (s) | MLflow ÷ plugin |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "MLflow evaluate SHAP (s) | MLflow ÷ ours | plugin's own (s) | MLflow ÷ plugin's own "
+        "| plugin, whole evaluate call (s) | MLflow ÷ whole call |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(_cells([
             row.case.name, str(row.shap_rows), _seconds(row.shap_direct), _seconds(row.ours_shap),
             _ratio(ratio(row.ours_shap, row.shap_direct)), _number(row.shap_gap), _seconds(row.mlflow_shap),
-            _ratio(ratio(row.mlflow_shap, row.ours_shap)), _seconds(row.plugin), _ratio(ratio(row.mlflow_shap, row.plugin)),
+            _ratio(ratio(row.mlflow_shap, row.ours_shap)), _seconds(row.plugin_own),
+            _ratio(ratio(row.mlflow_shap, row.plugin_own)), _seconds(row.plugin), _ratio(ratio(row.mlflow_shap, row.plugin)),
         ]))
     lines += [
         "", "## The whole explain()", "",
         "`mlflow_explain.explain()` with the default config (same SHAP rows and permutation repeats as above): both "
         "methods, diagnostics, comparison with the previous run, every plot, the HTML report and logging to a "
-        "SQLite store, against the two methods' compute time measured inside the same call.", "",
+        "SQLite store (inside an active run, whose creation is not counted), against the two methods' compute time "
+        "measured inside the same call.", "",
         "| case | two methods' compute (s) | whole explain() (s) | ratio |",
         "|---|---:|---:|---:|",
     ]

@@ -59,17 +59,25 @@ def explain(
     InvalidInputError
         When the model or the data cannot be explained; the message names the problem.
     """
+    return explain_logged(model, X, y, target=target, sample_weight=sample_weight, config=config, run_id=run_id)[0]
+
+
+def explain_logged(model: Any, X: Any = None, y: Any = None, *, target: str | None = None, sample_weight: Any = None,
+                   config: ConfigSource = None, run_id: str | None = None) -> tuple[Explanation, list[str]]:
+    """``explain()``, also returning the paths of the files it logged (relative to ``logging.artifact_dir``).
+
+    Parameters and errors are those of ``explain()``; the list is empty when nothing reached MLflow.
+    """
     started = time.perf_counter()
     cfg = load_config(config)
     check_model(model)
     data = load_validation_data(model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation)
     task = detect_task(model, data.y)
     explanation = run(ExplainRequest(model=model, data=data, task=task, config=cfg))
-    log_to_run(explanation, cfg, run_id, started)
-    return explanation
+    return explanation, log_to_run(explanation, cfg, run_id, started)
 
 
-def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None, started: float) -> None:
+def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None, started: float) -> list[str]:
     """Compare with the baseline run, write the artifacts and log everything into the run.
 
     When MLflow cannot take the explanation, it is spooled to ``logging.spool_dir`` (or the failure
@@ -84,29 +92,37 @@ def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None,
         Run to log into; default the active run, or a new one.
     started : float
         ``time.perf_counter()`` when the explanation started, for ``explain/time_total_s``.
+
+    Returns
+    -------
+    list of str
+        The files logged, as paths relative to ``logging.artifact_dir``; empty when MLflow was unreachable.
     """
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder:
         try:
-            target_run_id = _log(explanation, Path(folder), run_id, cfg, started)
+            target_run_id, files = _log(explanation, Path(folder), run_id, cfg, started)
         except Exception as err:
             if cfg.on_error == "raise" or not tracking.unreachable(err):
                 raise
             _tracking_failed(explanation, Path(folder), run_id, cfg, err)
-            return
+            return []
     logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
                 explanation.model_type, target_run_id, explanation.status)
+    return files
 
 
-def _log(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig, started: float) -> str:
-    """Compare with the baseline, write the artifacts and log everything into the target run."""
+def _log(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig,
+         started: float) -> tuple[str, list[str]]:
+    """Compare with the baseline, write the artifacts and log everything into the target run; the run and files."""
     with tracking.target_run(run_id) as target_run_id:
-        if cfg.compare.enabled and not explanation.importances.empty:
+        importances = explanation.importances
+        if cfg.compare.enabled and not importances.empty:
             explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
-                                        explanation.importances, cfg)
-        write_artifacts(explanation, folder, cfg)
+                                        importances, cfg, explanation.reported_features)
+        files = write_artifacts(explanation, folder, cfg)
         explanation.timings["total"] = time.perf_counter() - started
         tracking.log_explanation(explanation, folder, target_run_id, cfg.logging.artifact_dir)
-    return target_run_id
+    return target_run_id, [path.relative_to(folder).as_posix() for path in files]
 
 
 def _tracking_failed(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig,

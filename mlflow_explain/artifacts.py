@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import plots, report
 from .config import ExplainConfig
@@ -39,7 +41,7 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
         if explanation.drift is not None:
             explanation.drift.moved.to_csv(_mkdir(directory / "compare") / "drift_moved_features.csv", index=False)
         if explanation.shap is not None:
-            _shap_table(explanation.shap).to_parquet(directory / "shap_values.parquet", index=False)
+            _write_parquet(directory / "shap_values.parquet", _shap_table(explanation.shap))
             _local_table(explanation.shap).to_csv(_mkdir(directory / "local") / "local_explanations.csv", index=False)
         if explanation.gradcam is not None:
             _write_gradcam_arrays(explanation.gradcam, _mkdir(directory / "gradcam"))
@@ -186,19 +188,22 @@ def _shap_table(shap_result: ShapResult) -> pd.DataFrame:
 
 
 def _local_table(shap_result: ShapResult) -> pd.DataFrame:
-    """Long table of the local rows: row, output, feature, value, SHAP value (largest first)."""
-    frames = []
-    for row in shap_result.local_positions:
-        output = shap_result.explained_output(int(row))
-        frames.append(pd.DataFrame({
-            "row": shap_result.row_positions[row],
-            "output": shap_result.output_names[output],
-            "feature": shap_result.feature_names,
-            "value": shap_result.data.iloc[int(row)].astype(str).to_numpy(),
-            "shap_value": shap_result.values[row, :, output],
-            "base_value": shap_result.base_values[row, output],
-        }).sort_values("shap_value", key=np.abs, ascending=False))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """Long table of the local rows: row, output, feature, value, SHAP value (largest first within a row)."""
+    if len(shap_result.local_positions) == 0:
+        return pd.DataFrame()
+    names = np.asarray(shap_result.feature_names, dtype=object)
+    columns: dict[str, list] = {name: [] for name in ("row", "output", "feature", "value", "shap_value", "base_value")}
+    for row in (int(position) for position in shap_result.local_positions):
+        output = shap_result.explained_output(row)
+        values = shap_result.values[row, :, output]
+        order = np.argsort(-np.abs(values), kind="stable")
+        columns["row"] += [shap_result.row_positions[row]] * len(order)
+        columns["output"] += [shap_result.output_names[output]] * len(order)
+        columns["feature"] += list(names[order])
+        columns["value"] += [str(value) for value in shap_result.data.iloc[row].to_numpy()[order]]
+        columns["shap_value"] += list(values[order])
+        columns["base_value"] += [shap_result.base_values[row, output]] * len(order)
+    return pd.DataFrame(columns)
 
 
 def _key_mapping(explanation: Explanation) -> dict[str, dict[str, str]]:
@@ -208,6 +213,11 @@ def _key_mapping(explanation: Explanation) -> dict[str, dict[str, str]]:
     if explanation.task.is_classification:
         mapping["classes"] = key_parts(str(c) for c in explanation.task.classes)
     return mapping
+
+
+def _write_parquet(path: Path, table: pd.DataFrame) -> None:
+    """``table`` as Parquet, through pyarrow directly (pandas' ``to_parquet`` costs several times more)."""
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
 def _write_json(path: Path, document: Any) -> None:

@@ -50,11 +50,13 @@ class Comparison:
 
 def summary_importance(table: pd.DataFrame, method: str) -> pd.Series:
     """One importance per feature for ``method``: SHAP over all outputs, or the primary permutation scorer."""
-    rows = table[table["method"] == method]
-    if rows.empty:
+    chosen = table["method"].to_numpy(dtype=object) == method  # plain arrays: pandas' string ops cost far more
+    if not chosen.any():
         return pd.Series(dtype=float)
-    output = "all" if method == "shap" else rows["output"].iloc[0]
-    return rows[rows["output"] == output].set_index("feature")["importance"].astype(float)
+    outputs = table["output"].to_numpy(dtype=object)[chosen]
+    chosen[chosen] = outputs == ("all" if method == "shap" else outputs[0])
+    features = pd.Index(table["feature"].to_numpy(dtype=object)[chosen].tolist(), name="feature")
+    return pd.Series(table["importance"].to_numpy(dtype=float)[chosen], index=features, name="importance")
 
 
 def spearman(a: pd.Series, b: pd.Series) -> float:
@@ -139,13 +141,19 @@ def _stability(runs: list[RunImportances], k: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def baseline_drift(run_id: str, importances: pd.DataFrame, config: ExplainConfig) -> Drift | None:
-    """Drift of a new explanation against the baseline run ``config.compare.baseline`` names, if any."""
+def baseline_drift(run_id: str, importances: pd.DataFrame, config: ExplainConfig,
+                   features: list[str] | None = None) -> Drift | None:
+    """Drift of a new explanation against the baseline run ``config.compare.baseline`` names, if any.
+
+    The baseline's importances are read from its metrics, their keys mapped back to ``features``
+    (default: the features of ``importances``; pass the explanation's reported features).
+    """
     baseline_run = tracking.find_baseline(run_id, config.compare.baseline)
     if baseline_run is None:
         logger.info("No baseline run with an explanation to compare run %s with.", run_id)
         return None
-    baseline = tracking.read_importances(baseline_run, config.logging.artifact_dir)
+    names = features if features is not None else list(dict.fromkeys(importances["feature"]))
+    baseline = tracking.logged_importances(baseline_run, names)
     if baseline is None:
         return None
     return drift(baseline, importances, config.compare.top_k, config.compare.drift_threshold)

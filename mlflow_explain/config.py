@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -150,7 +151,7 @@ def load_config(
     ConfigError
         On an unknown key, a value of the wrong type or out of range, or an unreadable file.
     """
-    merged = _read_yaml(DEFAULT_CONFIG_PATH)
+    merged = copy.deepcopy(_defaults())
     if isinstance(source, ExplainConfig):
         merged = dataclasses.asdict(source)
     elif isinstance(source, (str, Path)):
@@ -163,6 +164,12 @@ def load_config(
         as_dict = overrides if isinstance(overrides, Mapping) else _parse_overrides(overrides)
         merged = _merge(merged, as_dict, "")
     return _build(ExplainConfig, merged, "")
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict:
+    """configs/default.yaml, parsed once per process (callers deep-copy it before changing it)."""
+    return _read_yaml(DEFAULT_CONFIG_PATH)
 
 
 def _read_yaml(path: Path) -> dict:

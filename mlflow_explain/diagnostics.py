@@ -22,24 +22,24 @@ _PAIRS_SHOWN = 5
 def diagnose(explanation: Explanation, X: pd.DataFrame) -> list[Finding]:
     """Every finding for ``explanation`` computed on validation rows ``X`` (raw columns)."""
     findings = []
-    for method, importance in _importances(explanation).items():
+    importances = _importances(explanation)
+    for method, importance in importances.items():
         findings += _dominant(method, importance)
     if explanation.permutation is not None:
         findings += _noise(explanation)
-    findings += _disagreement(explanation)
+    findings += _disagreement(importances)
     findings += _correlated(X)
     return findings
 
 
 def _importances(explanation: Explanation) -> dict[str, pd.Series]:
-    """Importance per feature of each method: primary-scorer permutation importance and mean |SHAP|."""
-    table = explanation.importances
+    """Importance per feature of each method: primary-scorer permutation importance and mean |SHAP| (all outputs)."""
     series = {}
-    for method, output in (("permutation", explanation.permutation and explanation.permutation.primary_scorer),
-                           ("shap", "all")):
-        rows = table[(table["method"] == method) & (table["output"] == output)]
-        if len(rows):
-            series[method] = rows.set_index("feature")["importance"]
+    permutation, shap = explanation.permutation, explanation.shap
+    if permutation is not None and permutation.feature_names:
+        series["permutation"] = pd.Series(permutation.mean(permutation.primary_scorer), index=permutation.feature_names)
+    if shap is not None and shap.feature_names:
+        series["shap"] = pd.Series(shap.mean_abs().mean(axis=1), index=shap.feature_names)
     return series
 
 
@@ -68,8 +68,7 @@ def _noise(explanation: Explanation) -> list[Finding]:
                     "shuffling them does not hurt the score; candidates to drop.")]
 
 
-def _disagreement(explanation: Explanation) -> list[Finding]:
-    importances = _importances(explanation)
+def _disagreement(importances: dict[str, pd.Series]) -> list[Finding]:
     if len(importances) < 2:
         return []
     permutation, shap = importances["permutation"], importances["shap"]

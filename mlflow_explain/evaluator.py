@@ -25,7 +25,7 @@ from mlflow.models.evaluation.artifacts import (
 from mlflow.models.evaluation.base import ModelEvaluator
 
 from . import tracking
-from .api import explain
+from .api import explain_logged
 from .config import load_config
 from .errors import ConfigError, InvalidInputError
 
@@ -58,11 +58,13 @@ class ExplainEvaluator(ModelEvaluator):
             raise InvalidInputError("The explain evaluator needs a model; it cannot explain a table of predictions.")
         raw_model = tracking.unwrap_pyfunc(model)
         config = load_config(evaluator_config or None)
-        explanation = explain(raw_model, dataset.features_data, dataset.labels_data, config=config, run_id=run_id)
-        folder = config.logging.artifact_dir
+        explanation, logged = explain_logged(raw_model, dataset.features_data, dataset.labels_data, config=config,
+                                             run_id=run_id)
+        folder = f"{config.logging.artifact_dir}/"
+        root = f"{tracking.artifact_root(run_id)}/{folder}" if logged else ""
         artifacts = {
-            f"{folder}/{path}": _ARTIFACT_TYPES.get(PurePosixPath(path).suffix, TextEvaluationArtifact)(uri=uri)
-            for path, uri in tracking.artifact_uris(run_id, folder).items()
+            folder + path: _ARTIFACT_TYPES.get(PurePosixPath(path).suffix, TextEvaluationArtifact)(uri=root + path)
+            for path in logged
         }
         return EvaluationResult(metrics=tracking.explanation_metrics(explanation), artifacts=artifacts, run_id=run_id)
 

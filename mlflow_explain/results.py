@@ -224,33 +224,42 @@ class Explanation:
 
     @property
     def importances(self) -> pd.DataFrame:
-        """The long table (method, output, feature, importance, std, rank) of every method."""
-        frames = []
+        """The long table (method, output, feature, importance, std, rank) of every method.
+
+        Built anew on each access (one frame from plain arrays): read it once and pass it on.
+        """
+        blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]] = []
         if self.permutation is not None:
             for scorer in self.permutation.scorer_names:
-                frames.append(
-                    _ranked("permutation", scorer, self.permutation.feature_names,
-                            self.permutation.mean(scorer), self.permutation.std(scorer))
-                )
+                blocks.append(("permutation", scorer, self.permutation.feature_names,
+                               self.permutation.mean(scorer), self.permutation.std(scorer)))
         if self.shap is not None:
             mean_abs = self.shap.mean_abs()
-            frames.append(_ranked("shap", "all", self.shap.feature_names, mean_abs.mean(axis=1), None))
+            blocks.append(("shap", "all", self.shap.feature_names, mean_abs.mean(axis=1), None))
             if self.task.is_classification:
                 for k, output in enumerate(self.shap.output_names):
-                    frames.append(_ranked("shap", output, self.shap.feature_names, mean_abs[:, k], None))
-        if not frames:
+                    blocks.append(("shap", output, self.shap.feature_names, mean_abs[:, k], None))
+        if not blocks:
             return pd.DataFrame(columns=IMPORTANCE_COLUMNS)
-        return pd.concat(frames, ignore_index=True)
+        return _long_table(blocks)
 
 
-def _ranked(method: str, output: str, features: list[str], importance: np.ndarray,
-            std: np.ndarray | None) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "method": method,
-        "output": output,
-        "feature": features,
-        "importance": np.asarray(importance, dtype=float),
-        "std": np.nan if std is None else np.asarray(std, dtype=float),
-    })
-    frame["rank"] = frame["importance"].rank(ascending=False, method="first").astype(int)
-    return frame
+def _long_table(blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]]) -> pd.DataFrame:
+    """One frame of (method, output, features, importance, std) blocks, ranked within each block.
+
+    Rank 1 is the largest importance; ties keep their order (pandas' ``rank(method="first")``).
+    """
+    methods, outputs, features, importances, stds, ranks = [], [], [], [], [], []
+    for method, output, names, importance, std in blocks:
+        importance = np.asarray(importance, dtype=float)
+        rank = np.empty(len(importance), dtype=np.int64)
+        rank[np.argsort(-importance, kind="stable")] = np.arange(1, len(importance) + 1)
+        methods += [method] * len(names)
+        outputs += [output] * len(names)
+        features += list(names)
+        importances.append(importance)
+        stds.append(np.full(len(importance), np.nan) if std is None else np.asarray(std, dtype=float))
+        ranks.append(rank)
+    return pd.DataFrame({"method": methods, "output": outputs, "feature": features,
+                         "importance": np.concatenate(importances), "std": np.concatenate(stds),
+                         "rank": np.concatenate(ranks)})

@@ -63,19 +63,19 @@ def explanation_tags(explanation: Explanation) -> dict[str, str]:
 
 def upload(run_id: str | None, metrics: dict[str, float], tags: dict[str, str], directory: Path, artifact_dir: str,
            tracking_uri: str | None = None, experiment_id: str | None = None) -> str:
-    """Log metrics, every file under ``directory`` and then the tags into a run; return its id.
+    """Log every file under ``directory``, then the metrics and tags, into a run; return its id.
 
     With ``run_id`` None a new run named ``mlflow_explain`` is created in ``experiment_id`` (default
-    the default experiment). The tags come last, so a run tagged with a status holds everything.
+    the default experiment). The files go first and the metrics and tags follow in one ``log_batch``
+    call (per 1000 metrics), so a run tagged with a status holds everything.
     """
     client = MlflowClient(tracking_uri)
     if run_id is None:
         run = client.create_run(experiment_id or "0", run_name="mlflow_explain")
         run_id = run.info.run_id
         client.set_terminated(run_id)
-    log_metrics(client, run_id, metrics)
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
-    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    log_metrics(client, run_id, metrics, tags)
     return run_id
 
 
@@ -147,10 +147,21 @@ class PyfuncPredictor:
         return np.asarray(predictions).reshape(len(X), -1)[:, 0] if np.ndim(predictions) > 1 else np.asarray(predictions)
 
 
+def artifact_root(run_id: str) -> str:
+    """The artifact URI of run ``run_id``."""
+    return _run_info(run_id).artifact_uri.rstrip("/")
+
+
+def _run_info(run_id: str) -> Any:
+    """The ``RunInfo`` of run ``run_id``: the active run's when it is that run (no call), else MLflow's."""
+    active = mlflow.active_run()
+    return active.info if active is not None and active.info.run_id == run_id else MlflowClient().get_run(run_id).info
+
+
 def artifact_uris(run_id: str, folder: str) -> dict[str, str]:
     """Every artifact under ``folder`` of a run: path relative to ``folder`` -> full artifact URI."""
     client = MlflowClient()
-    root = client.get_run(run_id).info.artifact_uri.rstrip("/")
+    root = artifact_root(run_id)
     uris, pending = {}, [folder]
     while pending:
         for item in client.list_artifacts(run_id, pending.pop()):
@@ -161,12 +172,19 @@ def artifact_uris(run_id: str, folder: str) -> dict[str, str]:
     return uris
 
 
-def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
-    """Log ``metrics`` at step 0 in batches of MLflow's maximum size."""
+def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float],
+                tags: dict[str, str] | None = None) -> None:
+    """Log ``metrics`` at step 0, and ``tags`` with the last of them, in batches of MLflow's maximum size."""
     now = int(time.time() * 1000)
     entries = [Metric(key, float(value), now, 0) for key, value in metrics.items()]
-    for start in range(0, len(entries), _BATCH):
-        client.log_batch(run_id, metrics=entries[start:start + _BATCH])
+    run_tags = [RunTag(key, value) for key, value in (tags or {}).items()]
+    if not entries and not run_tags:
+        return
+    size = _BATCH - len(run_tags)  # MLflow counts metrics and tags together (tags: at most 100 a call)
+    batches = [entries[start:start + size] for start in range(0, len(entries), size)] or [[]]
+    for batch in batches[:-1]:
+        client.log_batch(run_id, metrics=batch)
+    client.log_batch(run_id, metrics=batches[-1], tags=run_tags)
 
 
 def explanation_metrics(explanation: Explanation) -> dict[str, float]:
@@ -177,18 +195,18 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
     if explanation.permutation is not None:
         primary = explanation.permutation.primary_scorer
         scorers = key_parts(explanation.permutation.scorer_names)
-        for row in table[table["method"] == "permutation"].itertuples():
-            suffix = "" if row.output == primary else f".{scorers[row.output]}"
-            metrics[f"permutation_importance{suffix}/{features[row.feature]}"] = row.importance
-            metrics[f"permutation_importance_std{suffix}/{features[row.feature]}"] = row.std
+        for output, feature, importance, std in _rows(table, "permutation", "output", "feature", "importance", "std"):
+            suffix = "" if output == primary else f".{scorers[output]}"
+            metrics[f"permutation_importance{suffix}/{features[feature]}"] = importance
+            metrics[f"permutation_importance_std{suffix}/{features[feature]}"] = std
         for scorer, score in explanation.permutation.baseline_scores.items():
             metrics[f"explain/baseline_score.{scorers[scorer]}"] = score
         metrics["explain/rows_permutation"] = explanation.permutation.n_rows
     if explanation.shap is not None:
         classes = key_parts(explanation.shap.output_names)
-        for row in table[table["method"] == "shap"].itertuples():
-            suffix = "" if row.output == "all" else f".{classes[row.output]}"
-            metrics[f"shap_mean_abs{suffix}/{features[row.feature]}"] = row.importance
+        for output, feature, importance in _rows(table, "shap", "output", "feature", "importance"):
+            suffix = "" if output == "all" else f".{classes[output]}"
+            metrics[f"shap_mean_abs{suffix}/{features[feature]}"] = importance
         metrics["explain/rows_shap"] = explanation.shap.n_explained
         if explanation.shap.max_additivity_error is not None:
             metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
@@ -204,6 +222,12 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         metrics[f"explain/time_{name}_s"] = seconds
     metrics["explain/rows_validation"] = explanation.n_rows
     return metrics
+
+
+def _rows(table: pd.DataFrame, method: str, *columns: str) -> Iterator[tuple]:
+    """The ``columns`` of the importance table's rows of ``method``, as plain Python values."""
+    rows = table[table["method"] == method]
+    return zip(*(rows[column].tolist() for column in columns), strict=True)
 
 
 def find_runs(experiment_names: list[str] | None = None, experiment_ids: list[str] | None = None,
@@ -257,26 +281,53 @@ def read_importances(run: Any, artifact_dir: str, order_metric: str | None = Non
 
 
 def find_baseline(run_id: str, spec: str) -> Any | None:
-    """The run a new explanation is compared with: ``previous``, ``best:<metric>`` or a run id."""
+    """The run a new explanation is compared with: ``previous``, ``best:<metric>`` or a run id.
+
+    One search returning one run: the latest (or best) earlier explained run of the same experiment
+    (the status-tag filter also leaves out comparison runs, which have no status); the run itself is
+    read from the active run when it is the one being explained.
+    """
     client = MlflowClient()
-    run = client.get_run(run_id)
-    explained = f"tags.`{STATUS_TAG}` != 'failed'"
+    info = _run_info(run_id)
+    explained = f"tags.`{STATUS_TAG}` != 'failed' and attributes.run_id != '{run_id}'"
     if spec == "previous":
-        candidates = client.search_runs([run.info.experiment_id], explained, max_results=50,
-                                        order_by=["attributes.start_time DESC"])
-        earlier = [c for c in candidates if c.info.run_id != run_id and c.info.start_time <= run.info.start_time
-                   and c.data.tags.get(KIND_TAG) != "comparison"]
-        return earlier[0] if earlier else None
-    if spec.startswith("best:"):
+        found = client.search_runs([info.experiment_id], f"{explained} and attributes.start_time <= {info.start_time}",
+                                   max_results=1, order_by=["attributes.start_time DESC"])
+    elif spec.startswith("best:"):
         metric = spec.split(":", 1)[1]
-        candidates = client.search_runs([run.info.experiment_id], f"{explained} and metrics.`{metric}` > -1e308",
-                                        max_results=50, order_by=[f"metrics.`{metric}` DESC"])
-        others = [c for c in candidates if c.info.run_id != run_id and c.data.tags.get(KIND_TAG) != "comparison"]
-        return others[0] if others else None
-    try:
-        return client.get_run(spec)
-    except MlflowException as err:
-        raise InvalidInputError(f"compare.baseline {spec!r} is not 'previous', 'best:<metric>' or a run id.") from err
+        found = client.search_runs([info.experiment_id], f"{explained} and metrics.`{metric}` > -1e308",
+                                   max_results=1, order_by=[f"metrics.`{metric}` DESC"])
+    else:
+        try:
+            return client.get_run(spec)
+        except MlflowException as err:
+            raise InvalidInputError(f"compare.baseline {spec!r} is not 'previous', 'best:<metric>' or a run id.") from err
+    return found[0] if found else None
+
+
+def logged_importances(run: Any, features: list[str]) -> RunImportances | None:
+    """A run's primary importances (first permutation scorer, mean |SHAP| over all outputs), from its metrics.
+
+    What drift needs, read from the run as a search returns it (no artifact download); metric key
+    parts are mapped back to ``features`` (the names of the explanation compared with it), and a part
+    that matches none of them stands for itself. None when the run logged no importance.
+    """
+    names = {part: name for name, part in key_parts(features).items()}
+    methods = {"permutation_importance": ("permutation", "primary"), "shap_mean_abs": ("shap", "all")}
+    rows = []
+    for key, value in run.data.metrics.items():
+        prefix, _, part = key.partition("/")
+        if prefix in methods:
+            rows.append((*methods[prefix], names.get(part, part), value))
+    if not rows:
+        return None
+    return RunImportances(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        experiment_name=_experiment_name(run.info.experiment_id),
+        start_time=run.info.start_time,
+        table=pd.DataFrame(rows, columns=["method", "output", "feature", "importance"]),
+    )
 
 
 def log_comparison(directory: Path, experiment_id: str, run_name: str, metrics: dict[str, float]) -> str:
