@@ -17,7 +17,6 @@ from typing import Any
 from mlflow.models.evaluation import EvaluationResult
 from mlflow.models.evaluation.artifacts import (
     CsvEvaluationArtifact,
-    ImageEvaluationArtifact,
     JsonEvaluationArtifact,
     ParquetEvaluationArtifact,
     TextEvaluationArtifact,
@@ -30,7 +29,6 @@ from .config import load_config
 from .errors import ConfigError, InvalidInputError
 
 _ARTIFACT_TYPES = {
-    ".png": ImageEvaluationArtifact,
     ".csv": CsvEvaluationArtifact,
     ".parquet": ParquetEvaluationArtifact,
     ".json": JsonEvaluationArtifact,

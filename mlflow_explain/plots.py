@@ -6,8 +6,7 @@ and raster pass; the MLflow UI's artifact viewer and the report show them as ima
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import io
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -162,10 +161,9 @@ def force_plot_html(result: ShapResult, row: int, output: int) -> str:
         out_names=result.output_names[output],
         matplotlib=False,
     )
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "force.html"
-        shap.save_html(str(path), plot)
-        return path.read_text(encoding="utf-8")
+    page = io.StringIO()
+    shap.save_html(page, plot)
+    return page.getvalue()
 
 
 def drift_ranks(drift: Drift, max_features: int = 15) -> Chart:
