@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from ..data import take_columns
+from ..models import response
 from .pipeline_split import CannotSplit, split_for_permutation
 
 logger = logging.getLogger(__name__)
@@ -80,8 +82,7 @@ class EvaluationSpace:
                 if takes[position] is identity:
                     takes[position] = identity.copy()
                 takes[position][offsets[k]:offsets[k + 1]] = row_positions[copy[1]]
-        data = {name: self.X.iloc[:, position].array.take(takes[position]) for position, name in enumerate(self.X.columns)}
-        return pd.DataFrame(data, columns=self.X.columns)
+        return take_columns(self.X, [takes[position] for position in range(self.X.shape[1])])
 
 
 def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]],
@@ -140,7 +141,7 @@ class BatchPredictions:
     def response(self, method: str) -> np.ndarray:
         """The whole batch's response of ``method`` (predict, predict_proba...)."""
         if method not in self._cache:
-            self._cache[method] = np.asarray(getattr(self.predictor, method)(self.stacked))
+            self._cache[method] = np.asarray(response(self.predictor, self.stacked, method))
         return self._cache[method]
 
     def view(self, block: int) -> _BlockView:

@@ -1,0 +1,140 @@
+"""The fixed per-call overhead of the two methods, without MLflow: ours against shap direct and the limit.
+
+For every case of ``benchmarks/cases.py``, with the row caps of ``run.py --quick`` (at most 2000
+validation rows; 500 SHAP rows, or 50 where MLflow's evaluator would fall back to shap's
+model-agnostic explainer), it times
+
+- mlflow_explain's permutation importance against the limit: one predict call over every row
+  the permutations need (``peers.limit_predict``);
+- mlflow_explain's SHAP values against the shap library's best explainer called directly on the
+  same rows (``peers.shap_direct``), and checks that the values agree (``peers.shap_gap``).
+
+Ours and the peer run alternately, after one untimed warm-up call each, so that the load of a
+shared machine falls on both alike; each figure is the median of the runs. A tool gets as many
+runs as fit in ``--seconds`` (at least 3, at most ``--repeats``). Prints a markdown table.
+
+    python benchmarks/method_overhead.py [--case TEXT] [--repeats N] [--seconds S] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import statistics
+import sys
+import warnings
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from benchmarks import peers  # noqa: E402
+from benchmarks.cases import Case, build_cases  # noqa: E402
+from benchmarks.run import _QUICK_VALIDATION_ROWS, _importable  # noqa: E402
+
+_QUICK_SHAP_ROWS = 500  # run.py --quick's SHAP rows ...
+_QUICK_MODEL_AGNOSTIC_ROWS = 50  # ... and where MLflow falls back to shap's model-agnostic explainer
+_MIN_RUNS = 3
+
+
+@dataclasses.dataclass
+class Pair:
+    """Median seconds of ours and of the reference over the same number of alternating runs."""
+
+    ours: float
+    reference: float
+    runs: int
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.reference
+
+
+def alternate(ours: Callable[[], Any], reference: Callable[[], Any], max_runs: int, seconds: float) -> tuple[Pair, Any]:
+    """Time ``ours`` and ``reference`` alternately; the pair of medians and ours's last result."""
+    first, result = peers.timed(ours, 1), None  # warm-up, untimed in the figures; sizes the number of runs
+    warm = peers.timed(reference, 1)
+    for timing in (first, warm):
+        if timing.seconds is None:
+            raise RuntimeError(timing.failure)
+    runs = max(_MIN_RUNS, min(max_runs, int(seconds / max(first.seconds, warm.seconds, 1e-6))))
+    ours_times, reference_times = [], []
+    for _ in range(runs):
+        timing = peers.timed(ours, 1)
+        ours_times.append(timing.seconds)
+        result = timing.result
+        reference_times.append(peers.timed(reference, 1).seconds)
+    return Pair(statistics.median(ours_times), statistics.median(reference_times), runs), result
+
+
+def quick_caps(case: Case) -> tuple[Case, int]:
+    """The case with ``run.py --quick``'s validation-row cap, and its number of SHAP rows."""
+    shap_rows = min(_QUICK_MODEL_AGNOSTIC_ROWS if case.mlflow_model_agnostic else _QUICK_SHAP_ROWS, len(case.X))
+    if len(case.X) > _QUICK_VALIDATION_ROWS:
+        case = dataclasses.replace(case, X=case.X.iloc[:_QUICK_VALIDATION_ROWS], y=case.y[:_QUICK_VALIDATION_ROWS])
+    return case, min(shap_rows, len(case.X))
+
+
+def measure(case: Case, n_repeats: int, max_runs: int, seconds: float) -> dict[str, Any]:
+    """Both methods on one case against their references; one table row."""
+    case, shap_rows = quick_caps(case)
+    stacked = peers.limit_rows(case, n_repeats)
+    permutation, _ = alternate(partial(peers.ours_permutation, case, n_repeats),
+                               partial(peers.limit_predict, case, stacked), max_runs, seconds)
+    del stacked
+    ours = peers.ours_shap(case, shap_rows)  # the rows (and background) the direct call gets
+    shap, last = alternate(partial(peers.ours_shap, case, shap_rows), partial(peers.shap_direct, case, ours),
+                           max_runs, seconds)
+    gap = peers.shap_gap(case, last, peers.shap_direct(case, last))
+    return {"case": case, "permutation": permutation, "shap": shap, "shap_rows": shap_rows, "gap": gap,
+            "algorithm": last.algorithm}
+
+
+def markdown(rows: list[dict[str, Any]], n_repeats: int) -> str:
+    """The table: per case, permutation importance against the limit and SHAP against shap direct."""
+    lines = [
+        "| case | rows x features | limit (s) | ours permutation (s) | ÷ limit | SHAP rows | shap direct (s) "
+        "| ours SHAP (s) | ÷ shap | max abs diff | runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        case, permutation, shap = row["case"], row["permutation"], row["shap"]
+        lines.append(
+            f"| {case.name} | {case.X.shape[0]} x {case.X.shape[1]}, {n_repeats} repeats "
+            f"| {permutation.reference:.3g} | {permutation.ours:.3g} | {permutation.ratio:.2f}x "
+            f"| {row['shap_rows']} ({row['algorithm']}) | {shap.reference:.3g} | {shap.ours:.3g} | {shap.ratio:.2f}x "
+            f"| {row['gap']:.1e} | {permutation.runs}, {shap.runs} |")
+    worst_permutation = max(row["permutation"].ratio for row in rows)
+    worst_shap = max(row["shap"].ratio for row in rows)
+    lines += ["", f"Worst: permutation importance {worst_permutation:.2f}x the limit (target 1.25x), "
+                  f"SHAP {worst_shap:.2f}x shap direct (target 1.2x)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--case", help="only the cases whose name contains this text")
+    parser.add_argument("--repeats", type=int, default=40, help="most runs per figure (default 40)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="time per tool and case that sizes the runs")
+    parser.add_argument("--permutation-repeats", type=int, default=5, help="shuffles per feature (default 5)")
+    parser.add_argument("--threads", type=int, help="limit OpenMP/BLAS threads of every tool (default: libraries' own)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    rows = []
+    with threadpool_limits(args.threads) if args.threads else contextlib.nullcontext():
+        for case in build_cases(lightgbm=_importable("lightgbm")):
+            if args.case and args.case.lower() not in case.name.lower():
+                continue
+            print(f"... {case.name}", file=sys.stderr, flush=True)
+            rows.append(measure(case, args.permutation_repeats, args.repeats, args.seconds))
+    print(markdown(rows, args.permutation_repeats))
+
+
+if __name__ == "__main__":
+    main()
