@@ -48,8 +48,8 @@ def take_columns(X: pd.DataFrame | np.ndarray, takes: list[np.ndarray]) -> pd.Da
     Every array in ``takes`` has the same length; a frame keeps its columns' dtypes.
     """
     if isinstance(X, pd.DataFrame):
-        data = {name: X.iloc[:, position].array.take(takes[position]) for position, name in enumerate(X.columns)}
-        return pd.DataFrame(data, columns=X.columns)
+        columns = [column.array.take(rows) for (_, column), rows in zip(X.items(), takes, strict=True)]
+        return pd.DataFrame(dict(enumerate(columns)), copy=False).set_axis(X.columns, axis=1)
     stacked = np.empty((len(takes[0]) if takes else 0, X.shape[1]), dtype=X.dtype)
     for position, rows in enumerate(takes):
         stacked[:, position] = X[rows, position]

@@ -161,24 +161,39 @@ def raw_column_origins(preprocessor: Any, X_sample: pd.DataFrame | np.ndarray, r
     return origin
 
 
+def origin_check_groups(n_columns: int) -> list[np.ndarray]:
+    """The sets of raw columns the origin check shuffles, one set per copy of the sample.
+
+    Every column alone when there are few; else, for each bit of the column index, the columns with
+    that bit 0 and those with it 1 (2 log2(n) sets). Either way, for any two columns i and j one set
+    holds i but not j, so an output that moves with a raw column other than its own is caught.
+    """
+    bits = max(1, int(np.ceil(np.log2(max(n_columns, 2)))))
+    if n_columns <= 2 * bits:
+        return [np.array([j]) for j in range(n_columns)]
+    codes = np.arange(n_columns)
+    return [np.flatnonzero((codes >> bit) & 1 == value) for bit in range(bits) for value in (0, 1)]
+
+
 def origin_check_takes(positions: np.ndarray, n_columns: int) -> list[np.ndarray]:
     """Row positions, per column, of the origin check's copies of the rows at ``positions``.
 
-    Copy j (rows ``j * len(positions)`` onwards) is those rows with column j rolled down by one row;
+    Copy g (rows ``g * len(positions)`` onwards) is those rows with the columns of
+    ``origin_check_groups(n_columns)[g]`` rolled down by one row;
     ``data.take_columns(X, origin_check_takes(positions, X.shape[1]))`` builds every copy at once.
     """
     n_rows = len(positions)
     shifted = positions[np.roll(np.arange(n_rows), 1)]
-    takes = []
-    for j in range(n_columns):
-        rows = np.tile(positions, n_columns)
-        rows[j * n_rows:(j + 1) * n_rows] = shifted
-        takes.append(rows)
+    groups = origin_check_groups(n_columns)
+    takes = [np.tile(positions, len(groups)) for _ in range(n_columns)]
+    for g, group in enumerate(groups):
+        for j in group:
+            takes[j][g * n_rows:(g + 1) * n_rows] = shifted
     return takes
 
 
 def origin_check_rows(X_sample: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
-    """The copies of ``X_sample`` that ``raw_column_origins`` transforms, one per raw column, stacked."""
+    """The copies of ``X_sample`` that ``raw_column_origins`` transforms, stacked (see ``origin_check_takes``)."""
     return take_columns(X_sample, origin_check_takes(np.arange(X_sample.shape[0]), X_sample.shape[1]))
 
 
@@ -253,12 +268,14 @@ def _names_out(step: Any, names_in: list[str]) -> list[str]:
 
 def _verify_origins(base: np.ndarray, transformed: np.ndarray, origin: np.ndarray, raw_names: list[str]) -> None:
     n_rows = base.shape[0]
-    for j, name in enumerate(raw_names):
-        block = transformed[j * n_rows:(j + 1) * n_rows]
+    for g, group in enumerate(origin_check_groups(len(raw_names))):
+        block = transformed[g * n_rows:(g + 1) * n_rows]
         changed = ~((block == base) | (pd.isna(block) & pd.isna(base))).all(axis=0)
-        foreign = np.flatnonzero(changed & (origin != j))
+        foreign = np.flatnonzero(changed & ~np.isin(origin, group))
         if foreign.size:
-            raise ValueError(f"shuffling raw column {name!r} changes output column {foreign[0]}, assigned to another column")
+            shuffled = ", ".join(repr(raw_names[j]) for j in group[:5]) + (", ..." if len(group) > 5 else "")
+            raise ValueError(f"shuffling raw column(s) {shuffled} changes output column {foreign[0]}, "
+                             f"assigned to raw column {raw_names[origin[foreign[0]]]!r}")
 
 
 def dense(matrix: Any) -> np.ndarray:

@@ -130,7 +130,10 @@ def permutation_importance(
                     for name, scorer in named_scorers.items()}
 
     progress = tqdm(batches, desc="permutation importance", unit="batch", disable=None, leave=False)
-    batch_scores = Parallel(n_jobs=workers, prefer="threads")(delayed(score_batch)(batch) for batch in progress)
+    if workers == 1:  # joblib's set-up costs more than a small job's whole predict
+        batch_scores = [score_batch(batch) for batch in progress]
+    else:
+        batch_scores = Parallel(n_jobs=workers, prefer="threads")(delayed(score_batch)(batch) for batch in progress)
     baseline = {name: float(batch_scores[0][name][0]) for name in named_scorers}
     importances = {name: np.empty((len(units), n_repeats)) for name in named_scorers}
     for batch, scores in zip(batches, batch_scores, strict=True):

@@ -58,11 +58,10 @@ class EvaluationSpace:
             return self._stack_frame(identity, row_positions, copies, offsets), offsets
         rows = self.X[row_positions]
         stacked = self._buffer(offsets[-1])
-        for k, copy in enumerate(copies):
-            block = stacked[offsets[k]:offsets[k + 1]]
-            block[:] = self.X if copy is None else rows
-            if copy is not None and copy[0]:
-                block[:, copy[0]] = rows[np.ix_(copy[1], copy[0])]
+        first = 1 if copies and copies[0] is None else 0  # only a batch's first block is ever the baseline
+        if first:
+            stacked[:offsets[1]] = self.X
+        _permute_blocks(stacked[offsets[first]:].reshape(len(copies) - first, *rows.shape), rows, copies[first:])
         if self.frame_columns is not None:
             return pd.DataFrame(stacked, columns=self.frame_columns, copy=False), offsets
         return stacked, offsets
@@ -83,6 +82,22 @@ class EvaluationSpace:
                     takes[position] = identity.copy()
                 takes[position][offsets[k]:offsets[k + 1]] = row_positions[copy[1]]
         return take_columns(self.X, [takes[position] for position in range(self.X.shape[1])])
+
+
+def _permute_blocks(blocks: np.ndarray, rows: np.ndarray, copies: list[Copy]) -> None:
+    """Fill ``blocks`` (copies x rows x columns) with ``rows``, each copy's columns in its own row order.
+
+    One-column copies, the common case, are written with one fancy-indexing assignment for all.
+    """
+    blocks[:] = rows
+    single = [k for k, copy in enumerate(copies) if len(copy[0]) == 1]
+    if single:
+        columns = np.array([copies[k][0][0] for k in single])[:, None]
+        orders = np.stack([copies[k][1] for k in single])
+        blocks[np.array(single)[:, None], np.arange(rows.shape[0]), columns] = rows[orders, columns]
+    for k, (columns, order) in enumerate(copies):
+        if len(columns) > 1:
+            blocks[k][:, columns] = rows[np.ix_(order, columns)]
 
 
 def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]],

@@ -159,7 +159,7 @@ def _explained_model(model: Any, X: Any, order: np.ndarray, explained: np.ndarra
     sample = take_rows(X, check)
     done = None
     try:
-        if structural_problem(preprocessor) is None:
+        if structural_problem(preprocessor, exact=True) is None:
             done, transformed = _transform_once(preprocessor, X, explained, drawn, check)
             origins = raw_column_origins(preprocessor, sample, names, transformed=transformed)
         else:
@@ -197,16 +197,17 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choi
     if algorithm in ("auto", "tree") and type(model).__module__.startswith("lightgbm"):
         return _Choice("tree", _lightgbm_tree, f"{kind} is a LightGBM tree ensemble: its own exact TreeSHAP "
                                                f"(predict(pred_contrib=True), which shap's TreeExplainer calls too){suffix}")
-    explainer, tree_problem = _tree_explainer(model) if algorithm in ("auto", "tree") else (None, None)
-    if algorithm == "tree" or (algorithm == "auto" and tree_problem is None):
-        if tree_problem:
-            raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {tree_problem}")
-        return _Choice("tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}")
+    # Linear before tree: a linear model is no tree ensemble, and trying TreeExplainer on it costs more than SHAP.
     linear_problem = _linear_problem(model) if algorithm in ("auto", "linear") else None
     if algorithm == "linear" or (algorithm == "auto" and linear_problem is None):
         if linear_problem:
             raise ValueError(f"shap.algorithm is 'linear' but {linear_problem}")
         return _Choice("linear", _linear, f"{kind} is a linear model: LinearExplainer is exact and fast{suffix}")
+    explainer, tree_problem = _tree_explainer(model) if algorithm in ("auto", "tree") else (None, None)
+    if algorithm == "tree" or (algorithm == "auto" and tree_problem is None):
+        if tree_problem:
+            raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {tree_problem}")
+        return _Choice("tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}")
     why = "shap.algorithm is 'permutation'" if algorithm == "permutation" else (
         f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem})")
     return _Choice("permutation", _permutation, f"{why}: sampled model-agnostic PermutationExplainer{suffix}")
