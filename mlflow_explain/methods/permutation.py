@@ -123,9 +123,9 @@ def permutation_importance(
 
     def score_batch(batch: list) -> dict[str, np.ndarray]:
         copies = [None if job is None else (space.units[job[0]], shuffles[job[1]]) for job in batch]
-        stacked, offsets = space.stack(row_positions, copies)
+        stacked, offsets = space.stack(row_positions, copies, frame=workers > 1)
         predictions = BatchPredictions(space.predictor, model, stacked, offsets)
-        with config_context(skip_parameter_validation=True):
+        with config_context(skip_parameter_validation=True, assume_finite=space.finite):
             return {name: scorer.score_blocks(predictions, batch[0] is None, everything, sampled)
                     for name, scorer in named_scorers.items()}
 
