@@ -13,7 +13,7 @@ Ours and the peer run alternately, after one untimed warm-up call each, so that 
 shared machine falls on both alike; each figure is the median of the runs. A tool gets as many
 runs as fit in ``--seconds`` (at least 3, at most ``--repeats``). Prints a markdown table.
 
-    python benchmarks/method_overhead.py [--case TEXT] [--repeats N] [--seconds S] [--threads N]
+    python benchmarks/method_overhead.py [--case TEXT] [--repeats N] [--seconds S] [--threads N] [--cpu]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import statistics
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -56,21 +57,31 @@ class Pair:
         return self.ours / self.reference
 
 
-def alternate(ours: Callable[[], Any], reference: Callable[[], Any], max_runs: int, seconds: float) -> tuple[Pair, Any]:
-    """Time ``ours`` and ``reference`` alternately; the pair of medians and ours's last result."""
-    first, result = peers.timed(ours, 1), None  # warm-up, untimed in the figures; sizes the number of runs
-    warm = peers.timed(reference, 1)
-    for timing in (first, warm):
-        if timing.seconds is None:
-            raise RuntimeError(timing.failure)
-    runs = max(_MIN_RUNS, min(max_runs, int(seconds / max(first.seconds, warm.seconds, 1e-6))))
+def alternate(ours: Callable[[], Any], reference: Callable[[], Any], max_runs: int, seconds: float,
+              cpu: bool = False) -> tuple[Pair, Any]:
+    """Time ``ours`` and ``reference`` alternately; the pair of medians and ours's last result.
+
+    With ``cpu``, a run's figure is the CPU time of this process rather than the wall time (for
+    single-threaded runs on a shared machine, where other processes' load inflates wall times).
+    """
+    first, result = _run(ours, cpu), None  # warm-up, untimed in the figures; sizes the number of runs
+    warm = _run(reference, cpu)
+    runs = max(_MIN_RUNS, min(max_runs, int(seconds / max(first[0], warm[0], 1e-6))))
     ours_times, reference_times = [], []
     for _ in range(runs):
-        timing = peers.timed(ours, 1)
-        ours_times.append(timing.seconds)
-        result = timing.result
-        reference_times.append(peers.timed(reference, 1).seconds)
+        spent, result = _run(ours, cpu)
+        ours_times.append(spent)
+        reference_times.append(_run(reference, cpu)[0])
     return Pair(statistics.median(ours_times), statistics.median(reference_times), runs), result
+
+
+def _run(function: Callable[[], Any], cpu: bool) -> tuple[float, Any]:
+    """One run of ``function`` through ``peers.timed``: (seconds, wall or CPU, and its result)."""
+    started = time.process_time()
+    timing = peers.timed(function, 1)
+    if timing.seconds is None:
+        raise RuntimeError(timing.failure)
+    return (time.process_time() - started if cpu else timing.seconds), timing.result
 
 
 def quick_caps(case: Case) -> tuple[Case, int]:
@@ -81,16 +92,16 @@ def quick_caps(case: Case) -> tuple[Case, int]:
     return case, min(shap_rows, len(case.X))
 
 
-def measure(case: Case, n_repeats: int, max_runs: int, seconds: float) -> dict[str, Any]:
+def measure(case: Case, n_repeats: int, max_runs: int, seconds: float, cpu: bool = False) -> dict[str, Any]:
     """Both methods on one case against their references; one table row."""
     case, shap_rows = quick_caps(case)
     stacked = peers.limit_rows(case, n_repeats)
     permutation, _ = alternate(partial(peers.ours_permutation, case, n_repeats),
-                               partial(peers.limit_predict, case, stacked), max_runs, seconds)
+                               partial(peers.limit_predict, case, stacked), max_runs, seconds, cpu)
     del stacked
     ours = peers.ours_shap(case, shap_rows)  # the rows (and background) the direct call gets
     shap, last = alternate(partial(peers.ours_shap, case, shap_rows), partial(peers.shap_direct, case, ours),
-                           max_runs, seconds)
+                           max_runs, seconds, cpu)
     gap = peers.shap_gap(case, last, peers.shap_direct(case, last))
     return {"case": case, "permutation": permutation, "shap": shap, "shap_rows": shap_rows, "gap": gap,
             "algorithm": last.algorithm}
@@ -124,15 +135,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="time per tool and case that sizes the runs")
     parser.add_argument("--permutation-repeats", type=int, default=5, help="shuffles per feature (default 5)")
     parser.add_argument("--threads", type=int, help="limit OpenMP/BLAS threads of every tool (default: libraries' own)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="time by this process's CPU time, every tool on one thread (for a loaded machine)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     rows = []
-    with threadpool_limits(args.threads) if args.threads else contextlib.nullcontext():
+    threads = 1 if args.cpu else args.threads
+    with threadpool_limits(threads) if threads else contextlib.nullcontext():
         for case in build_cases(lightgbm=_importable("lightgbm")):
             if args.case and args.case.lower() not in case.name.lower():
                 continue
             print(f"... {case.name}", file=sys.stderr, flush=True)
-            rows.append(measure(case, args.permutation_repeats, args.repeats, args.seconds))
+            rows.append(measure(case, args.permutation_repeats, args.repeats, args.seconds, args.cpu))
+    print(f"Seconds of {'CPU time, one thread' if args.cpu else 'wall time'}; median of the runs.\n")
     print(markdown(rows, args.permutation_repeats))
 
 
