@@ -42,6 +42,20 @@ def take_rows(X: pd.DataFrame | np.ndarray, positions: np.ndarray) -> pd.DataFra
     return X.iloc[positions] if isinstance(X, pd.DataFrame) else X[positions]
 
 
+def take_columns(X: pd.DataFrame | np.ndarray, takes: list[np.ndarray]) -> pd.DataFrame | np.ndarray:
+    """Rows assembled column by column: column p of the result is column p of ``X`` at positions ``takes[p]``.
+
+    Every array in ``takes`` has the same length; a frame keeps its columns' dtypes.
+    """
+    if isinstance(X, pd.DataFrame):
+        columns = [column.array.take(rows) for (_, column), rows in zip(X.items(), takes, strict=True)]
+        return pd.DataFrame(dict(enumerate(columns)), copy=False).set_axis(X.columns, axis=1)
+    stacked = np.empty((len(takes[0]) if takes else 0, X.shape[1]), dtype=X.dtype)
+    for position, rows in enumerate(takes):
+        stacked[:, position] = X[rows, position]
+    return stacked
+
+
 def column_names(X: pd.DataFrame | np.ndarray) -> list[str]:
     """Feature names: a frame's columns as text, or x0, x1, ... for an array (scikit-learn's convention)."""
     return [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{i}" for i in range(X.shape[1])]

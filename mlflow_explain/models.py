@@ -9,12 +9,17 @@ import pandas as pd
 import scipy.sparse
 from sklearn.base import is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .data import take_columns
 from .errors import InvalidInputError
 from .results import Task
+
+# Forests whose predict and predict_proba average their trees' outputs (see ``response``).
+_FORESTS = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
 
 
 def check_model(model: Any) -> None:
@@ -72,14 +77,44 @@ def model_outputs(model: Any, X: Any, task: Task, space: str) -> np.ndarray:
     as two columns (-m, m) so every classifier has one output per class.
     """
     if space == "prediction":
-        return np.asarray(model.predict(X), dtype=float).reshape(-1, 1)
+        return np.asarray(response(model, X, "predict"), dtype=float).reshape(-1, 1)
     if space == "probability":
-        return np.asarray(model.predict_proba(X), dtype=float)
+        return np.asarray(response(model, X, "predict_proba"), dtype=float)
     margin = np.asarray(_margin(model, X), dtype=float)
     if margin.ndim == 1 or margin.shape[1] == 1:
         margin = margin.reshape(-1, 1)
         return np.hstack([-margin, margin]) if task.kind == "binary" else margin
     return margin
+
+
+def response(model: Any, X: Any, method: str) -> Any:
+    """``model.<method>(X)``: the model's predict, predict_proba... on the rows ``X``.
+
+    A scikit-learn random forest or extra-trees model on one thread is evaluated tree by tree
+    here, without joblib's dispatch of every tree (about 50 microseconds per tree, more than the
+    trees themselves on a small batch): the same per-tree outputs summed in the same order and
+    divided the same way as its own predict and predict_proba, so the same numbers.
+    """
+    if method in ("predict", "predict_proba") and _plain_forest(model):
+        return _forest_response(model, X, method)
+    return getattr(model, method)(X)
+
+
+def _plain_forest(model: Any) -> bool:
+    return type(model) in _FORESTS and model.n_jobs in (None, 1) and model.n_outputs_ == 1
+
+
+def _forest_response(model: Any, X: Any, method: str) -> np.ndarray:
+    X = model._validate_X_predict(X)  # the forest's own input check: fitted, feature names, float32
+    classifier = is_classifier(model)
+    total = np.zeros((X.shape[0], model.n_classes_) if classifier else X.shape[0], dtype=np.float64)
+    for tree in model.estimators_:
+        values = tree.tree_.predict(X)  # what DecisionTree*.predict(_proba)(X, check_input=False) returns
+        total += values[:, :model.n_classes_] if classifier else values[:, 0]
+    total /= len(model.estimators_)
+    if classifier and method == "predict":
+        return model.classes_.take(np.argmax(total, axis=1), axis=0)
+    return total
 
 
 def _margin(model: Any, X: Any) -> np.ndarray:
@@ -91,20 +126,75 @@ def _margin(model: Any, X: Any) -> np.ndarray:
     return model.decision_function(X)
 
 
-def raw_column_origins(preprocessor: Any, X_sample: pd.DataFrame | np.ndarray, raw_names: list[str]) -> np.ndarray:
+def raw_column_origins(preprocessor: Any, X_sample: pd.DataFrame | np.ndarray, raw_names: list[str], *,
+                       transformed: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """For each column the preprocessing outputs, the index of the one raw column it comes from.
 
     Read from the structure (ColumnTransformer blocks, per-column transformers, output names),
     then verified on ``X_sample``: shuffling a raw column may change only the outputs assigned to
     it. Raises ValueError, saying why, when the preprocessing mixes raw columns.
+
+    Parameters
+    ----------
+    preprocessor : fitted transformer
+    X_sample : DataFrame or ndarray
+        Rows the check shuffles, one raw column at a time.
+    raw_names : list of str
+        Names of the raw columns.
+    transformed : (ndarray, ndarray), default=None
+        The preprocessing's dense output on ``X_sample`` and on ``origin_check_rows(X_sample)``, when
+        the caller already computed them (in one transform call with other rows); else computed here.
+
+    Returns
+    -------
+    ndarray of int, one raw column index per output column
     """
     origins = _origins(preprocessor, raw_names)
     bad = [k for k, sources in enumerate(origins) if len(sources) != 1]
     if bad:
         raise ValueError(f"output column {bad[0]} of the preprocessing depends on {len(origins[bad[0]])} raw columns")
     origin = np.array([next(iter(sources)) for sources in origins])
-    _verify_origins(preprocessor, X_sample, origin, raw_names)
+    if X_sample.shape[0] >= 2:
+        if transformed is None:
+            transformed = (dense(preprocessor.transform(X_sample)), dense(preprocessor.transform(origin_check_rows(X_sample))))
+        _verify_origins(*transformed, origin, raw_names)
     return origin
+
+
+def origin_check_groups(n_columns: int) -> list[np.ndarray]:
+    """The sets of raw columns the origin check shuffles, one set per copy of the sample.
+
+    Every column alone when there are few; else, for each bit of the column index, the columns with
+    that bit 0 and those with it 1 (2 log2(n) sets). Either way, for any two columns i and j one set
+    holds i but not j, so an output that moves with a raw column other than its own is caught.
+    """
+    bits = max(1, int(np.ceil(np.log2(max(n_columns, 2)))))
+    if n_columns <= 2 * bits:
+        return [np.array([j]) for j in range(n_columns)]
+    codes = np.arange(n_columns)
+    return [np.flatnonzero((codes >> bit) & 1 == value) for bit in range(bits) for value in (0, 1)]
+
+
+def origin_check_takes(positions: np.ndarray, n_columns: int) -> list[np.ndarray]:
+    """Row positions, per column, of the origin check's copies of the rows at ``positions``.
+
+    Copy g (rows ``g * len(positions)`` onwards) is those rows with the columns of
+    ``origin_check_groups(n_columns)[g]`` rolled down by one row;
+    ``data.take_columns(X, origin_check_takes(positions, X.shape[1]))`` builds every copy at once.
+    """
+    n_rows = len(positions)
+    shifted = positions[np.roll(np.arange(n_rows), 1)]
+    groups = origin_check_groups(n_columns)
+    takes = [np.tile(positions, len(groups)) for _ in range(n_columns)]
+    for g, group in enumerate(groups):
+        for j in group:
+            takes[j][g * n_rows:(g + 1) * n_rows] = shifted
+    return takes
+
+
+def origin_check_rows(X_sample: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+    """The copies of ``X_sample`` that ``raw_column_origins`` transforms, stacked (see ``origin_check_takes``)."""
+    return take_columns(X_sample, origin_check_takes(np.arange(X_sample.shape[0]), X_sample.shape[1]))
 
 
 def _origins(step: Any, names_in: list[str]) -> list[set[int]]:
@@ -176,28 +266,16 @@ def _names_out(step: Any, names_in: list[str]) -> list[str]:
     return [str(n) for n in (step.get_feature_names_out() if fitted_names is not None else step.get_feature_names_out(names_in))]
 
 
-def _verify_origins(preprocessor: Any, X_sample: Any, origin: np.ndarray, raw_names: list[str]) -> None:
-    base = dense(preprocessor.transform(X_sample))
+def _verify_origins(base: np.ndarray, transformed: np.ndarray, origin: np.ndarray, raw_names: list[str]) -> None:
     n_rows = base.shape[0]
-    if n_rows < 2:
-        return
-    shifted = np.roll(np.arange(n_rows), 1)
-    copies = []
-    for j in range(len(raw_names)):
-        copy = X_sample.copy()
-        if isinstance(copy, pd.DataFrame):
-            copy.iloc[:, j] = X_sample.iloc[shifted, j].to_numpy()
-        else:
-            copy[:, j] = X_sample[shifted, j]
-        copies.append(copy)
-    stacked = pd.concat(copies, ignore_index=True) if isinstance(X_sample, pd.DataFrame) else np.vstack(copies)
-    transformed = dense(preprocessor.transform(stacked))
-    for j, name in enumerate(raw_names):
-        block = transformed[j * n_rows:(j + 1) * n_rows]
+    for g, group in enumerate(origin_check_groups(len(raw_names))):
+        block = transformed[g * n_rows:(g + 1) * n_rows]
         changed = ~((block == base) | (pd.isna(block) & pd.isna(base))).all(axis=0)
-        foreign = np.flatnonzero(changed & (origin != j))
+        foreign = np.flatnonzero(changed & ~np.isin(origin, group))
         if foreign.size:
-            raise ValueError(f"shuffling raw column {name!r} changes output column {foreign[0]}, assigned to another column")
+            shuffled = ", ".join(repr(raw_names[j]) for j in group[:5]) + (", ..." if len(group) > 5 else "")
+            raise ValueError(f"shuffling raw column(s) {shuffled} changes output column {foreign[0]}, "
+                             f"assigned to raw column {raw_names[origin[foreign[0]]]!r}")
 
 
 def dense(matrix: Any) -> np.ndarray:

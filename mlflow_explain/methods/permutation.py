@@ -123,14 +123,17 @@ def permutation_importance(
 
     def score_batch(batch: list) -> dict[str, np.ndarray]:
         copies = [None if job is None else (space.units[job[0]], shuffles[job[1]]) for job in batch]
-        stacked, offsets = space.stack(row_positions, copies)
+        stacked, offsets = space.stack(row_positions, copies, frame=workers > 1)
         predictions = BatchPredictions(space.predictor, model, stacked, offsets)
-        with config_context(skip_parameter_validation=True):
+        with config_context(skip_parameter_validation=True, assume_finite=space.finite):
             return {name: scorer.score_blocks(predictions, batch[0] is None, everything, sampled)
                     for name, scorer in named_scorers.items()}
 
     progress = tqdm(batches, desc="permutation importance", unit="batch", disable=None, leave=False)
-    batch_scores = Parallel(n_jobs=workers, prefer="threads")(delayed(score_batch)(batch) for batch in progress)
+    if workers == 1:  # joblib's set-up costs more than a small job's whole predict
+        batch_scores = [score_batch(batch) for batch in progress]
+    else:
+        batch_scores = Parallel(n_jobs=workers, prefer="threads")(delayed(score_batch)(batch) for batch in progress)
     baseline = {name: float(batch_scores[0][name][0]) for name in named_scorers}
     importances = {name: np.empty((len(units), n_repeats)) for name in named_scorers}
     for batch, scores in zip(batches, batch_scores, strict=True):

@@ -9,18 +9,25 @@ batch of permuted copies into one array (or frame) for one predict call per resp
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from ..data import take_columns
+from ..models import response
 from .pipeline_split import CannotSplit, split_for_permutation
 
 logger = logging.getLogger(__name__)
 
+# Estimators whose response methods check a frame's column names, then work on its values alone.
+_NAME_CHECKING_MODULES = ("sklearn.linear_model.", "sklearn.svm.", "sklearn.tree.", "sklearn.ensemble._forest",
+                          "sklearn.neighbors.", "sklearn.naive_bayes", "sklearn.discriminant_analysis")
 _RESPONSE_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 # One block of a batch: None for the unpermuted rows, else (columns permuted together, row order).
@@ -32,7 +39,9 @@ class EvaluationSpace:
     """Validation rows as ``predictor`` takes them, and the columns each permutation unit moves.
 
     ``X`` is a frame only when its columns differ in dtype; a frame of one numeric dtype is held
-    as an array and handed to the predictor as a frame of ``frame_columns`` again.
+    as an array and handed to the predictor as a frame of ``frame_columns`` again, unless
+    ``values_suffice``: the predictor only checks a frame's column names against those it was
+    fitted on (which ``frame_columns`` are) before it works on the values.
     """
 
     predictor: Any
@@ -41,10 +50,24 @@ class EvaluationSpace:
     path: str
     reason: str
     frame_columns: pd.Index | None = None
+    values_suffice: bool = False
     _buffers: threading.local = dataclasses.field(default_factory=threading.local, repr=False)
 
-    def stack(self, row_positions: np.ndarray, copies: list[Copy]) -> tuple[pd.DataFrame | np.ndarray, list[int]]:
+    @functools.cached_property
+    def finite(self) -> bool:
+        """Whether every value of ``X`` is a finite number, so that every permuted copy is too.
+
+        Then the predictor's own check of each stacked batch for NaN and infinity (a pass over all
+        its values) can be skipped: it would pass.
+        """
+        return isinstance(self.X, np.ndarray) and self.X.dtype.kind in "biuf" and bool(np.isfinite(self.X).all())
+
+    def stack(self, row_positions: np.ndarray, copies: list[Copy], frame: bool = True
+              ) -> tuple[pd.DataFrame | np.ndarray, list[int]]:
         """All blocks one above the other, and the row offsets where each block starts (plus the end).
+
+        ``frame=False`` hands an array (not a frame of ``frame_columns``) to a predictor whose
+        ``values_suffice``: its check of a frame's column names costs more than a small batch's predict.
 
         A None block is every row of ``X``; a copy block is the rows at ``row_positions`` with
         its columns taken in its own row order.
@@ -56,12 +79,11 @@ class EvaluationSpace:
             return self._stack_frame(identity, row_positions, copies, offsets), offsets
         rows = self.X[row_positions]
         stacked = self._buffer(offsets[-1])
-        for k, copy in enumerate(copies):
-            block = stacked[offsets[k]:offsets[k + 1]]
-            block[:] = self.X if copy is None else rows
-            if copy is not None and copy[0]:
-                block[:, copy[0]] = rows[np.ix_(copy[1], copy[0])]
-        if self.frame_columns is not None:
+        first = 1 if copies and copies[0] is None else 0  # only a batch's first block is ever the baseline
+        if first:
+            stacked[:offsets[1]] = self.X
+        _permute_blocks(stacked[offsets[first]:].reshape(len(copies) - first, *rows.shape), rows, copies[first:])
+        if self.frame_columns is not None and (frame or not self.values_suffice):
             return pd.DataFrame(stacked, columns=self.frame_columns, copy=False), offsets
         return stacked, offsets
 
@@ -80,8 +102,23 @@ class EvaluationSpace:
                 if takes[position] is identity:
                     takes[position] = identity.copy()
                 takes[position][offsets[k]:offsets[k + 1]] = row_positions[copy[1]]
-        data = {name: self.X.iloc[:, position].array.take(takes[position]) for position, name in enumerate(self.X.columns)}
-        return pd.DataFrame(data, columns=self.X.columns)
+        return take_columns(self.X, [takes[position] for position in range(self.X.shape[1])])
+
+
+def _permute_blocks(blocks: np.ndarray, rows: np.ndarray, copies: list[Copy]) -> None:
+    """Fill ``blocks`` (copies x rows x columns) with ``rows``, each copy's columns in its own row order.
+
+    One-column copies, the common case, are written with one fancy-indexing assignment for all.
+    """
+    blocks[:] = rows
+    single = [k for k, copy in enumerate(copies) if len(copy[0]) == 1]
+    if single:
+        columns = np.array([copies[k][0][0] for k in single])[:, None]
+        orders = np.stack([copies[k][1] for k in single])
+        blocks[np.array(single)[:, None], np.arange(rows.shape[0]), columns] = rows[orders, columns]
+    for k, (columns, order) in enumerate(copies):
+        if len(columns) > 1:
+            blocks[k][:, columns] = rows[np.ix_(order, columns)]
 
 
 def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]],
@@ -121,7 +158,11 @@ def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[
 
 def _model_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]], path: str, reason: str) -> EvaluationSpace:
     if isinstance(X, pd.DataFrame) and X.shape[1] and _one_numeric_dtype(X):
-        return EvaluationSpace(model, X.to_numpy(), units, path, reason, frame_columns=X.columns)
+        fitted_names = getattr(model, "feature_names_in_", None)
+        values_suffice = (type(model).__module__.startswith(_NAME_CHECKING_MODULES) and fitted_names is not None
+                          and list(fitted_names) == list(X.columns))
+        return EvaluationSpace(model, X.to_numpy(), units, path, reason, frame_columns=X.columns,
+                               values_suffice=values_suffice)
     return EvaluationSpace(model, X, units, path, reason)
 
 
@@ -140,8 +181,17 @@ class BatchPredictions:
     def response(self, method: str) -> np.ndarray:
         """The whole batch's response of ``method`` (predict, predict_proba...)."""
         if method not in self._cache:
-            self._cache[method] = np.asarray(getattr(self.predictor, method)(self.stacked))
+            self._cache[method] = np.asarray(self._respond(method))
         return self._cache[method]
+
+    def _respond(self, method: str) -> Any:
+        if not (isinstance(self.stacked, np.ndarray) and hasattr(self.predictor, "feature_names_in_")):
+            return response(self.predictor, self.stacked, method)
+        # The values of the very columns it was fitted on (``values_suffice``, with one worker only:
+        # warnings filters are shared by all threads): its warning about missing names does not apply.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return response(self.predictor, self.stacked, method)
 
     def view(self, block: int) -> _BlockView:
         """A stand-in for the model whose responses are the rows of one block."""

@@ -123,8 +123,11 @@ def split_for_permutation(model: Any, X: pd.DataFrame | np.ndarray, memory_budge
     )
 
 
-def structural_problem(step: Any) -> str | None:
-    """Why ``step`` is not known to be row-wise and column-by-column, or None if it is."""
+def structural_problem(step: Any, exact: bool = False) -> str | None:
+    """Why ``step`` is not known to be row-wise and column-by-column, or None if it is.
+
+    With ``exact``, a subclass of a known transformer (which may override ``transform``) is unknown too.
+    """
     if step is None or (isinstance(step, str) and step in ("passthrough", "drop")):
         return None
     if isinstance(step, Pipeline):
@@ -133,11 +136,11 @@ def structural_problem(step: Any) -> str | None:
         children = [sub for _, sub, _ in step.transformers_]
     elif isinstance(step, FeatureUnion):
         children = [sub for _, sub in step.transformer_list]
-    elif isinstance(step, ROW_WISE_TRANSFORMERS):
+    elif type(step) in ROW_WISE_TRANSFORMERS or (not exact and isinstance(step, ROW_WISE_TRANSFORMERS)):
         return None
     else:
         return f"{type(step).__name__} is not known to transform each row on its own, column by column"
-    return next((problem for problem in map(structural_problem, children) if problem), None)
+    return next((problem for problem in (structural_problem(child, exact) for child in children) if problem), None)
 
 
 def _check_responses(model: Any, final: Any, sample: Any, transformed: np.ndarray) -> None:

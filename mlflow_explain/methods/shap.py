@@ -11,6 +11,7 @@ it, so they stay additive. Which explainer ran, and why, is part of the result.
 from __future__ import annotations
 
 import logging
+import warnings
 from functools import partial
 from typing import Any
 
@@ -20,9 +21,10 @@ import shap
 from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 
-from ..data import take_rows
-from ..models import dense, model_outputs, output_names, raw_column_origins, split_pipeline
+from ..data import take_columns, take_rows
+from ..models import dense, model_outputs, origin_check_takes, output_names, raw_column_origins, split_pipeline
 from ..results import ShapResult, Task
+from .pipeline_split import structural_problem
 
 logger = logging.getLogger(__name__)
 
@@ -76,41 +78,63 @@ def shap_values(
     rng = np.random.RandomState(random_state)
     order = rng.permutation(X.shape[0])
     drawn = np.sort(rng.permutation(X.shape[0])[:background_rows])  # drawn anyway: later draws stay the same
-    background = take_rows(X, drawn) if background is None else background
-    target, to_raw, pipeline_note = _explained_model(model, X, order, feature_names)
+    explained = np.sort(order[:max_rows])
+    target, to_raw, pipeline_note = _explained_model(model, X, order, explained, drawn if background is None else None,
+                                                     feature_names)
     chosen = _choose(target, task, algorithm, pipeline_note)
-    positions = np.sort(order[: permutation_max_rows if chosen.name == "permutation" else max_rows])
+    positions = np.sort(order[:permutation_max_rows]) if chosen.name == "permutation" else explained
     if chosen.name == "permutation":
         logger.warning("SHAP: slow model-agnostic path on %d rows: %s", len(positions), chosen.reason)
-    rows = to_raw.transform(take_rows(X, positions))
-    background = None if chosen.name == "tree" else to_raw.transform(background)  # TreeSHAP needs none
+    raw_rows = take_rows(X, positions)
+    rows = to_raw.rows(raw_rows, positions)
+    if chosen.name == "linear":
+        rows = np.asarray(rows, dtype=float)  # what LinearExplainer and the additivity check both take
+    if chosen.name != "tree":  # TreeSHAP needs no background
+        background = to_raw.background(take_rows(X, drawn) if background is None else background)
     values, base, space = chosen.explain(target, rows, background, task)
     values, base = _per_class(values, base, task, space)
     error = _additivity_error(target, rows, task, space, values, base) if check_additivity else None
     return ShapResult(
         values=to_raw.sum_back(values),
         base_values=base,
-        data=_frame(take_rows(X, positions), feature_names),
+        data=_frame(raw_rows, feature_names),
         feature_names=list(feature_names),
         output_names=output_names(task),
         output_space=space,
         algorithm=chosen.name,
         reason=chosen.reason,
         row_positions=positions,
-        n_background=0 if background is None else background.shape[0],
+        n_background=0 if chosen.name == "tree" else background.shape[0],
         max_additivity_error=error,
         local_positions=np.sort(rng.permutation(len(positions))[:local_rows]),
     )
 
 
 class _RawColumns:
-    """Maps a Pipeline's transformed columns back to raw columns (identity without one)."""
+    """Maps a Pipeline's transformed columns back to raw columns (identity without one).
 
-    def __init__(self, preprocessor: Any = None, origins: np.ndarray | None = None, n_raw: int = 0):
+    Keeps the rows the preprocessing already transformed (by their positions in the validation
+    rows, and the background rows), so that they are not transformed a second time.
+    """
+
+    def __init__(self, preprocessor: Any = None, origins: np.ndarray | None = None, n_raw: int = 0,
+                 done: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None):
         self.preprocessor, self.origins, self.n_raw = preprocessor, origins, n_raw
+        self.done_positions, self.done_rows, self.done_background = done or (np.empty(0, dtype=int), None, None)
 
-    def transform(self, X: Any) -> Any:
-        return X if self.preprocessor is None else dense(self.preprocessor.transform(X))
+    def rows(self, X: Any, positions: np.ndarray) -> Any:
+        """The rows ``X`` (at ``positions`` of the validation rows) as the explained estimator takes them."""
+        if self.preprocessor is None:
+            return X
+        if self.done_rows is not None and np.isin(positions, self.done_positions).all():
+            return self.done_rows[np.searchsorted(self.done_positions, positions)]
+        return dense(self.preprocessor.transform(X))
+
+    def background(self, X: Any) -> Any:
+        """The background rows as the explained estimator takes them."""
+        if self.preprocessor is None:
+            return X
+        return self.done_background if self.done_background is not None else dense(self.preprocessor.transform(X))
 
     def sum_back(self, values: np.ndarray) -> np.ndarray:
         if self.origins is None:
@@ -120,18 +144,44 @@ class _RawColumns:
         return np.einsum("ntk,tr->nrk", values, membership)
 
 
-def _explained_model(model: Any, X: Any, order: np.ndarray, names: list[str]) -> tuple[Any, _RawColumns, str]:
-    """The estimator to explain, how its columns map to raw ones, and a note on the choice."""
+def _explained_model(model: Any, X: Any, order: np.ndarray, explained: np.ndarray, drawn: np.ndarray | None,
+                     names: list[str]) -> tuple[Any, _RawColumns, str]:
+    """The estimator to explain, how its columns map to raw ones, and a note on the choice.
+
+    A Pipeline's preprocessing is checked on a seeded sample of rows (``models.raw_column_origins``).
+    When its steps are known to transform each row on its own, the explained rows, the background
+    rows (positions ``drawn``, if any), the sample and its shuffled copies go through one transform call.
+    """
     preprocessor, final = split_pipeline(model)
     if preprocessor is None:
         return final, _RawColumns(), ""
-    sample = take_rows(X, np.sort(order[:_ORIGIN_CHECK_ROWS]))
+    check = np.sort(order[:_ORIGIN_CHECK_ROWS])
+    sample = take_rows(X, check)
+    done = None
     try:
-        origins = raw_column_origins(preprocessor, sample, names)
+        if structural_problem(preprocessor, exact=True) is None:
+            done, transformed = _transform_once(preprocessor, X, explained, drawn, check)
+            origins = raw_column_origins(preprocessor, sample, names, transformed=transformed)
+        else:
+            origins = raw_column_origins(preprocessor, sample, names)
     except ValueError as why:
         return model, _RawColumns(), f"the Pipeline's preprocessing cannot be mapped back to raw columns ({why})"
     note = f"final step of the Pipeline, on its {len(origins)} transformed columns summed back to {len(names)} raw columns"
-    return final, _RawColumns(preprocessor, origins, len(names)), note
+    return final, _RawColumns(preprocessor, origins, len(names), done), note
+
+
+def _transform_once(preprocessor: Any, X: Any, explained: np.ndarray, drawn: np.ndarray | None, check: np.ndarray
+                    ) -> tuple[tuple, tuple[np.ndarray, np.ndarray]]:
+    """One transform call over the explained rows, the background rows, the check sample and its copies.
+
+    Returns ((explained positions, their rows, background rows or None), (sample rows, copies)), all transformed.
+    """
+    blocks = [explained, np.empty(0, dtype=int) if drawn is None else drawn, check]
+    copies = origin_check_takes(check, X.shape[1])
+    stacked = take_columns(X, [np.concatenate([*blocks, rows]) for rows in copies])
+    rows, background, sample, shuffled = np.split(dense(preprocessor.transform(stacked)),
+                                                  np.cumsum([len(block) for block in blocks]))
+    return (explained, rows, None if drawn is None else background), (sample, shuffled)
 
 
 class _Choice:
@@ -147,16 +197,17 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choi
     if algorithm in ("auto", "tree") and type(model).__module__.startswith("lightgbm"):
         return _Choice("tree", _lightgbm_tree, f"{kind} is a LightGBM tree ensemble: its own exact TreeSHAP "
                                                f"(predict(pred_contrib=True), which shap's TreeExplainer calls too){suffix}")
-    explainer, tree_problem = _tree_explainer(model) if algorithm in ("auto", "tree") else (None, None)
-    if algorithm == "tree" or (algorithm == "auto" and tree_problem is None):
-        if tree_problem:
-            raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {tree_problem}")
-        return _Choice("tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}")
+    # Linear before tree: a linear model is no tree ensemble, and trying TreeExplainer on it costs more than SHAP.
     linear_problem = _linear_problem(model) if algorithm in ("auto", "linear") else None
     if algorithm == "linear" or (algorithm == "auto" and linear_problem is None):
         if linear_problem:
             raise ValueError(f"shap.algorithm is 'linear' but {linear_problem}")
         return _Choice("linear", _linear, f"{kind} is a linear model: LinearExplainer is exact and fast{suffix}")
+    explainer, tree_problem = _tree_explainer(model) if algorithm in ("auto", "tree") else (None, None)
+    if algorithm == "tree" or (algorithm == "auto" and tree_problem is None):
+        if tree_problem:
+            raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {tree_problem}")
+        return _Choice("tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}")
     why = "shap.algorithm is 'permutation'" if algorithm == "permutation" else (
         f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem})")
     return _Choice("permutation", _permutation, f"{why}: sampled model-agnostic PermutationExplainer{suffix}")
@@ -291,7 +342,9 @@ def _per_class(values: np.ndarray, base: np.ndarray, task: Task, space: str) -> 
 
 
 def _additivity_error(model: Any, rows: Any, task: Task, space: str, values: np.ndarray, base: np.ndarray) -> float:
-    expected = model_outputs(model, rows, task, space)
+    with warnings.catch_warnings():  # rows given as an array to a model fitted on a frame: the same columns
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        expected = model_outputs(model, rows, task, space)
     return float(np.max(np.abs(values.sum(axis=1) + base - expected)))
 
 
