@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import logging
 import platform
@@ -98,11 +99,19 @@ def package_versions(model: Any, extra: tuple[str, ...] = ()) -> dict[str, str]:
         names.append(library)
     versions = {"python": platform.python_version()}
     for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+        version = _installed_version(name)
+        if version is not None:
+            versions[name] = version
     return versions
+
+
+@functools.cache
+def _installed_version(name: str) -> str | None:
+    """The installed version of a distribution, read once per process (a metadata lookup costs milliseconds)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _note(explanation: Explanation, limits: budget.Limits) -> None:
