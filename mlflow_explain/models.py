@@ -101,7 +101,9 @@ def response(model: Any, X: Any, method: str) -> Any:
 
 
 def _plain_forest(model: Any) -> bool:
-    return type(model) in _FORESTS and model.n_jobs in (None, 1) and model.n_outputs_ == 1
+    """A one-thread, single-output scikit-learn forest whose (private) input check is the one this module knows."""
+    return (type(model) in _FORESTS and model.n_jobs in (None, 1) and model.n_outputs_ == 1
+            and hasattr(model, "_validate_X_predict"))
 
 
 def _forest_response(model: Any, X: Any, method: str) -> np.ndarray:
