@@ -45,23 +45,31 @@ def permutation_bar(result: PermutationResult, scorer: str, max_features: int = 
     return chart
 
 
-def shap_bar(result: ShapResult, max_features: int = 20) -> Chart:
-    """Mean |SHAP| per feature, stacked by output (class) for classifiers."""
-    mean_abs = result.mean_abs()
-    order = np.argsort(-mean_abs.sum(axis=1))[:max_features][::-1]
+def shap_bar(result: ShapResult, max_features: int = 20, outputs: list[int] | None = None) -> Chart:
+    """Mean |SHAP| per feature averaged over ``outputs`` (default: all), each output's share in its colour.
+
+    A bar's length is the feature's ``shap_mean_abs`` metric. A binary classifier's two outputs
+    mirror each other, so its caller passes only the positive class.
+    """
+    outputs = list(range(len(result.output_names))) if outputs is None else outputs
+    shares = result.mean_abs()[:, outputs] / len(outputs)
+    order = np.argsort(-shares.sum(axis=1))[:max_features][::-1]
+    unit = _space_unit(result, outputs[0] if len(outputs) == 1 else None)
+    averaged = ", averaged over the classes: each class's share in its colour" if len(outputs) > 1 else ""
     chart = Chart(f"SHAP feature importance ({result.n_explained} rows, {result.algorithm} explainer)",
-                  f"mean |SHAP value| ({_space_unit(result)})", plot_height=_ROW * len(order))
+                  f"mean |SHAP value| ({unit}){averaged}", plot_height=_ROW * len(order))
     names = [_label(result.feature_names[i]) for i in order]
     chart.y.categories = names
     left = np.zeros(len(order))
-    for k, output in enumerate(result.output_names):
-        width = mean_abs[order, k]
+    for k, output in enumerate(outputs):
+        width = shares[order, k]
         chart.hbars(np.arange(len(order)), left, left + width, PALETTE[k % len(PALETTE)],
-                    tooltips=[f"{name}, {output}: {w:.4g}" for name, w in zip(names, width, strict=True)])
+                    tooltips=[f"{name}, {result.output_names[output]}: {w:.4g}"
+                              for name, w in zip(names, width, strict=True)])
         left = left + width
-    if len(result.output_names) > 1:
-        chart.legend([(_label(output), PALETTE[k % len(PALETTE)]) for k, output in enumerate(result.output_names)],
-                     "class")
+    if len(outputs) > 1:
+        chart.legend([(_label(result.output_names[output]), PALETTE[k % len(PALETTE)])
+                      for k, output in enumerate(outputs)], "class")
     return chart
 
 
@@ -256,7 +264,8 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
         return figures
     features = key_parts(explanation.reported_features)
     outputs = key_parts(result.output_names)
-    figures["shap_bar.svg"] = shap_bar(result)
+    positive_class = [len(result.output_names) - 1] if explanation.task.kind == "binary" else None
+    figures["shap_bar.svg"] = shap_bar(result, outputs=positive_class)
     if explanation.task.kind == "multiclass":
         for k, output in enumerate(result.output_names):
             figures[f"shap_beeswarm.{outputs[output]}.svg"] = shap_beeswarm(result, k)

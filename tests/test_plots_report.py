@@ -93,6 +93,14 @@ def test_figures_for_regression_and_multiclass(regression, multiclass):
     bar = _svg(multi["shap_bar.svg"])
     assert "log-odds" not in _texts(bar, "xlabel")[0] and "probability" in _texts(bar, "xlabel")[0]
     assert _texts(bar, "legend") == ["0", "1", "2"], "stacked by class, with a legend"
+    widths: dict[str, float] = {}
+    for node in bar.iter(f"{SVG}rect"):
+        if node.get("class") == "bar":
+            feature = node.find(f"{SVG}title").text.split(",")[0]
+            widths[feature] = widths.get(feature, 0.0) + float(node.get("width"))
+    metric = multiclass.shap.mean_abs().mean(axis=1)  # what shap_mean_abs/<feature> logs
+    top, last = multiclass.feature_names[int(np.argmax(metric))], multiclass.feature_names[int(np.argmin(metric))]
+    assert widths[top] / widths[last] == pytest.approx(metric.max() / metric.min(), rel=0.05), "bar length = metric"
     for figure in multi.values():
         _svg(figure)
 
