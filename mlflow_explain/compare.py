@@ -213,8 +213,8 @@ def compare(
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_compare_") as folder:
         directory = Path(folder)
         images = {name: plots.render(figure) for name, figure in plots.comparison_figures(comparison).items()}
-        for name, png in images.items():
-            (directory / name).write_bytes(png)
+        for name, svg in images.items():
+            (directory / name).write_bytes(svg)
         comparison.importances.to_csv(directory / "importances_by_run.csv", index=False)
         comparison.stability.to_csv(directory / "stability.csv", index=False)
         (directory / "report.html").write_text(report.render_comparison(comparison, images), encoding="utf-8")

@@ -188,10 +188,9 @@ def _details(explanation: Explanation) -> str:
 
 
 def _image(images: dict[str, bytes], path: str) -> str:
-    """One figure as an ``<img>`` data URI (an SVG inside ``<img>`` never runs scripts)."""
-    mime = "image/svg+xml" if path.endswith(".svg") else "image/png"
+    """One SVG figure as an ``<img>`` data URI (an SVG inside ``<img>`` never runs scripts)."""
     encoded = base64.b64encode(images[path]).decode("ascii")
-    return f"<div><img alt='{escape(path, quote=True)}' src='data:{mime};base64,{encoded}'></div>"
+    return f"<div><img alt='{escape(path, quote=True)}' src='data:image/svg+xml;base64,{encoded}'></div>"
 
 
 def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
