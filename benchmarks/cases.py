@@ -61,8 +61,15 @@ def diabetes_forest() -> Case:
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     X_train, X_val, y_train, y_val = train_test_split(X, y.to_numpy(), test_size=0.25, random_state=0)
     model = RandomForestRegressor(n_estimators=100, random_state=0, n_jobs=1).fit(X_train, y_train)
-    return Case("random forest, diabetes (small validation set)", model, X_val.reset_index(drop=True), y_val,
-                "regressor", "tree", small_validation=True)
+    return Case(
+        "random forest, diabetes (small validation set)",
+        model,
+        X_val.reset_index(drop=True),
+        y_val,
+        "regressor",
+        "tree",
+        small_validation=True,
+    )
 
 
 def boosting(lightgbm: bool = True) -> list[Case]:
@@ -92,8 +99,9 @@ def breast_cancer_logistic() -> Case:
     return Case("logistic regression, breast cancer", model, X_val, y_val, "classifier", "linear")
 
 
-def mixed_data(n_rows: int = 5000, n_categorical: int = 20, n_numeric: int = 40, seed: int = 0
-               ) -> tuple[pd.DataFrame, np.ndarray]:
+def mixed_data(
+    n_rows: int = 5000, n_categorical: int = 20, n_numeric: int = 40, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Generated mixed-type rows: integer-coded categories and numeric columns with 10% missing values.
 
     The categories are integer codes rather than strings because MLflow's default evaluator skips
@@ -116,15 +124,23 @@ def mixed_pipeline(n_rows: int = 5000) -> Case:
     X, y = mixed_data(n_rows)
     categorical = [c for c in X.columns if c.startswith("cat")]
     numeric = [c for c in X.columns if c.startswith("num")]
-    preprocessing = ColumnTransformer([
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-        ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-    ])
+    preprocessing = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+        ]
+    )
     model = Pipeline([("preprocess", preprocessing), ("model", HistGradientBoostingClassifier(random_state=0))])
     X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0)
     model.fit(X_train, y_train)
-    return Case("pipeline: one-hot + imputation + boosting, 60 raw columns", model, X_val.reset_index(drop=True),
-                y_val, "classifier", "pipeline")
+    return Case(
+        "pipeline: one-hot + imputation + boosting, 60 raw columns",
+        model,
+        X_val.reset_index(drop=True),
+        y_val,
+        "classifier",
+        "pipeline",
+    )
 
 
 def wine_forest() -> Case:

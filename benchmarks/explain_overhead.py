@@ -100,15 +100,18 @@ def _stubbed_figures() -> Iterator[None]:
 def table(results: dict[str, list[dict[str, float]]]) -> str:
     """Markdown: per case, the first call and the median of the others, step by step."""
     columns = ("whole", "compute", *STEPS, "other")
-    lines = ["| case | call | " + " | ".join(f"{c} (s)" for c in columns) + " | whole ÷ compute |",
-             "|---|---|" + "---:|" * (len(columns) + 1)]
+    lines = [
+        "| case | call | " + " | ".join(f"{c} (s)" for c in columns) + " | whole ÷ compute |",
+        "|---|---|" + "---:|" * (len(columns) + 1),
+    ]
     for name, runs in results.items():
         groups = [("first", runs[:1])] + ([(f"median of {len(runs) - 1} more", runs[1:])] if len(runs) > 1 else [])
         for label, group in groups:
             medians = {c: statistics.median(run.get(c, 0.0) for run in group) for c in columns}
             cells = [f"{medians[c]:.4f}" for c in columns]
-            lines.append(f"| {name} | {label} | " + " | ".join(cells)
-                         + f" | {medians['whole'] / medians['compute']:.2f}x |")
+            lines.append(
+                f"| {name} | {label} | " + " | ".join(cells) + f" | {medians['whole'] / medians['compute']:.2f}x |"
+            )
     return "\n".join(lines)
 
 

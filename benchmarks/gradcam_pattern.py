@@ -37,12 +37,18 @@ def main() -> None:
         maps = result.shown_heatmaps_predicted
         rows, columns = np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), maps.shape[1:])
         box = corners[result.positions]
-        inside = ((rows >= box[:, 0]) & (rows < box[:, 0] + PATTERN)
-                  & (columns >= box[:, 1]) & (columns < box[:, 1] + PATTERN))
+        inside = (
+            (rows >= box[:, 0])
+            & (rows < box[:, 0] + PATTERN)
+            & (columns >= box[:, 1])
+            & (columns < box[:, 1] + PATTERN)
+        )
         correct = ~result.misclassified
-        print(f"fill={fill}: accuracy {correct.mean():.3f}, peak inside the pattern box {inside[correct].mean():.3f}, "
-              f"deletion drop {result.deletion_drop:.3f}, random drop {result.random_drop:.3f} "
-              f"({seconds:.1f} s for {len(images)} images)")
+        print(
+            f"fill={fill}: accuracy {correct.mean():.3f}, peak inside the pattern box {inside[correct].mean():.3f}, "
+            f"deletion drop {result.deletion_drop:.3f}, random drop {result.random_drop:.3f} "
+            f"({seconds:.1f} s for {len(images)} images)"
+        )
 
 
 if __name__ == "__main__":

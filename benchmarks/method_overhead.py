@@ -57,8 +57,9 @@ class Pair:
         return self.ours / self.reference
 
 
-def alternate(ours: Callable[[], Any], reference: Callable[[], Any], max_runs: int, seconds: float,
-              cpu: bool = False) -> tuple[Pair, Any]:
+def alternate(
+    ours: Callable[[], Any], reference: Callable[[], Any], max_runs: int, seconds: float, cpu: bool = False
+) -> tuple[Pair, Any]:
     """Time ``ours`` and ``reference`` alternately; the pair of medians and ours's last result.
 
     With ``cpu``, a run's figure is the CPU time of this process rather than the wall time (for
@@ -96,15 +97,27 @@ def measure(case: Case, n_repeats: int, max_runs: int, seconds: float, cpu: bool
     """Both methods on one case against their references; one table row."""
     case, shap_rows = quick_caps(case)
     stacked = peers.limit_rows(case, n_repeats)
-    permutation, _ = alternate(partial(peers.ours_permutation, case, n_repeats),
-                               partial(peers.limit_predict, case, stacked), max_runs, seconds, cpu)
+    permutation, _ = alternate(
+        partial(peers.ours_permutation, case, n_repeats),
+        partial(peers.limit_predict, case, stacked),
+        max_runs,
+        seconds,
+        cpu,
+    )
     del stacked
     ours = peers.ours_shap(case, shap_rows)  # the rows (and background) the direct call gets
-    shap, last = alternate(partial(peers.ours_shap, case, shap_rows), partial(peers.shap_direct, case, ours),
-                           max_runs, seconds, cpu)
+    shap, last = alternate(
+        partial(peers.ours_shap, case, shap_rows), partial(peers.shap_direct, case, ours), max_runs, seconds, cpu
+    )
     gap = peers.shap_gap(case, last, peers.shap_direct(case, last))
-    return {"case": case, "permutation": permutation, "shap": shap, "shap_rows": shap_rows, "gap": gap,
-            "algorithm": last.algorithm}
+    return {
+        "case": case,
+        "permutation": permutation,
+        "shap": shap,
+        "shap_rows": shap_rows,
+        "gap": gap,
+        "algorithm": last.algorithm,
+    }
 
 
 def markdown(rows: list[dict[str, Any]], n_repeats: int) -> str:
@@ -120,11 +133,15 @@ def markdown(rows: list[dict[str, Any]], n_repeats: int) -> str:
             f"| {case.name} | {case.X.shape[0]} x {case.X.shape[1]}, {n_repeats} repeats "
             f"| {permutation.reference:.3g} | {permutation.ours:.3g} | {permutation.ratio:.2f}x "
             f"| {row['shap_rows']} ({row['algorithm']}) | {shap.reference:.3g} | {shap.ours:.3g} | {shap.ratio:.2f}x "
-            f"| {row['gap']:.1e} | {permutation.runs}, {shap.runs} |")
+            f"| {row['gap']:.1e} | {permutation.runs}, {shap.runs} |"
+        )
     worst_permutation = max(row["permutation"].ratio for row in rows)
     worst_shap = max(row["shap"].ratio for row in rows)
-    lines += ["", f"Worst: permutation importance {worst_permutation:.2f}x the limit (target 1.25x), "
-                  f"SHAP {worst_shap:.2f}x shap direct (target 1.2x)."]
+    lines += [
+        "",
+        f"Worst: permutation importance {worst_permutation:.2f}x the limit (target 1.25x), "
+        f"SHAP {worst_shap:.2f}x shap direct (target 1.2x).",
+    ]
     return "\n".join(lines)
 
 
@@ -135,8 +152,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="time per tool and case that sizes the runs")
     parser.add_argument("--permutation-repeats", type=int, default=5, help="shuffles per feature (default 5)")
     parser.add_argument("--threads", type=int, help="limit OpenMP/BLAS threads of every tool (default: libraries' own)")
-    parser.add_argument("--cpu", action="store_true",
-                        help="time by this process's CPU time, every tool on one thread (for a loaded machine)")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time by this process's CPU time, every tool on one thread (for a loaded machine)",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     rows = []

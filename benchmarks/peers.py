@@ -53,6 +53,7 @@ def timed(function: Callable[[], Any], repeats: int) -> Timing:
 
 # Permutation importance --------------------------------------------------------------------------
 
+
 def ours_permutation(case: Case, n_repeats: int, n_jobs: int = 1):
     """mlflow_explain's permutation importance (primary scorer: R^2 or accuracy)."""
     return permutation_importance(case.model, case.X, case.y, n_repeats=n_repeats, random_state=0, n_jobs=n_jobs)
@@ -88,6 +89,7 @@ def limit_predict(case: Case, rows: pd.DataFrame) -> np.ndarray:
 
 # SHAP ---------------------------------------------------------------------------------------------
 
+
 def ours_shap(case: Case, n_rows: int) -> ShapResult:
     """mlflow_explain's SHAP values of ``n_rows`` validation rows (its default exact explainer)."""
     task = detect_task(case.model, case.y)
@@ -120,7 +122,7 @@ def shap_gap(case: Case, ours: ShapResult, direct: np.ndarray) -> float:
     if preprocessor is not None:
         origins = raw_column_origins(preprocessor, case.X.iloc[ours.row_positions[:200]], list(case.X.columns))
         direct = np.stack([direct[:, origins == j].sum(axis=1) for j in range(case.X.shape[1])], axis=1)
-    explained = ours.values[:, :, -direct.shape[2]:]
+    explained = ours.values[:, :, -direct.shape[2] :]
     return float(np.max(np.abs(explained - direct)))
 
 
@@ -140,6 +142,7 @@ def _as_3d(values: Any) -> np.ndarray:
 
 # MLflow ---------------------------------------------------------------------------------------------
 
+
 def log_model(case: Case) -> str:
     """Log the case's model with mlflow.sklearn and return its URI."""
     with mlflow.start_run(run_name="benchmark model"):
@@ -150,8 +153,14 @@ def mlflow_evaluate(model_uri: str, case: Case, rows: pd.DataFrame, evaluators: 
     """One ``mlflow.models.evaluate`` call on ``rows`` (features and target) in a new run; its artifact names."""
     data = rows.assign(target=case.y[rows.index.to_numpy()])
     with mlflow.start_run(run_name="benchmark evaluate"):
-        result = mlflow.models.evaluate(model_uri, data, targets="target", model_type=case.model_type,
-                                        evaluators=evaluators, evaluator_config=config)
+        result = mlflow.models.evaluate(
+            model_uri,
+            data,
+            targets="target",
+            model_type=case.model_type,
+            evaluators=evaluators,
+            evaluator_config=config,
+        )
     return sorted(result.artifacts)
 
 
@@ -169,7 +178,9 @@ def mlflow_default_config(n_rows: int, explainability: bool) -> dict:
     return {"explainability_nsamples": n_rows, "log_model_explainability": explainability}
 
 
-def plugin_evaluate(model_uri: str, case: Case, rows: pd.DataFrame, config: dict, repeats: int) -> tuple[Timing, Timing]:
+def plugin_evaluate(
+    model_uri: str, case: Case, rows: pd.DataFrame, config: dict, repeats: int
+) -> tuple[Timing, Timing]:
     """The explain plugin through ``mlflow.models.evaluate``: the whole call, and the plugin's own part of it.
 
     The plugin's own part is the wall time of ``ExplainEvaluator.evaluate`` (SHAP, figures, report,

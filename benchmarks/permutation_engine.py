@@ -97,15 +97,21 @@ def _pipeline_mixed(quick: bool):
     X, y = mixed_60(2_000 if quick else 6_000)
     numeric = [c for c in X.columns if c.startswith("num")]
     categorical = [c for c in X.columns if c.startswith("cat")]
-    preprocess = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-        ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-    ])
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
+        ]
+    )
     model = Pipeline([("preprocess", preprocess), ("model", LogisticRegression(max_iter=2000))])
     X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.25, random_state=0)
     model.fit(X_train, y_train)
-    return f"pipeline (impute, scale, one-hot) + logistic regression, 60 raw columns ({len(X_val)} validation rows)", \
-        model, X_val, y_val
+    return (
+        f"pipeline (impute, scale, one-hot) + logistic regression, 60 raw columns ({len(X_val)} validation rows)",
+        model,
+        X_val,
+        y_val,
+    )
 
 
 def run_case(make: Callable, quick: bool, repeats: int) -> list[str]:
@@ -122,11 +128,13 @@ def run_case(make: Callable, quick: bool, repeats: int) -> list[str]:
         "ours, n_jobs=1": lambda: permutation_importance(model, X, y, n_repeats=N_REPEATS, random_state=0),
         "ours, n_jobs=2": lambda: permutation_importance(model, X, y, n_repeats=N_REPEATS, random_state=0, n_jobs=2),
         "sklearn.inspection.permutation_importance": lambda: sklearn_permutation_importance(
-            model, X, y, n_repeats=N_REPEATS, random_state=0),
+            model, X, y, n_repeats=N_REPEATS, random_state=0
+        ),
     }
     if ours.path == "pipeline_transformed_once":
         contenders["ours, whole pipeline on every copy"] = lambda: permutation_importance(
-            model, X, y, n_repeats=N_REPEATS, random_state=0, split_pipeline=False)
+            model, X, y, n_repeats=N_REPEATS, random_state=0, split_pipeline=False
+        )
     medians = medians_of(contenders, repeats)
     limit = medians["limit (one predict over all permuted rows)"]
     rows = [f"| {title} | {name} | {seconds:.3f} | {seconds / limit:.2f} |" for name, seconds in medians.items()]
@@ -141,8 +149,10 @@ def main() -> None:
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 5)
     warnings.filterwarnings("ignore")
-    print(f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"n_repeats={N_REPEATS}; medians of {repeats} round-robin runs\n")
+    print(
+        f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"n_repeats={N_REPEATS}; medians of {repeats} round-robin runs\n"
+    )
     print("| case | contender | median s | x limit |\n|---|---|---|---|")
     for make in (_random_forest_diabetes, _hist_gradient_boosting, _pipeline_mixed):
         for row in run_case(make, args.quick, repeats):

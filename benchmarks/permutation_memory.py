@@ -36,17 +36,22 @@ def main() -> None:
     wanted_gb = args.rows * args.features * 8 * args.features * args.repeats / 1e9
     tracemalloc.start()
     started = time.perf_counter()
-    result = permutation_importance(model, X, y, n_repeats=args.repeats, memory_budget_mb=args.budget_mb,
-                                    n_jobs=args.n_jobs)
+    result = permutation_importance(
+        model, X, y, n_repeats=args.repeats, memory_budget_mb=args.budget_mb, n_jobs=args.n_jobs
+    )
     seconds = time.perf_counter() - started
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    print(f"{args.rows} x {args.features}, {args.repeats} repeats, memory_budget_mb={args.budget_mb}, "
-          f"n_jobs={args.n_jobs}: all permuted copies at once would be {wanted_gb:.0f} GB")
+    print(
+        f"{args.rows} x {args.features}, {args.repeats} repeats, memory_budget_mb={args.budget_mb}, "
+        f"n_jobs={args.n_jobs}: all permuted copies at once would be {wanted_gb:.0f} GB"
+    )
     print(f"{result.n_predict_calls} predict calls of up to {result.copies_per_call} copies; {seconds:.1f} s")
-    print(f"peak RSS of the process: {peak_rss / 2**30:.2f} GiB; tracemalloc peak during the call: "
-          f"{traced_peak / 2**30:.2f} GiB; limit 2 GiB: {'met' if peak_rss < 2**31 else 'NOT met'}")
+    print(
+        f"peak RSS of the process: {peak_rss / 2**30:.2f} GiB; tracemalloc peak during the call: "
+        f"{traced_peak / 2**30:.2f} GiB; limit 2 GiB: {'met' if peak_rss < 2**31 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

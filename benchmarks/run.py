@@ -89,7 +89,9 @@ def measure_case(case: Case, *, n_rows: int, n_repeats: int, repeats: int, heavy
     with_shap = peers.timed(partial(evaluate, "default", peers.mlflow_default_config(n_rows, True)), heavy_repeats)
     without = peers.timed(partial(evaluate, "default", peers.mlflow_default_config(n_rows, False)), heavy_repeats)
     row.mlflow_shap = peers.shap_cost(with_shap, without)
-    row.plugin, row.plugin_own = peers.plugin_evaluate(model_uri, case, rows, peers.plugin_config(n_rows), heavy_repeats)
+    row.plugin, row.plugin_own = peers.plugin_evaluate(
+        model_uri, case, rows, peers.plugin_config(n_rows), heavy_repeats
+    )
     row.explain = peers.timed(partial(peers.whole_explain, case, n_rows, n_repeats), heavy_repeats)
     return row
 
@@ -111,8 +113,9 @@ def memory_probe() -> dict:
 
 def run_memory_probe() -> dict:
     """``memory_probe`` in a fresh child process, so its peak is not this process's."""
-    completed = subprocess.run([sys.executable, __file__, "--memory-probe"], capture_output=True, text=True,
-                               check=False)
+    completed = subprocess.run(
+        [sys.executable, __file__, "--memory-probe"], capture_output=True, text=True, check=False
+    )
     if completed.returncode != 0:
         return {"failure": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "no output"}
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -120,8 +123,10 @@ def run_memory_probe() -> dict:
 
 def machine() -> str:
     """CPU, cores, memory, load, Python and package versions: the context the figures were measured in."""
-    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor() or "unknown CPU")
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )
     memory_kib = next((int(line.split()[1]) for line in _read_lines("/proc/meminfo") if line.startswith("MemTotal")), 0)
     versions = []
     for package in _PACKAGES:
@@ -130,9 +135,11 @@ def machine() -> str:
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{package} not installed")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, {memory_kib / 2**20:.1f} GiB RAM, {platform.system()} "
-            f"{platform.release()}; load average {load} (1, 5, 15 min); Python {platform.python_version()}; "
-            + ", ".join(versions))
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs, {memory_kib / 2**20:.1f} GiB RAM, {platform.system()} "
+        f"{platform.release()}; load average {load} (1, 5, 15 min); Python {platform.python_version()}; "
+        + ", ".join(versions)
+    )
 
 
 def _read_lines(path: str) -> list[str]:
@@ -167,14 +174,16 @@ def main() -> None:
     mlflow.set_experiment("benchmark")
 
     started = time.perf_counter()
-    description = machine() + (f"; every tool limited to {args.threads} OpenMP/BLAS thread(s) (--threads)"
-                               if args.threads else "")
+    description = machine() + (
+        f"; every tool limited to {args.threads} OpenMP/BLAS thread(s) (--threads)" if args.threads else ""
+    )
     with threadpool_limits(args.threads) if args.threads else contextlib.nullcontext():
         _measure_all(args, n_rows, repeats, heavy_repeats, description, started)
 
 
-def _measure_all(args: argparse.Namespace, n_rows: int, repeats: int, heavy_repeats: int, description: str,
-                 started: float) -> None:
+def _measure_all(
+    args: argparse.Namespace, n_rows: int, repeats: int, heavy_repeats: int, description: str, started: float
+) -> None:
     """Measure every selected case and the memory probe, writing RESULTS.md as it goes."""
     rows = []
     for case in build_cases(lightgbm=_importable("lightgbm")):
@@ -184,22 +193,47 @@ def _measure_all(args: argparse.Namespace, n_rows: int, repeats: int, heavy_repe
         print(f"... {case.name}", file=sys.stderr, flush=True)
         if args.quick and len(case.X) > _QUICK_VALIDATION_ROWS:
             case = dataclasses.replace(case, X=case.X.iloc[:_QUICK_VALIDATION_ROWS], y=case.y[:_QUICK_VALIDATION_ROWS])
-        rows.append(measure_case(case, n_rows=case_rows, n_repeats=args.permutation_repeats, repeats=repeats,
-                                 heavy_repeats=heavy_repeats))
-        _write(args.output, rows, {"failure": "not run yet (the run stopped before the memory probe)"},
-               time.perf_counter() - started, machine=description, repeats=(repeats, heavy_repeats))
+        rows.append(
+            measure_case(
+                case, n_rows=case_rows, n_repeats=args.permutation_repeats, repeats=repeats, heavy_repeats=heavy_repeats
+            )
+        )
+        _write(
+            args.output,
+            rows,
+            {"failure": "not run yet (the run stopped before the memory probe)"},
+            time.perf_counter() - started,
+            machine=description,
+            repeats=(repeats, heavy_repeats),
+        )
     print("... peak memory probe", file=sys.stderr, flush=True)
     memory = {"failure": "skipped (--no-memory)"} if args.no_memory else run_memory_probe()
-    print(_write(args.output, rows, memory, time.perf_counter() - started, machine=description,
-                 repeats=(repeats, heavy_repeats)))
+    print(
+        _write(
+            args.output,
+            rows,
+            memory,
+            time.perf_counter() - started,
+            machine=description,
+            repeats=(repeats, heavy_repeats),
+        )
+    )
     print(f"Written to {args.output}", file=sys.stderr)
 
 
 def _write(output: Path, rows: list, memory: dict, seconds: float, *, machine: str, repeats: tuple[int, int]) -> str:
     """Write RESULTS.md (after every case, so a stopped run keeps what it measured) and return its text."""
     checks: list[Target] = targets(rows, memory, _MEMORY)
-    text = markdown(rows, checks, memory, _MEMORY, machine=machine, command=" ".join(["python", *sys.argv]),
-                    repeats=repeats, seconds=seconds)
+    text = markdown(
+        rows,
+        checks,
+        memory,
+        _MEMORY,
+        machine=machine,
+        command=" ".join(["python", *sys.argv]),
+        repeats=repeats,
+        seconds=seconds,
+    )
     output.write_text(text, encoding="utf-8")
     return text
 

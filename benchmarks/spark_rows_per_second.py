@@ -82,12 +82,17 @@ def main() -> None:
     model.fit(train.drop(columns="y"), train["y"])
     rows = generate(args.rows, seed=2)
     X, y = rows.drop(columns="y"), rows["y"].to_numpy()
-    config = load_config(overrides={"spark": {"master": args.master, "conf": {"spark.ui.enabled": "false"}},
-                                    "permutation": {"n_repeats": args.repeats}})
+    config = load_config(
+        overrides={
+            "spark": {"master": args.master, "conf": {"spark.ui.enabled": "false"}},
+            "permutation": {"n_repeats": args.repeats},
+        }
+    )
     figures = {}
 
-    _, seconds = timed(lambda: shap_values(model, X, Task("regression"), feature_names=list(X.columns),
-                                           max_rows=len(X), local_rows=0))
+    _, seconds = timed(
+        lambda: shap_values(model, X, Task("regression"), feature_names=list(X.columns), max_rows=len(X), local_rows=0)
+    )
     figures[("SHAP", "single process")] = seconds
     _, seconds = timed(lambda: permutation_importance(model, X, y, n_repeats=args.repeats, random_state=0))
     figures[("permutation importance", "single process")] = seconds
@@ -108,8 +113,10 @@ def main() -> None:
         partitions = frame.rdd.getNumPartitions()
         spark.stop()
 
-    print(f"{args.rows:,} rows, {N_FEATURES} features, GradientBoostingRegressor(50 trees, depth 4), "
-          f"{args.repeats} permutation repeats, {partitions} Spark partitions, {os.cpu_count()} CPUs")
+    print(
+        f"{args.rows:,} rows, {N_FEATURES} features, GradientBoostingRegressor(50 trees, depth 4), "
+        f"{args.repeats} permutation repeats, {partitions} Spark partitions, {os.cpu_count()} CPUs"
+    )
     print(f"{'method':<24}{'engine':<20}{'seconds':>10}{'rows/s':>12}")
     for (method, engine), seconds in figures.items():
         print(f"{method:<24}{engine:<20}{seconds:>10.1f}{args.rows / seconds:>12,.0f}")

@@ -68,7 +68,7 @@ def tree_reuse_importance(model, X: np.ndarray, y: np.ndarray, n_repeats: int, s
         leaf = tree.predict(np.concatenate(blocks))[:, 0]
         start = 0
         for feature, touched in where:
-            values = leaf[start:start + n_repeats * touched.size].reshape(n_repeats, -1)
+            values = leaf[start : start + n_repeats * touched.size].reshape(n_repeats, -1)
             change[feature][:, touched] += weight * (values - base_leaf[touched])
             start += values.size
         evaluated += start
@@ -81,20 +81,31 @@ def tree_reuse_importance(model, X: np.ndarray, y: np.ndarray, n_repeats: int, s
 def _cases():
     X, y = load_diabetes(return_X_y=True)
     X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0)
-    yield "random forest (100 trees), diabetes, 89 rows", RandomForestRegressor(
-        n_estimators=100, random_state=0).fit(X_train, y_train), X_val, y_val
+    yield (
+        "random forest (100 trees), diabetes, 89 rows",
+        RandomForestRegressor(n_estimators=100, random_state=0).fit(X_train, y_train),
+        X_val,
+        y_val,
+    )
     X, y = make_regression(n_samples=10_000, n_features=30, n_informative=15, noise=10.0, random_state=0)
     X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0)
-    yield "gradient boosting (100 trees, depth 3), 30 features, 2000 rows", GradientBoostingRegressor(
-        n_estimators=100, max_depth=3, random_state=0).fit(X_train, y_train), X_val, y_val
+    yield (
+        "gradient boosting (100 trees, depth 3), 30 features, 2000 rows",
+        GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=0).fit(X_train, y_train),
+        X_val,
+        y_val,
+    )
 
 
 def _timings(model, X: np.ndarray, y: np.ndarray, stacked: np.ndarray, seed: int, repeats: int) -> dict[str, float]:
-    return medians_of({
-        "limit": lambda: model.predict(stacked),
-        "engine": lambda: permutation_importance(model, X, y, n_repeats=N_REPEATS),
-        "reuse": lambda: tree_reuse_importance(model, X, y, N_REPEATS, seed),
-    }, repeats)
+    return medians_of(
+        {
+            "limit": lambda: model.predict(stacked),
+            "engine": lambda: permutation_importance(model, X, y, n_repeats=N_REPEATS),
+            "reuse": lambda: tree_reuse_importance(model, X, y, N_REPEATS, seed),
+        },
+        repeats,
+    )
 
 
 def main() -> None:
@@ -110,8 +121,11 @@ def main() -> None:
         reused, fraction = tree_reuse_importance(model, X, y, N_REPEATS, seed)
         theirs = sklearn_permutation_importance(model, X, y, n_repeats=N_REPEATS, random_state=0).importances
         medians = _timings(model, X, y, stacked, seed, args.repeats)
-        print(f"| {title} | {fraction:.1%} | {medians['limit']:.3f} | {medians['engine']:.3f} | "
-              f"{medians['reuse']:.3f} | {np.abs(reused - theirs).max():.1e} |", flush=True)
+        print(
+            f"| {title} | {fraction:.1%} | {medians['limit']:.3f} | {medians['engine']:.3f} | "
+            f"{medians['reuse']:.3f} | {np.abs(reused - theirs).max():.1e} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ def main() -> list[str]:
     models = {
         "random-forest": RandomForestClassifier(n_estimators=200, random_state=0),
         "gradient-boosting": HistGradientBoostingClassifier(max_iter=100, random_state=0),
-        "logistic-regression": make_pipeline(make_column_transformer((StandardScaler(), list(X.columns))),
-                                             LogisticRegression(max_iter=2000)),
+        "logistic-regression": make_pipeline(
+            make_column_transformer((StandardScaler(), list(X.columns))), LogisticRegression(max_iter=2000)
+        ),
         "grid-search": GridSearchCV(RandomForestClassifier(random_state=0), {"max_depth": [3, None]}, cv=3),
     }
     run_ids = []
@@ -48,8 +49,9 @@ def main() -> list[str]:
         print(f"{name:20s} run {run.info.run_id}  explanation: {status}")
     mlflow_explain.autolog(disable=True)
     mlflow.sklearn.autolog(disable=True)
-    print(f"Compare the permutation_importance/* and shap_mean_abs/* metrics across runs in the UI:\n"
-          f"    {browse_hint()}")
+    print(
+        f"Compare the permutation_importance/* and shap_mean_abs/* metrics across runs in the UI:\n    {browse_hint()}"
+    )
     return run_ids
 
 

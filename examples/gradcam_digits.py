@@ -45,16 +45,25 @@ def main() -> str:
             accuracy = float((model(torch.from_numpy(X_val)).argmax(dim=1).numpy() == y_val).mean())
         mlflow.log_params({"epochs": EPOCHS, "optimizer": "adam", "lr": 2e-3})
         mlflow.log_metric("val_accuracy", accuracy)
-        mlflow.pytorch.log_model(model, name="model", serialization_format="pickle",
-                                 code_paths=[str(Path(__file__).with_name("digits_cnn.py"))],
-                                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+        mlflow.pytorch.log_model(
+            model,
+            name="model",
+            serialization_format="pickle",
+            code_paths=[str(Path(__file__).with_name("digits_cnn.py"))],
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
         explanation = mlflow_explain.explain_images(model, X_val, y_val, class_names=[str(d) for d in range(10)])
 
     result = explanation.gradcam
-    print(f"Explained run {run.info.run_id} (status: {explanation.status}, val accuracy {accuracy:.3f}, "
-          f"layer {result.target_layer}).")
-    print(f"Faithfulness: hiding the top {result.deletion_fraction:.0%} Grad-CAM pixels drops the predicted "
-          f"probability by {result.deletion_drop:.3f}, a random {result.deletion_fraction:.0%} by {result.random_drop:.3f}.")
+    print(
+        f"Explained run {run.info.run_id} (status: {explanation.status}, val accuracy {accuracy:.3f}, "
+        f"layer {result.target_layer})."
+    )
+    print(
+        f"Faithfulness: hiding the top {result.deletion_fraction:.0%} Grad-CAM pixels drops the predicted "
+        f"probability by {result.deletion_drop:.3f}, "
+        f"a random {result.deletion_fraction:.0%} by {result.random_drop:.3f}."
+    )
     print("Browse it in the MLflow UI (explain/report.html and explain/gradcam/ under the run's artifacts):")
     print(f"    {browse_hint()}")
     return run.info.run_id

@@ -1,6 +1,6 @@
 """Quick start: train a model, explain it into a local SQLite MLflow store, say how to browse it.
 
-    pip install -e . && python examples/quickstart.py
+pip install -e . && python examples/quickstart.py
 """
 
 from __future__ import annotations

@@ -62,8 +62,16 @@ def explain(
     return explain_logged(model, X, y, target=target, sample_weight=sample_weight, config=config, run_id=run_id)[0]
 
 
-def explain_logged(model: Any, X: Any = None, y: Any = None, *, target: str | None = None, sample_weight: Any = None,
-                   config: ConfigSource = None, run_id: str | None = None) -> tuple[Explanation, list[str]]:
+def explain_logged(
+    model: Any,
+    X: Any = None,
+    y: Any = None,
+    *,
+    target: str | None = None,
+    sample_weight: Any = None,
+    config: ConfigSource = None,
+    run_id: str | None = None,
+) -> tuple[Explanation, list[str]]:
     """``explain()``, also returning the paths of the files it logged (relative to ``logging.artifact_dir``).
 
     Parameters and errors are those of ``explain()``; the list is empty when nothing reached MLflow.
@@ -106,41 +114,72 @@ def log_to_run(explanation: Explanation, cfg: ExplainConfig, run_id: str | None,
                 raise
             _tracking_failed(explanation, Path(folder), run_id, cfg, err)
             return []
-    logger.info("mlflow_explain: explanation of %s logged to run %s (status %s).",
-                explanation.model_type, target_run_id, explanation.status)
+    logger.info(
+        "mlflow_explain: explanation of %s logged to run %s (status %s).",
+        explanation.model_type,
+        target_run_id,
+        explanation.status,
+    )
     return files
 
 
-def _log(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig,
-         started: float) -> tuple[str, list[str]]:
+def _log(
+    explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig, started: float
+) -> tuple[str, list[str]]:
     """Compare with the baseline, write the artifacts and log everything into the target run; the run and files."""
     with tracking.target_run(run_id) as target_run_id:
         importances = explanation.importances
         if cfg.compare.enabled and not importances.empty:
-            explanation.drift = guarded(explanation, "compare", cfg.on_error, baseline_drift, target_run_id,
-                                        importances, cfg, explanation.reported_features)
+            explanation.drift = guarded(
+                explanation,
+                "compare",
+                cfg.on_error,
+                baseline_drift,
+                target_run_id,
+                importances,
+                cfg,
+                explanation.reported_features,
+            )
         files = write_artifacts(explanation, folder, cfg)
         explanation.timings["total"] = time.perf_counter() - started
         tracking.log_explanation(explanation, folder, target_run_id, cfg.logging.artifact_dir)
     return target_run_id, [path.relative_to(folder).as_posix() for path in files]
 
 
-def _tracking_failed(explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig,
-                     err: Exception) -> None:
+def _tracking_failed(
+    explanation: Explanation, folder: Path, run_id: str | None, cfg: ExplainConfig, err: Exception
+) -> None:
     """MLflow could not take the explanation: spool it to ``logging.spool_dir``, or record the failure."""
     message = f"{type(err).__name__}: {err}"
     if not cfg.logging.spool_dir:
         explanation.errors["logging"] = message
-        logger.warning("mlflow_explain: the explanation could not be logged to MLflow and is lost (set "
-                       "logging.spool_dir to keep it for `mlflow-explain sync`); training is unaffected: %s", message)
+        logger.warning(
+            "mlflow_explain: the explanation could not be logged to MLflow and is lost (set "
+            "logging.spool_dir to keep it for `mlflow-explain sync`); training is unaffected: %s",
+            message,
+        )
         return
     if not (folder / "summary.json").exists():
         write_artifacts(explanation, folder, cfg)
     active_run_id, experiment_id, tracking_uri = tracking.pending_target()
-    entry = spool.save(cfg.logging.spool_dir, folder, run_id=run_id or active_run_id, experiment_id=experiment_id,
-                       tracking_uri=tracking_uri, artifact_dir=cfg.logging.artifact_dir,
-                       metrics=tracking.explanation_metrics(explanation), tags=tracking.explanation_tags(explanation))
-    explanation.warnings.append(f"MLflow was unreachable ({message}); the explanation was spooled to {entry}: "
-                                "upload it with `mlflow-explain sync`.")
-    logger.warning("mlflow_explain: MLflow is unreachable; explanation spooled to %s (upload it with "
-                   "`mlflow-explain sync --spool-dir %s`): %s", entry, cfg.logging.spool_dir, message)
+    entry = spool.save(
+        cfg.logging.spool_dir,
+        folder,
+        run_id=run_id or active_run_id,
+        experiment_id=experiment_id,
+        tracking_uri=tracking_uri,
+        artifact_dir=cfg.logging.artifact_dir,
+        metrics=tracking.explanation_metrics(explanation),
+        tags=tracking.explanation_tags(explanation),
+    )
+    explanation.warnings.append(
+        f"MLflow was unreachable ({message}); the explanation was spooled to {entry}: "
+        "upload it with `mlflow-explain sync`."
+    )
+    logger.warning(
+        "mlflow_explain: MLflow is unreachable; explanation spooled to %s (upload it with "
+        "`mlflow-explain sync --spool-dir %s`): %s",
+        entry,
+        cfg.logging.spool_dir,
+        message,
+    )

@@ -48,7 +48,9 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
         images = guarded(explanation, "plots", config.on_error, _write_figures, explanation, directory, config)
         if config.logging.report:
             force_plot = guarded(explanation, "force_plot", config.on_error, _write_force_plot, explanation, directory)
-            guarded(explanation, "report", config.on_error, _write_report, explanation, directory, images or {}, force_plot)
+            guarded(
+                explanation, "report", config.on_error, _write_report, explanation, directory, images or {}, force_plot
+            )
     if explanation.errors:
         lines = [f"{step}: {message}" for step, message in explanation.errors.items()]
         (directory / "error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -66,7 +68,9 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         "task": {"kind": explanation.task.kind, "classes": list(explanation.task.classes)},
         "n_rows": explanation.n_rows,
         "feature_names": explanation.feature_names,
-        "permutation": None if permutation is None else {
+        "permutation": None
+        if permutation is None
+        else {
             "scorers": permutation.scorer_names,
             "baseline_scores": permutation.baseline_scores,
             "n_rows": permutation.n_rows,
@@ -76,7 +80,9 @@ def summary(explanation: Explanation) -> dict[str, Any]:
             "path": permutation.path,
             "path_reason": permutation.path_reason,
         },
-        "shap": None if shap_result is None else {
+        "shap": None
+        if shap_result is None
+        else {
             "algorithm": shap_result.algorithm,
             "reason": shap_result.reason,
             "output_space": shap_result.output_space,
@@ -89,7 +95,9 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         "versions": explanation.versions,
         "config": explanation.config,
         "diagnostics": [dataclasses.asdict(finding) for finding in explanation.diagnostics],
-        "drift": None if explanation.drift is None else {
+        "drift": None
+        if explanation.drift is None
+        else {
             "baseline_run_id": explanation.drift.baseline_run_id,
             "method": explanation.drift.method,
             "ndcg_at_k": explanation.drift.ndcg,
@@ -127,10 +135,9 @@ _GRADCAM_ARRAYS = {
     "probabilities.npy": "class probabilities of the explained images (n, n_classes)",
     "labels.npy": "true class index of the explained images (n,), when labels were given",
     "heatmaps_predicted.npy": "raw Grad-CAM of the predicted class, ReLU applied, at the target layer's resolution "
-                              "(n, h, w)",
+    "(n, h, w)",
     "heatmaps_true.npy": "raw Grad-CAM of the true class (n, h, w), when labels were given",
-    "mean_heatmaps.npy": "mean Grad-CAM per class at the image resolution, each map scaled to [0, 1] "
-                         "(n_classes, H, W)",
+    "mean_heatmaps.npy": "mean Grad-CAM per class at the image resolution, each map scaled to [0, 1] (n_classes, H, W)",
 }
 
 

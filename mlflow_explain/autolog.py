@@ -80,8 +80,10 @@ def _estimator_classes() -> list[type]:
     from sklearn.utils import all_estimators
 
     classes = [cls for _, cls in all_estimators()]
-    for module, names in (("xgboost", ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker")),
-                          ("lightgbm", ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker"))):
+    for module, names in (
+        ("xgboost", ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker")),
+        ("lightgbm", ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")),
+    ):
         imported = sys.modules.get(module)
         if imported is None:
             try:
@@ -146,8 +148,9 @@ def _explain_safely(estimator: Any, fit_kwargs: dict, started_ms: int) -> None:
     except Exception:
         if config.on_error == "raise":
             raise
-        logger.warning("mlflow_explain: could not explain %s; training is unaffected.", type(estimator).__name__,
-                       exc_info=True)
+        logger.warning(
+            "mlflow_explain: could not explain %s; training is unaffected.", type(estimator).__name__, exc_info=True
+        )
 
 
 def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config: Any) -> None:
@@ -162,8 +165,12 @@ def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config
             if config.on_error == "raise":
                 raise
             message = f"{type(err).__name__}: {err}"
-            logger.warning("mlflow_explain: explaining %s failed; training is unaffected: %s",
-                           type(model).__name__, message, exc_info=True)
+            logger.warning(
+                "mlflow_explain: explaining %s failed; training is unaffected: %s",
+                type(model).__name__,
+                message,
+                exc_info=True,
+            )
             _record_failure(run_id, message, config.logging.artifact_dir)
 
 
@@ -216,6 +223,8 @@ def _validation_data(run_id: str, fit_kwargs: dict, config: Any) -> tuple | None
         return config.validation.path, None
     if not _state.warned_no_data:
         _state.warned_no_data = True
-        logger.warning("mlflow_explain.autolog: no validation data (set_validation_data, autolog(validation_data=), "
-                       "an eval_set, or validation.path); models are not explained.")
+        logger.warning(
+            "mlflow_explain.autolog: no validation data (set_validation_data, autolog(validation_data=), "
+            "an eval_set, or validation.path); models are not explained."
+        )
     return None

@@ -34,8 +34,9 @@ class Limits:
     message: str | None = None
 
 
-def permutation_limits(seconds_per_row: float, n_rows: int, rows: int, n_units: int, n_repeats: int,
-                       budget_s: float) -> Limits:
+def permutation_limits(
+    seconds_per_row: float, n_rows: int, rows: int, n_units: int, n_repeats: int, budget_s: float
+) -> Limits:
     """Rows per repeat and repeats of permutation importance that fit ``budget_s``.
 
     The cost is one baseline prediction of all ``n_rows`` plus ``rows`` predictions per
@@ -71,9 +72,11 @@ def permutation_limits(seconds_per_row: float, n_rows: int, rows: int, n_units: 
         new_rows = floor_rows
         new_repeats = max(1, min(n_repeats, int(per_copy / floor_rows)))
     estimated = cost(new_rows, new_repeats)
-    message = (f"permutation: the estimated {wanted:.0f} s for {rows} rows x {n_repeats} repeats x {n_units} features "
-               f"is over budget_s={budget_s:g}; using {new_rows} rows x {new_repeats} repeats "
-               f"(estimated {estimated:.0f} s).")
+    message = (
+        f"permutation: the estimated {wanted:.0f} s for {rows} rows x {n_repeats} repeats x {n_units} features "
+        f"is over budget_s={budget_s:g}; using {new_rows} rows x {new_repeats} repeats "
+        f"(estimated {estimated:.0f} s)."
+    )
     if estimated > budget_s:
         message += " That is still over the budget: the fewest rows and repeats that give an estimate at all."
     return Limits(new_rows, new_repeats, estimated, message)
@@ -86,8 +89,10 @@ def shap_limits(seconds_per_row: float, rows: int, budget_s: float) -> Limits:
         return Limits(rows, 1, wanted)
     new_rows = min(rows, max(int(budget_s / seconds_per_row), MIN_ROWS))
     estimated = seconds_per_row * new_rows
-    message = (f"shap: the estimated {wanted:.0f} s for {rows} rows is over budget_s={budget_s:g}; "
-               f"explaining {new_rows} rows (estimated {estimated:.0f} s).")
+    message = (
+        f"shap: the estimated {wanted:.0f} s for {rows} rows is over budget_s={budget_s:g}; "
+        f"explaining {new_rows} rows (estimated {estimated:.0f} s)."
+    )
     return Limits(new_rows, 1, estimated, message)
 
 

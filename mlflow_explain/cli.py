@@ -18,10 +18,19 @@ from .config import load_config
 from .errors import ExplainError, InvalidInputError
 
 _CONFIG_OPTIONS = [
-    click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                 help="YAML file merged over the defaults (configs/default.yaml)."),
-    click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-                 help="Override one config key, e.g. --set shap.max_rows=500; repeatable."),
+    click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        help="YAML file merged over the defaults (configs/default.yaml).",
+    ),
+    click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="SECTION.KEY=VALUE",
+        help="Override one config key, e.g. --set shap.max_rows=500; repeatable.",
+    ),
 ]
 
 
@@ -35,7 +44,9 @@ def _config_options(command):
 @click.option("-v", "--verbose", is_flag=True, help="Log progress messages (INFO) to stderr.")
 def main(verbose: bool) -> None:
     """Entry point of the ``mlflow-explain`` console script."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command("config", help="Print the effective configuration (defaults, then --config, then --set).")
@@ -47,20 +58,40 @@ def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
 
 @main.command("explain", help="Explain a logged model on validation data and log the results into its run.")
 @click.option("--model-uri", required=True, help="Logged model, e.g. runs:/<run id>/model or models:/<name>/<version>.")
-@click.option("--data", "data_path", type=click.Path(dir_okay=False),
-              help="Validation rows: a CSV or Parquet file (default: validation.path in the config).")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(dir_okay=False),
+    help="Validation rows: a CSV or Parquet file (default: validation.path in the config).",
+)
 @click.option("--target", help="Target column in --data (default: validation.target in the config).")
-@click.option("--images", "images_path", type=click.Path(dir_okay=False),
-              help="Grad-CAM instead of tabular methods: a .npz with 'images' (n, C, H, W) and optional 'labels' and "
-                   "'class_names', for a model logged with mlflow.pytorch.")
+@click.option(
+    "--images",
+    "images_path",
+    type=click.Path(dir_okay=False),
+    help="Grad-CAM instead of tabular methods: a .npz with 'images' (n, C, H, W) and optional 'labels' and "
+    "'class_names', for a model logged with mlflow.pytorch.",
+)
 @click.option("--run-id", help="Run to log into (default: the run that logged the model).")
-@click.option("--spark", "use_spark", is_flag=True,
-              help="Explain every row on Apache Spark (session on spark.master); --data is then a Parquet path or URI.")
+@click.option(
+    "--spark",
+    "use_spark",
+    is_flag=True,
+    help="Explain every row on Apache Spark (session on spark.master); --data is then a Parquet path or URI.",
+)
 @click.option("--shap-output", help="With --spark: Parquet path receiving the SHAP values of every row.")
 @_config_options
-def explain_command(model_uri: str, data_path: str | None, target: str | None, images_path: str | None,
-                    run_id: str | None, use_spark: bool, shap_output: str | None, config_path: str | None,
-                    overrides: tuple[str, ...]) -> None:
+def explain_command(
+    model_uri: str,
+    data_path: str | None,
+    target: str | None,
+    images_path: str | None,
+    run_id: str | None,
+    use_spark: bool,
+    shap_output: str | None,
+    config_path: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     from . import tracking
     from .api import explain
     from .image_api import explain_images, read_images_file
@@ -107,15 +138,31 @@ def explain_command(model_uri: str, data_path: str | None, target: str | None, i
 @click.option("--order-by", help="Metric ordering the runs in the plots (default: start time).")
 @click.option("--log-to", help="Experiment that receives the comparison run (default: the first run's).")
 @_config_options
-def compare_command(experiments: tuple[str, ...], experiment_ids: tuple[str, ...], run_ids: tuple[str, ...],
-                    filter_string: str | None, max_runs: int, order_by: str | None, log_to: str | None,
-                    config_path: str | None, overrides: tuple[str, ...]) -> None:
+def compare_command(
+    experiments: tuple[str, ...],
+    experiment_ids: tuple[str, ...],
+    run_ids: tuple[str, ...],
+    filter_string: str | None,
+    max_runs: int,
+    order_by: str | None,
+    log_to: str | None,
+    config_path: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     from .compare import compare
 
     config = _load(config_path, overrides)
     try:
-        comparison = compare(list(experiments) or None, list(experiment_ids) or None, list(run_ids) or None,
-                             filter_string, max_runs, log_to, order_by, config)
+        comparison = compare(
+            list(experiments) or None,
+            list(experiment_ids) or None,
+            list(run_ids) or None,
+            filter_string,
+            max_runs,
+            log_to,
+            order_by,
+            config,
+        )
     except ExplainError as err:
         _fail(str(err))
     except MlflowException as err:
@@ -131,11 +178,15 @@ def _explain_on_spark(model, data_path: str | None, target: str | None, config, 
 
         from .spark import explain, spark_session
     except ImportError as err:
-        raise InvalidInputError(f"--spark needs pyspark ({err}); install it with pip install 'mlflow-explain[spark]'.") from err
+        raise InvalidInputError(
+            f"--spark needs pyspark ({err}); install it with pip install 'mlflow-explain[spark]'."
+        ) from err
     data_path = data_path or config.validation.path
     target = target or config.validation.target
     if data_path is None or target is None:
-        raise InvalidInputError("--spark needs --data (a Parquet path) and --target, or validation.path and validation.target.")
+        raise InvalidInputError(
+            "--spark needs --data (a Parquet path) and --target, or validation.path and validation.target."
+        )
     try:
         frame = spark_session(config.spark).read.parquet(data_path)
     except AnalysisException as err:
@@ -147,8 +198,9 @@ def _explain_on_spark(model, data_path: str | None, target: str | None, config, 
 @click.option("--spool-dir", help="Spool folder (default: logging.spool_dir in the config).")
 @click.option("--tracking-uri", help="Server to upload to (default: the one each explanation was meant for).")
 @_config_options
-def sync_command(spool_dir: str | None, tracking_uri: str | None, config_path: str | None,
-                 overrides: tuple[str, ...]) -> None:
+def sync_command(
+    spool_dir: str | None, tracking_uri: str | None, config_path: str | None, overrides: tuple[str, ...]
+) -> None:
     from .spool import sync
 
     folder = spool_dir or _load(config_path, overrides).logging.spool_dir

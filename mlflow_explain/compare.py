@@ -95,35 +95,56 @@ def drift(baseline: RunImportances, current: pd.DataFrame, k: int, threshold: fl
     for method in ("shap", "permutation"):
         old, new = summary_importance(baseline.table, method), summary_importance(current, method)
         if len(old.index.intersection(new.index)) >= 2:
-            ranks = pd.DataFrame({"baseline_rank": old.rank(ascending=False, method="first"),
-                                  "rank": new.rank(ascending=False, method="first")}).dropna()
+            ranks = pd.DataFrame(
+                {
+                    "baseline_rank": old.rank(ascending=False, method="first"),
+                    "rank": new.rank(ascending=False, method="first"),
+                }
+            ).dropna()
             ranks["shift"] = ranks["baseline_rank"] - ranks["rank"]
             moved = ranks[ranks["shift"] != 0].sort_values("shift", key=np.abs, ascending=False)
-            return Drift(baseline_run_id=baseline.run_id, baseline_label=baseline.label, method=method,
-                         ndcg=ndcg_at_k(old, new, k), spearman=spearman(old, new), top_k_overlap=top_k_overlap(old, new, k),
-                         top_k=k, threshold=threshold, moved=moved.rename_axis("feature").reset_index())
+            return Drift(
+                baseline_run_id=baseline.run_id,
+                baseline_label=baseline.label,
+                method=method,
+                ndcg=ndcg_at_k(old, new, k),
+                spearman=spearman(old, new),
+                top_k_overlap=top_k_overlap(old, new, k),
+                top_k=k,
+                threshold=threshold,
+                moved=moved.rename_axis("feature").reset_index(),
+            )
     return None
 
 
 def compare_runs(runs: list[RunImportances], top_k: int = 10, notes: list[str] | None = None) -> Comparison:
     """Side-by-side importances and pairwise stability of ``runs`` (ordered by ``order_value``, else start time)."""
-    runs = sorted(runs, key=lambda run: (run.order_value if run.order_value is not None else run.start_time))
+    runs = sorted(runs, key=lambda run: run.order_value if run.order_value is not None else run.start_time)
     notes = list(notes or [])
     frames = []
     for run in runs:
         for method in sorted(run.table["method"].unique()):
             importance = summary_importance(run.table, method)
-            frames.append(pd.DataFrame({
-                "run_id": run.run_id, "run_label": run.label, "experiment": run.experiment_name,
-                "start_time": run.start_time, "method": method, "feature": importance.index,
-                "importance": importance.to_numpy(),
-                "rank": importance.rank(ascending=False, method="first").astype(int).to_numpy(),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "run_id": run.run_id,
+                        "run_label": run.label,
+                        "experiment": run.experiment_name,
+                        "start_time": run.start_time,
+                        "method": method,
+                        "feature": importance.index,
+                        "importance": importance.to_numpy(),
+                        "rank": importance.rank(ascending=False, method="first").astype(int).to_numpy(),
+                    }
+                )
+            )
     feature_sets = {run.run_id: frozenset(run.table["feature"]) for run in runs}
     if len(set(feature_sets.values())) > 1:
         notes.append("The runs do not all have the same features; stability is computed on the shared ones.")
-    return Comparison(runs, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
-                      _stability(runs, top_k), top_k, notes)
+    return Comparison(
+        runs, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), _stability(runs, top_k), top_k, notes
+    )
 
 
 def _stability(runs: list[RunImportances], k: int) -> pd.DataFrame:
@@ -135,14 +156,25 @@ def _stability(runs: list[RunImportances], k: int) -> pd.DataFrame:
             if len(shared) < 2:
                 continue
             first, second = first[shared], second[shared]
-            rows.append({"run_a": a.run_id, "run_b": b.run_id, "label_a": a.label, "label_b": b.label,
-                         "method": method, "shared_features": len(shared), "spearman": spearman(first, second),
-                         f"top_{k}_overlap": top_k_overlap(first, second, k), f"ndcg_at_{k}": ndcg_at_k(first, second, k)})
+            rows.append(
+                {
+                    "run_a": a.run_id,
+                    "run_b": b.run_id,
+                    "label_a": a.label,
+                    "label_b": b.label,
+                    "method": method,
+                    "shared_features": len(shared),
+                    "spearman": spearman(first, second),
+                    f"top_{k}_overlap": top_k_overlap(first, second, k),
+                    f"ndcg_at_{k}": ndcg_at_k(first, second, k),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def baseline_drift(run_id: str, importances: pd.DataFrame, config: ExplainConfig,
-                   features: list[str] | None = None) -> Drift | None:
+def baseline_drift(
+    run_id: str, importances: pd.DataFrame, config: ExplainConfig, features: list[str] | None = None
+) -> Drift | None:
     """Drift of a new explanation against the baseline run ``config.compare.baseline`` names, if any.
 
     The baseline's importances are read from its metrics, their keys mapped back to ``features``
@@ -219,8 +251,9 @@ def compare(
         comparison.stability.to_csv(directory / "stability.csv", index=False)
         (directory / "report.html").write_text(report.render_comparison(comparison, images), encoding="utf-8")
         experiment_id = tracking.experiment_id(log_to) if log_to else runs[0].info.experiment_id
-        comparison.run_id = tracking.log_comparison(directory, experiment_id, f"compare {len(explained)} runs",
-                                                    _summary_metrics(comparison))
+        comparison.run_id = tracking.log_comparison(
+            directory, experiment_id, f"compare {len(explained)} runs", _summary_metrics(comparison)
+        )
     return comparison
 
 

@@ -129,9 +129,7 @@ _POSITIVE_OR_NULL = {"permutation.budget_s", "shap.budget_s"}
 ConfigSource = str | Path | Mapping | ExplainConfig | None
 
 
-def load_config(
-    source: ConfigSource = None, overrides: Sequence[str] | Mapping | None = None
-) -> ExplainConfig:
+def load_config(source: ConfigSource = None, overrides: Sequence[str] | Mapping | None = None) -> ExplainConfig:
     """Build the effective config: defaults, then ``source``, then ``overrides``.
 
     Parameters

@@ -100,7 +100,9 @@ def load_validation_data(
     y = _as_target(y, X.shape[0])
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).ravel()
     if weights is not None and weights.shape[0] != X.shape[0]:
-        raise InvalidInputError(f"sample_weight has {weights.shape[0]} values but the validation data has {X.shape[0]} rows.")
+        raise InvalidInputError(
+            f"sample_weight has {weights.shape[0]} values but the validation data has {X.shape[0]} rows."
+        )
     X, y, weights = _cap_rows(X, y, weights, config)
     return ValidationData(X=X, y=y, sample_weight=weights, feature_names=names)
 
@@ -115,7 +117,9 @@ def _read_if_path(X: Any) -> Any:
 
 def _split_target(X: Any, target: str) -> tuple[pd.DataFrame, np.ndarray]:
     if not isinstance(X, pd.DataFrame):
-        raise InvalidInputError(f"Target column {target!r} was named, but the validation data is not a DataFrame with named columns.")
+        raise InvalidInputError(
+            f"Target column {target!r} was named, but the validation data is not a DataFrame with named columns."
+        )
     if target not in X.columns:
         shown = ", ".join(map(str, list(X.columns)[:20]))
         raise InvalidInputError(f"Target column {target!r} is not in the validation data; its columns are: {shown}.")
@@ -130,7 +134,9 @@ def _as_2d(X: Any) -> pd.DataFrame | np.ndarray:
     try:
         array = np.asarray(X)
     except Exception as err:
-        raise InvalidInputError(f"X of type {type(X).__name__} cannot be read as a table of rows and features.") from err
+        raise InvalidInputError(
+            f"X of type {type(X).__name__} cannot be read as a table of rows and features."
+        ) from err
     if array.ndim != 2:
         raise InvalidInputError(
             f"X must be 2-D (rows x features), got an array of shape {array.shape}; "
@@ -149,16 +155,22 @@ def _match_model_columns(model: Any, X: pd.DataFrame | np.ndarray) -> tuple[pd.D
             missing = [n for n in names if n not in columns]
             extra = [c for c in columns if c not in names]
             if missing:
-                raise InvalidInputError(f"The validation data lacks column(s) the model was trained on: {', '.join(missing)}.")
+                raise InvalidInputError(
+                    f"The validation data lacks column(s) the model was trained on: {', '.join(missing)}."
+                )
             if extra:
-                raise InvalidInputError(f"The validation data has column(s) the model was not trained on: {', '.join(extra)}.")
+                raise InvalidInputError(
+                    f"The validation data has column(s) the model was not trained on: {', '.join(extra)}."
+                )
             X = X.set_axis(columns, axis=1)
             return (X[names] if columns != names else X), names
         if X.shape[1] == len(names):
             return pd.DataFrame(X, columns=names), names
     expected = getattr(model, "n_features_in_", None)
     if expected is not None and X.shape[1] != expected:
-        raise InvalidInputError(f"The validation data has {X.shape[1]} feature columns but the model expects {expected}.")
+        raise InvalidInputError(
+            f"The validation data has {X.shape[1]} feature columns but the model expects {expected}."
+        )
     if expected is not None and isinstance(X, pd.DataFrame) and all(map(pd.api.types.is_numeric_dtype, X.dtypes)):
         return X.to_numpy(), column_names(X)  # fitted on an array: give it one, keep the frame's names
     return X, column_names(X)

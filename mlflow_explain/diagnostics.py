@@ -52,8 +52,15 @@ def _dominant(method: str, importance: pd.Series) -> list[Finding]:
     if share[top] <= DOMINANT_SHARE:
         return []
     label = "permutation importance" if method == "permutation" else "mean |SHAP value|"
-    return [Finding("dominant_feature", "warning", (top,), float(share[top]),
-                    f"'{top}' carries {share[top]:.0%} of the {label}: check it for target leakage or an ID column.")]
+    return [
+        Finding(
+            "dominant_feature",
+            "warning",
+            (top,),
+            float(share[top]),
+            f"'{top}' carries {share[top]:.0%} of the {label}: check it for target leakage or an ID column.",
+        )
+    ]
 
 
 def _noise(explanation: Explanation) -> list[Finding]:
@@ -63,9 +70,16 @@ def _noise(explanation: Explanation) -> list[Finding]:
     if not noise:
         return []
     shown = ", ".join(f"'{name}'" for name in noise[:10]) + (" ..." if len(noise) > 10 else "")
-    return [Finding("noise_features", "info", noise, float(len(noise)),
-                    f"{len(noise)} feature(s) with zero or negative permutation importance ({shown}): "
-                    "shuffling them does not hurt the score; candidates to drop.")]
+    return [
+        Finding(
+            "noise_features",
+            "info",
+            noise,
+            float(len(noise)),
+            f"{len(noise)} feature(s) with zero or negative permutation importance ({shown}): "
+            "shuffling them does not hurt the score; candidates to drop.",
+        )
+    ]
 
 
 def _disagreement(importances: dict[str, pd.Series]) -> list[Finding]:
@@ -80,8 +94,15 @@ def _disagreement(importances: dict[str, pd.Series]) -> list[Finding]:
         return []
     severity = "warning" if rho < DISAGREEMENT_BELOW else "info"
     verdict = "disagree" if rho < DISAGREEMENT_BELOW else "agree"
-    return [Finding("method_disagreement", severity, tuple(shared), rho,
-                    f"Permutation importance and mean |SHAP| rankings {verdict} (Spearman {rho:.2f}).")]
+    return [
+        Finding(
+            "method_disagreement",
+            severity,
+            tuple(shared),
+            rho,
+            f"Permutation importance and mean |SHAP| rankings {verdict} (Spearman {rho:.2f}).",
+        )
+    ]
 
 
 def _correlated(X: pd.DataFrame) -> list[Finding]:
@@ -91,14 +112,26 @@ def _correlated(X: pd.DataFrame) -> list[Finding]:
         return []
     correlation = numeric.corr().to_numpy()
     names = [str(name) for name in numeric.columns]
-    pairs = sorted(((abs(correlation[i, j]), correlation[i, j], names[i], names[j])
-                    for i, j in zip(*np.triu_indices(len(names), k=1), strict=True)
-                    if abs(correlation[i, j]) > CORRELATED_ABOVE), reverse=True)
+    pairs = sorted(
+        (
+            (abs(correlation[i, j]), correlation[i, j], names[i], names[j])
+            for i, j in zip(*np.triu_indices(len(names), k=1), strict=True)
+            if abs(correlation[i, j]) > CORRELATED_ABOVE
+        ),
+        reverse=True,
+    )
     if not pairs:
         return []
     shown = "; ".join(f"'{a}' and '{b}' (r = {r:.2f})" for _, r, a, b in pairs[:_PAIRS_SHOWN])
     more = f"; and {len(pairs) - _PAIRS_SHOWN} more" if len(pairs) > _PAIRS_SHOWN else ""
     features = tuple(dict.fromkeys(name for _, _, a, b in pairs for name in (a, b)))
-    return [Finding("correlated_features", "info", features, float(len(pairs)),
-                    f"{len(pairs)} correlated feature pair(s), |r| > {CORRELATED_ABOVE}: {shown}{more}. Shuffling one "
-                    "feature of a pair leaves the other, so permutation importance may be split between them.")]
+    return [
+        Finding(
+            "correlated_features",
+            "info",
+            features,
+            float(len(pairs)),
+            f"{len(pairs)} correlated feature pair(s), |r| > {CORRELATED_ABOVE}: {shown}{more}. Shuffling one "
+            "feature of a pair leaves the other, so permutation importance may be split between them.",
+        )
+    ]

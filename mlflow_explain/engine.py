@@ -54,13 +54,21 @@ def run(request: ExplainRequest) -> Explanation:
             result = guarded(explanation, name, request.config.on_error, method, request, explanation)
         setattr(explanation, name, result)
     if explanation.permutation is not None or explanation.shap is not None:
-        findings = guarded(explanation, "diagnostics", request.config.on_error, diagnose, explanation, request.data.frame())
+        findings = guarded(
+            explanation, "diagnostics", request.config.on_error, diagnose, explanation, request.data.frame()
+        )
         explanation.diagnostics = findings or []
     return explanation
 
 
-def guarded(explanation: Explanation, step: str, on_error: str, function: Callable, *args: Any,
-            passthrough: tuple[type[Exception], ...] = ()) -> Any:
+def guarded(
+    explanation: Explanation,
+    step: str,
+    on_error: str,
+    function: Callable,
+    *args: Any,
+    passthrough: tuple[type[Exception], ...] = (),
+) -> Any:
     """Call ``function``; on failure record the error under ``step`` and return None, or re-raise.
 
     Exceptions of the ``passthrough`` types (such as bad input found by the method) always propagate.
@@ -156,8 +164,9 @@ def _shap(request: ExplainRequest, explanation: Explanation):
         found: dict[str, str] = {}
 
         def probe(rows: Any) -> None:
-            found["algorithm"] = _shap_values(request, rows, max_rows=len(rows), permutation_max_rows=len(rows),
-                                              local_rows=0, check_additivity=False).algorithm
+            found["algorithm"] = _shap_values(
+                request, rows, max_rows=len(rows), permutation_max_rows=len(rows), local_rows=0, check_additivity=False
+            ).algorithm
 
         per_row = budget.seconds_per_row(probe, request.data.X, budget.PROBE_ROWS_SHAP)
         wanted = permutation_max_rows if found["algorithm"] == "permutation" else max_rows

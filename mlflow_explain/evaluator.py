@@ -49,15 +49,17 @@ class ExplainEvaluator(ModelEvaluator):
             return False  # a flat config meant for another evaluator
         return config.evaluate.run_by_default or not _choosing_unnamed_evaluators()
 
-    def evaluate(self, *, model_type: str, dataset: Any, run_id: str, evaluator_config: dict,
-                 model: Any = None, **kwargs: Any) -> EvaluationResult:
+    def evaluate(
+        self, *, model_type: str, dataset: Any, run_id: str, evaluator_config: dict, model: Any = None, **kwargs: Any
+    ) -> EvaluationResult:
         """Explain ``model`` on the evaluation data, log into ``run_id`` and return metrics and artifacts."""
         if model is None:
             raise InvalidInputError("The explain evaluator needs a model; it cannot explain a table of predictions.")
         raw_model = tracking.unwrap_pyfunc(model)
         config = load_config(evaluator_config or None)
-        explanation, logged = explain_logged(raw_model, dataset.features_data, dataset.labels_data, config=config,
-                                             run_id=run_id)
+        explanation, logged = explain_logged(
+            raw_model, dataset.features_data, dataset.labels_data, config=config, run_id=run_id
+        )
         folder = f"{config.logging.artifact_dir}/"
         root = f"{tracking.artifact_root(run_id)}/{folder}" if logged else ""
         artifacts = {

@@ -80,8 +80,9 @@ def explain_images(
     cfg = load_config(config)
     method = _gradcam_method()
     if not hasattr(images, "__len__"):
-        raise InvalidInputError(f"Images must be an array or Tensor of shape (n, channels, height, width), "
-                                f"not {type(images).__name__}.")
+        raise InvalidInputError(
+            f"Images must be an array or Tensor of shape (n, channels, height, width), not {type(images).__name__}."
+        )
     settings = cfg.gradcam
     explanation = Explanation(
         task=Task("multiclass", tuple(class_names or ())),
@@ -94,12 +95,26 @@ def explain_images(
     if settings.enabled:
         with timed(explanation, "gradcam"):
             compute = functools.partial(
-                method, target_layer=target_layer or settings.target_layer, max_images=settings.max_images,
-                max_rows=settings.max_rows, batch_size=settings.batch_size,
-                deletion_fraction=settings.deletion_fraction, deletion_fill=settings.deletion_fill,
-                random_state=settings.random_state)
-            explanation.gradcam = guarded(explanation, "gradcam", cfg.on_error, compute, model, images, labels,
-                                          class_names, passthrough=(InvalidInputError,))
+                method,
+                target_layer=target_layer or settings.target_layer,
+                max_images=settings.max_images,
+                max_rows=settings.max_rows,
+                batch_size=settings.batch_size,
+                deletion_fraction=settings.deletion_fraction,
+                deletion_fill=settings.deletion_fill,
+                random_state=settings.random_state,
+            )
+            explanation.gradcam = guarded(
+                explanation,
+                "gradcam",
+                cfg.on_error,
+                compute,
+                model,
+                images,
+                labels,
+                class_names,
+                passthrough=(InvalidInputError,),
+            )
     else:
         logger.info("gradcam.enabled is false: no Grad-CAM heatmaps computed.")
     if explanation.gradcam is not None:
@@ -128,8 +143,10 @@ def read_images_file(path: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as err:
         raise InvalidInputError(f"Cannot read images file {path}: {err}.") from err
     if not isinstance(archive, np.lib.npyio.NpzFile) or "images" not in archive.files:
-        raise InvalidInputError(f"Images file {path} must be a .npz holding an array named 'images' (and optionally "
-                                "'labels' and 'class_names').")
+        raise InvalidInputError(
+            f"Images file {path} must be a .npz holding an array named 'images' (and optionally "
+            "'labels' and 'class_names')."
+        )
     with archive:
         return {
             "images": archive["images"],
@@ -143,6 +160,7 @@ def _gradcam_method() -> Callable[..., GradcamResult]:
     try:
         from .methods.gradcam import gradcam
     except ImportError as err:
-        raise MissingDependencyError(f"Grad-CAM needs PyTorch and Captum ({err.name} is not installed): "
-                                     "pip install 'mlflow-explain[torch]'.") from err
+        raise MissingDependencyError(
+            f"Grad-CAM needs PyTorch and Captum ({err.name} is not installed): pip install 'mlflow-explain[torch]'."
+        ) from err
     return gradcam

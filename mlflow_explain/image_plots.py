@@ -48,8 +48,12 @@ class ImageGrid:
         panels_per_entry = max(len(entry) for entry in self.entries)
         side = float(np.clip(max(panel.rgb.shape[0] for entry in self.entries for panel in entry), 96, 160))
         lines = max(panel.caption.count("\n") + 1 for entry in self.entries for panel in entry)
-        longest = max(text_width(line, _CAPTION_SIZE) for entry in self.entries for panel in entry
-                      for line in panel.caption.split("\n"))
+        longest = max(
+            text_width(line, _CAPTION_SIZE)
+            for entry in self.entries
+            for panel in entry
+            for line in panel.caption.split("\n")
+        )
         cell_width, cell_height = max(side, longest) + _GAP, lines * _CAPTION_SIZE * 1.25 + side + _GAP
         title_lines = self.title.split("\n")
         top = _PAD + len(title_lines) * FONT_SIZE * 1.4 + _GAP
@@ -92,11 +96,19 @@ def class_grid(result: GradcamResult, k: int, per_row: int = 4) -> ImageGrid:
     for i, row in enumerate(result.shown):
         if groups[row] == k:
             image = result.shown_images[i]
-            entries.append([_Panel(_picture(image, None), _caption(result, int(row))),
-                            _Panel(_picture(image, result.shown_heatmaps_predicted[i]), "Grad-CAM, predicted class")])
+            entries.append(
+                [
+                    _Panel(_picture(image, None), _caption(result, int(row))),
+                    _Panel(_picture(image, result.shown_heatmaps_predicted[i]), "Grad-CAM, predicted class"),
+                ]
+            )
     kind = "true" if result.labels is not None else "predicted"
-    return _grid(entries, per_row, f"Class '{result.class_names[k]}' ({kind}): images and Grad-CAM of the predicted "
-                                   f"class (layer {result.target_layer})")
+    return _grid(
+        entries,
+        per_row,
+        f"Class '{result.class_names[k]}' ({kind}): images and Grad-CAM of the predicted "
+        f"class (layer {result.target_layer})",
+    )
 
 
 def misclassified_grid(result: GradcamResult, per_row: int = 3) -> ImageGrid:
@@ -106,23 +118,37 @@ def misclassified_grid(result: GradcamResult, per_row: int = 3) -> ImageGrid:
         if result.misclassified[row]:
             image = result.shown_images[i]
             true_name = result.class_names[int(result.labels[row])]
-            entries.append([
-                _Panel(_picture(image, None), _caption(result, int(row))),
-                _Panel(_picture(image, result.shown_heatmaps_predicted[i]),
-                       f"for '{result.class_names[result.predicted[row]]}' (predicted)"),
-                _Panel(_picture(image, result.shown_heatmaps_true[i]), f"for '{true_name}' (true)"),
-            ])
-    return _grid(entries, per_row, f"Misclassified images: Grad-CAM of the predicted and of the true class "
-                                   f"(layer {result.target_layer})")
+            entries.append(
+                [
+                    _Panel(_picture(image, None), _caption(result, int(row))),
+                    _Panel(
+                        _picture(image, result.shown_heatmaps_predicted[i]),
+                        f"for '{result.class_names[result.predicted[row]]}' (predicted)",
+                    ),
+                    _Panel(_picture(image, result.shown_heatmaps_true[i]), f"for '{true_name}' (true)"),
+                ]
+            )
+    return _grid(
+        entries,
+        per_row,
+        f"Misclassified images: Grad-CAM of the predicted and of the true class (layer {result.target_layer})",
+    )
 
 
 def mean_heatmaps(result: GradcamResult, per_row: int = 5) -> ImageGrid:
     """The mean scaled heatmap of each class over its explained images."""
     kind = "true" if result.labels is not None else "predicted"
-    grid = ImageGrid(f"Mean Grad-CAM per class\n(images of each {kind} class, heatmap of that class)", per_row,
-                     ColourBar(_CMAP, 0, 1, f"mean {_HEAT_LABEL}"))
+    grid = ImageGrid(
+        f"Mean Grad-CAM per class\n(images of each {kind} class, heatmap of that class)",
+        per_row,
+        ColourBar(_CMAP, 0, 1, f"mean {_HEAT_LABEL}"),
+    )
     for k, name in enumerate(result.class_names):
-        heat = _heat_rgb(result.mean_heatmaps[k]) if result.class_counts[k] else np.ones((*result.mean_heatmaps[k].shape, 3))
+        heat = (
+            _heat_rgb(result.mean_heatmaps[k])
+            if result.class_counts[k]
+            else np.ones((*result.mean_heatmaps[k].shape, 3))
+        )
         grid.entries.append([_Panel(heat, f"'{name}' ({result.class_counts[k]} images)")])
     return grid
 
@@ -161,12 +187,23 @@ def _displayable(image: np.ndarray) -> np.ndarray:
 
 def _panel(panel: _Panel, x: float, y: float, width: float, side: float, lines: int) -> list[str]:
     """A panel's caption lines and its picture as an embedded PNG, centred in a cell ``width`` wide."""
-    parts = [text_element(x + width / 2, y + (i + 1) * _CAPTION_SIZE * 1.25 - 2, line, "middle", size=_CAPTION_SIZE,
-                          css_class="caption") for i, line in enumerate(panel.caption.split("\n"))]
+    parts = [
+        text_element(
+            x + width / 2,
+            y + (i + 1) * _CAPTION_SIZE * 1.25 - 2,
+            line,
+            "middle",
+            size=_CAPTION_SIZE,
+            css_class="caption",
+        )
+        for i, line in enumerate(panel.caption.split("\n"))
+    ]
     buffer = io.BytesIO()
     Image.fromarray(np.round(np.clip(panel.rgb, 0, 1) * 255).astype(np.uint8)).save(buffer, format="PNG")
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    parts.append(f"<image class='panel' x='{x + (width - side) / 2:.1f}' y='{y + lines * _CAPTION_SIZE * 1.25:.1f}' "
-                 f"width='{side:.0f}' height='{side:.0f}' style='image-rendering:pixelated' "
-                 f"href='data:image/png;base64,{encoded}'/>")
+    parts.append(
+        f"<image class='panel' x='{x + (width - side) / 2:.1f}' y='{y + lines * _CAPTION_SIZE * 1.25:.1f}' "
+        f"width='{side:.0f}' height='{side:.0f}' style='image-rendering:pixelated' "
+        f"href='data:image/png;base64,{encoded}'/>"
+    )
     return parts

@@ -30,7 +30,9 @@ def check_model(model: Any) -> None:
         try:
             check_is_fitted(model)
         except NotFittedError as err:
-            raise InvalidInputError(f"The model ({type(model).__name__}) is not fitted; call fit before explaining it.") from err
+            raise InvalidInputError(
+                f"The model ({type(model).__name__}) is not fitted; call fit before explaining it."
+            ) from err
         except TypeError:
             pass  # not a scikit-learn estimator: nothing to check
 
@@ -102,8 +104,12 @@ def response(model: Any, X: Any, method: str) -> Any:
 
 def _plain_forest(model: Any) -> bool:
     """A one-thread, single-output scikit-learn forest whose (private) input check is the one this module knows."""
-    return (type(model) in _FORESTS and model.n_jobs in (None, 1) and model.n_outputs_ == 1
-            and hasattr(model, "_validate_X_predict"))
+    return (
+        type(model) in _FORESTS
+        and model.n_jobs in (None, 1)
+        and model.n_outputs_ == 1
+        and hasattr(model, "_validate_X_predict")
+    )
 
 
 def _forest_response(model: Any, X: Any, method: str) -> np.ndarray:
@@ -112,7 +118,7 @@ def _forest_response(model: Any, X: Any, method: str) -> np.ndarray:
     total = np.zeros((X.shape[0], model.n_classes_) if classifier else X.shape[0], dtype=np.float64)
     for tree in model.estimators_:
         values = tree.tree_.predict(X)  # what DecisionTree*.predict(_proba)(X, check_input=False) returns
-        total += values[:, :model.n_classes_] if classifier else values[:, 0]
+        total += values[:, : model.n_classes_] if classifier else values[:, 0]
     total /= len(model.estimators_)
     if classifier and method == "predict":
         return model.classes_.take(np.argmax(total, axis=1), axis=0)
@@ -128,8 +134,13 @@ def _margin(model: Any, X: Any) -> np.ndarray:
     return model.decision_function(X)
 
 
-def raw_column_origins(preprocessor: Any, X_sample: pd.DataFrame | np.ndarray, raw_names: list[str], *,
-                       transformed: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def raw_column_origins(
+    preprocessor: Any,
+    X_sample: pd.DataFrame | np.ndarray,
+    raw_names: list[str],
+    *,
+    transformed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """For each column the preprocessing outputs, the index of the one raw column it comes from.
 
     Read from the structure (ColumnTransformer blocks, per-column transformers, output names),
@@ -158,7 +169,10 @@ def raw_column_origins(preprocessor: Any, X_sample: pd.DataFrame | np.ndarray, r
     origin = np.array([next(iter(sources)) for sources in origins])
     if X_sample.shape[0] >= 2:
         if transformed is None:
-            transformed = (dense(preprocessor.transform(X_sample)), dense(preprocessor.transform(origin_check_rows(X_sample))))
+            transformed = (
+                dense(preprocessor.transform(X_sample)),
+                dense(preprocessor.transform(origin_check_rows(X_sample))),
+            )
         _verify_origins(*transformed, origin, raw_names)
     return origin
 
@@ -190,7 +204,7 @@ def origin_check_takes(positions: np.ndarray, n_columns: int) -> list[np.ndarray
     takes = [np.tile(positions, len(groups)) for _ in range(n_columns)]
     for g, group in enumerate(groups):
         for j in group:
-            takes[j][g * n_rows:(g + 1) * n_rows] = shifted
+            takes[j][g * n_rows : (g + 1) * n_rows] = shifted
     return takes
 
 
@@ -251,8 +265,11 @@ def _leaf_origins(step: Any, names_in: list[str]) -> list[set[int]]:
         return [{i} for i in range(len(names_in))]
     origins = []
     for out in names_out:
-        matches = [i for i, name in enumerate(names_in)
-                   if out == name or out.startswith(name + "_") or out == f"missingindicator_{name}"]
+        matches = [
+            i
+            for i, name in enumerate(names_in)
+            if out == name or out.startswith(name + "_") or out == f"missingindicator_{name}"
+        ]
         if not matches:
             raise ValueError(f"{type(step).__name__} output {out!r} does not name the raw column it comes from")
         origins.append({max(matches, key=lambda i: len(names_in[i]))})
@@ -265,19 +282,24 @@ def _names_out(step: Any, names_in: list[str]) -> list[str]:
     if not hasattr(step, "get_feature_names_out"):
         raise ValueError(f"{type(step).__name__} does not report its output columns (get_feature_names_out)")
     fitted_names = getattr(step, "feature_names_in_", None)
-    return [str(n) for n in (step.get_feature_names_out() if fitted_names is not None else step.get_feature_names_out(names_in))]
+    return [
+        str(n)
+        for n in (step.get_feature_names_out() if fitted_names is not None else step.get_feature_names_out(names_in))
+    ]
 
 
 def _verify_origins(base: np.ndarray, transformed: np.ndarray, origin: np.ndarray, raw_names: list[str]) -> None:
     n_rows = base.shape[0]
     for g, group in enumerate(origin_check_groups(len(raw_names))):
-        block = transformed[g * n_rows:(g + 1) * n_rows]
+        block = transformed[g * n_rows : (g + 1) * n_rows]
         changed = ~((block == base) | (pd.isna(block) & pd.isna(base))).all(axis=0)
         foreign = np.flatnonzero(changed & ~np.isin(origin, group))
         if foreign.size:
             shuffled = ", ".join(repr(raw_names[j]) for j in group[:5]) + (", ..." if len(group) > 5 else "")
-            raise ValueError(f"shuffling raw column(s) {shuffled} changes output column {foreign[0]}, "
-                             f"assigned to raw column {raw_names[origin[foreign[0]]]!r}")
+            raise ValueError(
+                f"shuffling raw column(s) {shuffled} changes output column {foreign[0]}, "
+                f"assigned to raw column {raw_names[origin[foreign[0]]]!r}"
+            )
 
 
 def dense(matrix: Any) -> np.ndarray:

@@ -32,14 +32,21 @@ def permutation_bar(result: PermutationResult, scorer: str, max_features: int = 
     """Mean permutation importance per feature with its standard deviation as error bars."""
     mean, std = result.mean(scorer), result.std(scorer)
     order = np.argsort(-mean)[:max_features][::-1]
-    chart = Chart(f"Permutation importance ({result.n_rows} rows)",
-                  f"decrease in {scorer} when the feature is shuffled (mean ± std over {result.n_repeats} repeats)",
-                  plot_height=_ROW * len(order))
+    chart = Chart(
+        f"Permutation importance ({result.n_rows} rows)",
+        f"decrease in {scorer} when the feature is shuffled (mean ± std over {result.n_repeats} repeats)",
+        plot_height=_ROW * len(order),
+    )
     names = [_label(result.feature_names[i]) for i in order]
     chart.y.categories = names
     positions = np.arange(len(order))
-    chart.hbars(positions, np.zeros(len(order)), mean[order], _BLUE,
-                tooltips=[f"{name}: {mean[i]:.4g} ± {std[i]:.4g}" for name, i in zip(names, order, strict=True)])
+    chart.hbars(
+        positions,
+        np.zeros(len(order)),
+        mean[order],
+        _BLUE,
+        tooltips=[f"{name}: {mean[i]:.4g} ± {std[i]:.4g}" for name, i in zip(names, order, strict=True)],
+    )
     chart.error_bars(positions, mean[order] - std[order], mean[order] + std[order])
     chart.rule(x=0)
     return chart
@@ -56,20 +63,29 @@ def shap_bar(result: ShapResult, max_features: int = 20, outputs: list[int] | No
     order = np.argsort(-shares.sum(axis=1))[:max_features][::-1]
     unit = _space_unit(result, outputs[0] if len(outputs) == 1 else None)
     averaged = ", averaged over the classes: each class's share in its colour" if len(outputs) > 1 else ""
-    chart = Chart(f"SHAP feature importance ({result.n_explained} rows, {result.algorithm} explainer)",
-                  f"mean |SHAP value| ({unit}){averaged}", plot_height=_ROW * len(order))
+    chart = Chart(
+        f"SHAP feature importance ({result.n_explained} rows, {result.algorithm} explainer)",
+        f"mean |SHAP value| ({unit}){averaged}",
+        plot_height=_ROW * len(order),
+    )
     names = [_label(result.feature_names[i]) for i in order]
     chart.y.categories = names
     left = np.zeros(len(order))
     for k, output in enumerate(outputs):
         width = shares[order, k]
-        chart.hbars(np.arange(len(order)), left, left + width, PALETTE[k % len(PALETTE)],
-                    tooltips=[f"{name}, {result.output_names[output]}: {w:.4g}"
-                              for name, w in zip(names, width, strict=True)])
+        chart.hbars(
+            np.arange(len(order)),
+            left,
+            left + width,
+            PALETTE[k % len(PALETTE)],
+            tooltips=[f"{name}, {result.output_names[output]}: {w:.4g}" for name, w in zip(names, width, strict=True)],
+        )
         left = left + width
     if len(outputs) > 1:
-        chart.legend([(_label(result.output_names[output]), PALETTE[k % len(PALETTE)])
-                      for k, output in enumerate(outputs)], "class")
+        chart.legend(
+            [(_label(result.output_names[output]), PALETTE[k % len(PALETTE)]) for k, output in enumerate(outputs)],
+            "class",
+        )
     return chart
 
 
@@ -79,14 +95,19 @@ def shap_beeswarm(result: ShapResult, output: int, max_features: int = 20) -> Ch
     data = _numeric(result.data)
     order = np.argsort(-np.abs(values).mean(axis=0))[:max_features][::-1]
     shown = "" if len(order) == values.shape[1] else f", top {len(order)} of {values.shape[1]} features"
-    title = " ".join(part for part in ("SHAP values", _output_title(result, output), f"({result.n_explained} rows{shown})")
-                     if part)
+    title = " ".join(
+        part for part in ("SHAP values", _output_title(result, output), f"({result.n_explained} rows{shown})") if part
+    )
     chart = Chart(title, f"SHAP value ({_space_unit(result, output)})", plot_height=28.0 * len(order))
     chart.y.categories = [_label(result.feature_names[j]) for j in order]
     for position, j in enumerate(order):
         low, high = _colour_limits(data[:, j])
-        chart.points(values[:, j], position + _swarm_offsets(values[:, j]), colours(data[:, j], _FEATURE_CMAP, low, high),
-                     radius=2.2)
+        chart.points(
+            values[:, j],
+            position + _swarm_offsets(values[:, j]),
+            colours(data[:, j], _FEATURE_CMAP, low, high),
+            radius=2.2,
+        )
     chart.rule(x=0)
     chart.colour_bar(_FEATURE_CMAP, 0, 1, "feature value (grey: missing)", "low", "high")
     return chart
@@ -143,13 +164,20 @@ def waterfall(result: ShapResult, row: int, output: int, max_display: int = 12) 
     starts = ends - contributions
     position = int(result.row_positions[row])
     unit = _space_unit(result, output).replace("impact on the ", "")
-    chart = Chart(f"Row {position} {_output_title(result, output)}",
-                  f"model output: {unit}; E[f(X)] = {format_number(base)}, f(x) = {format_number(float(ends[-1]))}",
-                  plot_height=_ROW * len(labels))
+    chart = Chart(
+        f"Row {position} {_output_title(result, output)}",
+        f"model output: {unit}; E[f(X)] = {format_number(base)}, f(x) = {format_number(float(ends[-1]))}",
+        plot_height=_ROW * len(labels),
+    )
     chart.y.categories = labels
     positions = np.arange(len(labels))
-    chart.hbars(positions, starts, ends, [_POSITIVE if c > 0 else _NEGATIVE for c in contributions],
-                tooltips=[f"{label}: {c:+.4g}" for label, c in zip(labels, contributions, strict=True)])
+    chart.hbars(
+        positions,
+        starts,
+        ends,
+        [_POSITIVE if c > 0 else _NEGATIVE for c in contributions],
+        tooltips=[f"{label}: {c:+.4g}" for label, c in zip(labels, contributions, strict=True)],
+    )
     for y, start, end, contribution in zip(positions, starts, ends, contributions, strict=True):
         chart.text(max(start, end), y, f"{contribution:+.3g}", dx=4, size=10)
     chart.rule(x=base, dashed=True)
@@ -177,15 +205,19 @@ def force_plot_html(result: ShapResult, row: int, output: int) -> str:
 def drift_ranks(drift: Drift, max_features: int = 15) -> Chart:
     """Rank of each moved feature in the baseline run (left) and in this run (right)."""
     moved = drift.moved.head(max_features)
-    chart = Chart(f"Features that moved (nDCG@{drift.top_k} {drift.ndcg:.2f}, threshold {drift.threshold:.2f})",
-                  ylabel=f"rank by {drift.method} importance (1 = most important)", width=560,
-                  plot_height=24.0 * max(len(moved), 4))
+    chart = Chart(
+        f"Features that moved (nDCG@{drift.top_k} {drift.ndcg:.2f}, threshold {drift.threshold:.2f})",
+        ylabel=f"rank by {drift.method} importance (1 = most important)",
+        width=560,
+        plot_height=24.0 * max(len(moved), 4),
+    )
     chart.x.categories = ["baseline run", "this run"]
     chart.x.limits = (-0.3, 1.9)
     chart.y.inverted = chart.y.integer = True
     for row in moved.itertuples():
-        chart.line([0, 1], [row.baseline_rank, row.rank], "#1a7f37" if row.shift > 0 else "#c62828",
-                   label=str(row.feature))
+        chart.line(
+            [0, 1], [row.baseline_rank, row.rank], "#1a7f37" if row.shift > 0 else "#c62828", label=str(row.feature)
+        )
         chart.text(1, row.rank, _label(row.feature), dx=8)
     return chart
 
@@ -195,8 +227,13 @@ def importance_heatmap(comparison: Comparison, method: str, max_features: int = 
     matrix = comparison.matrix(method).iloc[:, :max_features]
     values = matrix.to_numpy(dtype=float)
     unit = "mean |SHAP value|" if method == "shap" else "permutation importance (score drop)"
-    chart = Chart(f"{method} importance by run", "feature (most important overall first)", "run (experiment)",
-                  width=max(640, 34 * matrix.shape[1] + 420), plot_height=max(26.0 * matrix.shape[0], 120.0))
+    chart = Chart(
+        f"{method} importance by run",
+        "feature (most important overall first)",
+        "run (experiment)",
+        width=max(640, 34 * matrix.shape[1] + 420),
+        plot_height=max(26.0 * matrix.shape[0], 120.0),
+    )
     chart.x.categories = [_label(c) for c in matrix.columns]
     chart.x.rotate = 45
     chart.y.categories = [_label(r) for r in matrix.index]
@@ -206,8 +243,15 @@ def importance_heatmap(comparison: Comparison, method: str, max_features: int = 
     fills = np.asarray(colours(values.ravel(), "viridis", low, high)).reshape(values.shape)
     for i, run in enumerate(matrix.index):
         for j, feature in enumerate(matrix.columns):
-            chart.rect(j - 0.5, j + 0.5, i - 0.5, i + 0.5, fills[i, j], f"{run} / {feature}: {values[i, j]:.4g}",
-                       css_class="cell")
+            chart.rect(
+                j - 0.5,
+                j + 0.5,
+                i - 0.5,
+                i + 0.5,
+                fills[i, j],
+                f"{run} / {feature}: {values[i, j]:.4g}",
+                css_class="cell",
+            )
     chart.colour_bar("viridis", low, high, unit)
     return chart
 
@@ -218,8 +262,12 @@ def rank_shift(comparison: Comparison, method: str, max_features: int = 10) -> C
     ranks = rows.pivot_table(index="run_label", columns="feature", values="rank", sort=False)
     ranks = ranks.reindex([run.label for run in comparison.runs]).dropna(how="all")
     top = ranks.mean().sort_values().index[:max_features]
-    chart = Chart(f"How the top features' {method} ranks moved", "run (in comparison order)",
-                  f"rank by {method} importance (1 = most important)", width=max(640, 90 * len(ranks) + 420))
+    chart = Chart(
+        f"How the top features' {method} ranks moved",
+        "run (in comparison order)",
+        f"rank by {method} importance (1 = most important)",
+        width=max(640, 90 * len(ranks) + 420),
+    )
     chart.x.categories = [_label(r) for r in ranks.index]
     chart.x.rotate = 30
     chart.y.inverted = chart.y.integer = True
@@ -278,7 +326,9 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
         figures[f"dependence/{features[feature]}.svg"] = dependence(result, feature, output)
     for row in result.local_positions:
         row = int(row)
-        figures[f"local/waterfall_row{result.row_positions[row]}.svg"] = waterfall(result, row, result.explained_output(row))
+        figures[f"local/waterfall_row{result.row_positions[row]}.svg"] = waterfall(
+            result, row, result.explained_output(row)
+        )
     return figures
 
 

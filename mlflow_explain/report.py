@@ -46,8 +46,10 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
     ]
     title = f"mlflow_explain report: {escape(explanation.model_type)}"
     body = "\n".join(section for section in sections if section)
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
-            f"<style>{_STYLE}</style></head>\n<body>\n<h1>{title}</h1>\n{body}\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{_STYLE}</style></head>\n<body>\n<h1>{title}</h1>\n{body}\n</body></html>\n"
+    )
 
 
 def _header(explanation: Explanation) -> str:
@@ -65,8 +67,10 @@ def _header(explanation: Explanation) -> str:
 
 
 def _problems(explanation: Explanation) -> str:
-    errors = "".join(f"<p class='error'><b>{escape(step)} failed:</b> {escape(message)}</p>"
-                     for step, message in explanation.errors.items())
+    errors = "".join(
+        f"<p class='error'><b>{escape(step)} failed:</b> {escape(message)}</p>"
+        for step, message in explanation.errors.items()
+    )
     warnings = "".join(f"<p class='warning'>{escape(message)}</p>" for message in explanation.warnings)
     return errors + warnings
 
@@ -75,16 +79,25 @@ def _drift_section(explanation: Explanation, images: dict[str, bytes]) -> str:
     drift = explanation.drift
     if drift is None:
         return ""
-    verdict = (f"<p class='error'><b>Explanation drift alert:</b> nDCG@{drift.top_k} = {drift.ndcg:.3f} is below "
-               f"{drift.threshold:.2f}") if drift.alert else (f"<p class='note'>No drift: nDCG@{drift.top_k} = "
-                                                               f"{drift.ndcg:.3f} (threshold {drift.threshold:.2f})")
-    parts = ["<h2>Against the baseline run</h2>",
-             f"{verdict} against run {escape(drift.baseline_label)} ({escape(drift.baseline_run_id)}), by "
-             f"{escape(drift.method)} importance; Spearman {drift.spearman:.3f}, top-{drift.top_k} overlap "
-             f"{drift.top_k_overlap:.0%}.</p>"]
+    verdict = (
+        (
+            f"<p class='error'><b>Explanation drift alert:</b> nDCG@{drift.top_k} = {drift.ndcg:.3f} is below "
+            f"{drift.threshold:.2f}"
+        )
+        if drift.alert
+        else (f"<p class='note'>No drift: nDCG@{drift.top_k} = {drift.ndcg:.3f} (threshold {drift.threshold:.2f})")
+    )
+    parts = [
+        "<h2>Against the baseline run</h2>",
+        f"{verdict} against run {escape(drift.baseline_label)} ({escape(drift.baseline_run_id)}), by "
+        f"{escape(drift.method)} importance; Spearman {drift.spearman:.3f}, top-{drift.top_k} overlap "
+        f"{drift.top_k_overlap:.0%}.</p>",
+    ]
     if len(drift.moved):
-        rows = [(escape(str(r.feature)), str(int(r.baseline_rank)), str(int(r.rank)), f"{int(r.shift):+d}")
-                for r in drift.moved.head(15).itertuples()]
+        rows = [
+            (escape(str(r.feature)), str(int(r.baseline_rank)), str(int(r.rank)), f"{int(r.shift):+d}")
+            for r in drift.moved.head(15).itertuples()
+        ]
         parts.append("<p>Features that moved (rank 1 = most important):</p>")
         parts.append(_table(["Feature", "Baseline rank", "Rank", "Moved up by"], rows))
     parts += [_image(images, path) for path in sorted(images) if path.startswith("compare/")]
@@ -96,7 +109,8 @@ def _diagnostics_section(explanation: Explanation) -> str:
         return ""
     items = "".join(
         f"<p class='{'warning' if finding.severity == 'warning' else 'note'}'>{escape(finding.message)}</p>"
-        for finding in sorted(explanation.diagnostics, key=lambda finding: finding.severity != "warning"))
+        for finding in sorted(explanation.diagnostics, key=lambda finding: finding.severity != "warning")
+    )
     return f"<h2>Diagnostics</h2>{items}"
 
 
@@ -104,10 +118,12 @@ def _permutation_section(explanation: Explanation, images: dict[str, bytes]) -> 
     result = explanation.permutation
     if result is None:
         return ""
-    parts = ["<h2>Permutation importance</h2>",
-             f"<p class='note'>Score drop when one feature is shuffled, over {result.n_repeats} repeats on "
-             f"{result.n_rows} rows; evaluated in {result.n_predict_calls} predict call(s) of up to "
-             f"{result.copies_per_call} permuted copies.</p>"]
+    parts = [
+        "<h2>Permutation importance</h2>",
+        f"<p class='note'>Score drop when one feature is shuffled, over {result.n_repeats} repeats on "
+        f"{result.n_rows} rows; evaluated in {result.n_predict_calls} predict call(s) of up to "
+        f"{result.copies_per_call} permuted copies.</p>",
+    ]
     for scorer in result.scorer_names:
         parts.append(f"<h3>{escape(scorer)} (baseline {result.baseline_scores[scorer]:.4f})</h3>")
         parts.append(_weights_table(result, scorer))
@@ -122,8 +138,10 @@ def _weights_table(result: PermutationResult, scorer: str) -> str:
     rows = []
     for i in sorted(range(len(mean)), key=lambda i: -mean[i]):
         alpha = max(0.0, float(mean[i])) / largest
-        weight = f"<td class='num' style='background: rgba(0, 160, 60, {alpha * 0.8 + 0.05:.2f})'>" \
-                 f"{mean[i]:.4f} ± {2 * std[i]:.4f}</td>"
+        weight = (
+            f"<td class='num' style='background: rgba(0, 160, 60, {alpha * 0.8 + 0.05:.2f})'>"
+            f"{mean[i]:.4f} ± {2 * std[i]:.4f}</td>"
+        )
         rows.append(weight + f"<td>{escape(result.feature_names[i])}</td>")
     header = "<tr><th>Weight</th><th>Feature</th></tr>"
     return f"<table>{header}" + "".join(f"<tr>{row}</tr>" for row in rows) + "</table>"
@@ -149,9 +167,11 @@ def _local_section(explanation: Explanation, images: dict[str, bytes], force_plo
     waterfalls = [_image(images, path) for path in sorted(images) if path.startswith("local/")]
     if not waterfalls and force_plot is None:
         return ""
-    parts = ["<h2>Local explanations</h2>",
-             "<p class='note'>A few rows chosen at random (seeded): how each feature moves the model's output "
-             "away from the base value.</p>"]
+    parts = [
+        "<h2>Local explanations</h2>",
+        "<p class='note'>A few rows chosen at random (seeded): how each feature moves the model's output "
+        "away from the base value.</p>",
+    ]
     if force_plot is not None:
         parts.append(f"<iframe title='force plot' srcdoc=\"{escape(force_plot, quote=True)}\"></iframe>")
     return "\n".join(parts + waterfalls)
@@ -163,9 +183,15 @@ def _gradcam_section(explanation: Explanation, images: dict[str, bytes]) -> str:
         return ""
     fraction = f"{result.deletion_fraction:.0%}"
     fill = "blurred" if result.deletion_fill == "blur" else "set to zero"
-    accuracy = "" if result.labels is None else (
-        f" {int(result.misclassified.sum())} of them are misclassified, {int(result.misclassified[result.shown].sum())} "
-        "of those shown (misclassified images take up to half of the places, and at least one).")
+    accuracy = (
+        ""
+        if result.labels is None
+        else (
+            f" {int(result.misclassified.sum())} of them are misclassified, "
+            f"{int(result.misclassified[result.shown].sum())} "
+            "of those shown (misclassified images take up to half of the places, and at least one)."
+        )
+    )
     parts = [
         "<h2>Grad-CAM</h2>",
         f"<p class='note'>Heatmaps of layer <b>{escape(result.target_layer)}</b> (Captum LayerGradCam, on "
@@ -182,7 +208,9 @@ def _gradcam_section(explanation: Explanation, images: dict[str, bytes]) -> str:
 
 
 def _details(explanation: Explanation) -> str:
-    timings = _table(["Step", "Seconds"], [(escape(name), f"{seconds:.2f}") for name, seconds in explanation.timings.items()])
+    timings = _table(
+        ["Step", "Seconds"], [(escape(name), f"{seconds:.2f}") for name, seconds in explanation.timings.items()]
+    )
     versions = _table(["Package", "Version"], [(escape(name), escape(v)) for name, v in explanation.versions.items()])
     return f"<h2>Timings</h2>{timings}<h2>Versions</h2>{versions}"
 
@@ -202,17 +230,31 @@ def _table(header: list[str], rows: list[tuple[str, ...]]) -> str:
 
 def render_comparison(comparison: Comparison, images: dict[str, bytes]) -> str:
     """The comparison page: runs, notes, heatmaps, rank shifts and the pairwise stability table."""
-    runs = _table(["Run", "Run id", "Experiment"], [(escape(run.run_name), escape(run.run_id),
-                                                      escape(run.experiment_name)) for run in comparison.runs])
+    runs = _table(
+        ["Run", "Run id", "Experiment"],
+        [(escape(run.run_name), escape(run.run_id), escape(run.experiment_name)) for run in comparison.runs],
+    )
     notes = "".join(f"<p class='warning'>{escape(note)}</p>" for note in comparison.notes)
     stability = ""
     if len(comparison.stability):
         k = comparison.top_k
-        rows = [(escape(r["label_a"]), escape(r["label_b"]), escape(r["method"]), f"{r['spearman']:.3f}",
-                 f"{r[f'top_{k}_overlap']:.0%}", f"{r[f'ndcg_at_{k}']:.3f}") for _, r in comparison.stability.iterrows()]
+        rows = [
+            (
+                escape(r["label_a"]),
+                escape(r["label_b"]),
+                escape(r["method"]),
+                f"{r['spearman']:.3f}",
+                f"{r[f'top_{k}_overlap']:.0%}",
+                f"{r[f'ndcg_at_{k}']:.3f}",
+            )
+            for _, r in comparison.stability.iterrows()
+        ]
         stability = "<h2>Pairwise stability</h2>" + _table(
-            ["Run A", "Run B", "Method", "Spearman", f"Top-{k} overlap", f"nDCG@{k} (B against A)"], rows)
+            ["Run A", "Run B", "Method", "Spearman", f"Top-{k} overlap", f"nDCG@{k} (B against A)"], rows
+        )
     figures = "".join(_image(images, path) for path in sorted(images))
     title = f"mlflow_explain comparison of {len(comparison.runs)} run(s)"
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style>"
-            f"</head>\n<body>\n<h1>{title}</h1>\n{runs}{notes}<h2>Importances</h2>{figures}{stability}\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style>"
+        f"</head>\n<body>\n<h1>{title}</h1>\n{runs}{notes}<h2>Importances</h2>{figures}{stability}\n</body></html>\n"
+    )

@@ -231,8 +231,15 @@ class Explanation:
         blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]] = []
         if self.permutation is not None:
             for scorer in self.permutation.scorer_names:
-                blocks.append(("permutation", scorer, self.permutation.feature_names,
-                               self.permutation.mean(scorer), self.permutation.std(scorer)))
+                blocks.append(
+                    (
+                        "permutation",
+                        scorer,
+                        self.permutation.feature_names,
+                        self.permutation.mean(scorer),
+                        self.permutation.std(scorer),
+                    )
+                )
         if self.shap is not None:
             mean_abs = self.shap.mean_abs()
             blocks.append(("shap", "all", self.shap.feature_names, mean_abs.mean(axis=1), None))
@@ -260,6 +267,13 @@ def _long_table(blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray |
         importances.append(importance)
         stds.append(np.full(len(importance), np.nan) if std is None else np.asarray(std, dtype=float))
         ranks.append(rank)
-    return pd.DataFrame({"method": methods, "output": outputs, "feature": features,
-                         "importance": np.concatenate(importances), "std": np.concatenate(stds),
-                         "rank": np.concatenate(ranks)})
+    return pd.DataFrame(
+        {
+            "method": methods,
+            "output": outputs,
+            "feature": features,
+            "importance": np.concatenate(importances),
+            "std": np.concatenate(stds),
+            "rank": np.concatenate(ranks),
+        }
+    )

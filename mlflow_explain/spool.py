@@ -50,8 +50,17 @@ class SyncResult:
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def save(spool_dir: str | Path, directory: Path, *, run_id: str | None, experiment_id: str | None,
-         tracking_uri: str, artifact_dir: str, metrics: dict[str, float], tags: dict[str, str]) -> Path:
+def save(
+    spool_dir: str | Path,
+    directory: Path,
+    *,
+    run_id: str | None,
+    experiment_id: str | None,
+    tracking_uri: str,
+    artifact_dir: str,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> Path:
     """Copy an explanation's files, metrics and tags into a new spool entry; return the entry's folder.
 
     The entry is written under a temporary name and renamed when complete, so ``sync`` never
@@ -63,9 +72,15 @@ def save(spool_dir: str | Path, directory: Path, *, run_id: str | None, experime
     name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{run_id or 'new-run'}-{uuid.uuid4().hex[:8]}"
     staging = root / f".{name}.partial"
     shutil.copytree(directory, staging / FILES)
-    manifest = {"spool_version": SPOOL_VERSION, "run_id": run_id, "experiment_id": experiment_id,
-                "tracking_uri": tracking_uri,
-                "artifact_dir": artifact_dir, "metrics": metrics, "tags": tags}
+    manifest = {
+        "spool_version": SPOOL_VERSION,
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "tracking_uri": tracking_uri,
+        "artifact_dir": artifact_dir,
+        "metrics": metrics,
+        "tags": tags,
+    }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=True), encoding="utf-8")
     staging.rename(root / name)
     return root / name
@@ -81,9 +96,17 @@ def entries(spool_dir: str | Path) -> list[SpoolEntry]:
         if manifest_path.parent.name.startswith("."):
             continue
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        found.append(SpoolEntry(path=manifest_path.parent, run_id=manifest["run_id"],
-                                experiment_id=manifest["experiment_id"], tracking_uri=manifest["tracking_uri"], artifact_dir=manifest["artifact_dir"],
-                                metrics=manifest["metrics"], tags=manifest["tags"]))
+        found.append(
+            SpoolEntry(
+                path=manifest_path.parent,
+                run_id=manifest["run_id"],
+                experiment_id=manifest["experiment_id"],
+                tracking_uri=manifest["tracking_uri"],
+                artifact_dir=manifest["artifact_dir"],
+                metrics=manifest["metrics"],
+                tags=manifest["tags"],
+            )
+        )
     return found
 
 
@@ -106,8 +129,15 @@ def sync(spool_dir: str | Path, tracking_uri: str | None = None) -> SyncResult:
     result = SyncResult()
     for entry in entries(spool_dir):
         try:
-            run_id = tracking.upload(entry.run_id, entry.metrics, entry.tags, entry.files, entry.artifact_dir,
-                                     tracking_uri or entry.tracking_uri, entry.experiment_id)
+            run_id = tracking.upload(
+                entry.run_id,
+                entry.metrics,
+                entry.tags,
+                entry.files,
+                entry.artifact_dir,
+                tracking_uri or entry.tracking_uri,
+                entry.experiment_id,
+            )
         except Exception as err:
             result.failed[entry.path.name] = f"{type(err).__name__}: {err}"
             logger.warning("mlflow_explain: could not upload spooled %s: %s", entry.path.name, err)

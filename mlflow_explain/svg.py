@@ -26,8 +26,7 @@ _TICK = 4.0
 _PAD = 8.0
 _COLOUR_LEVELS = 64  # points are drawn in one path per colour level
 NAN_COLOUR = "#999999"
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def text_width(text: str, size: float = FONT_SIZE) -> float:
@@ -136,17 +135,27 @@ class ColourBar:
 
     def render(self, x: float, top: float, height: float) -> list[str]:
         """SVG elements of the bar with its top-left corner at (x, top)."""
-        stops = "".join(f"<stop offset='{t:.2f}' stop-color='{c}'/>" for t, c in
-                        zip(np.linspace(0, 1, 11), colours(np.linspace(1, 0, 11), self.cmap, 0, 1), strict=True))
+        stops = "".join(
+            f"<stop offset='{t:.2f}' stop-color='{c}'/>"
+            for t, c in zip(np.linspace(0, 1, 11), colours(np.linspace(1, 0, 11), self.cmap, 0, 1), strict=True)
+        )
         label_x = x + 18 + max(text_width(self.low_text), text_width(self.high_text)) + _PAD + FONT_SIZE / 2
         label_y = top + height / 2
-        return [f"<defs><linearGradient id='colour-bar' x1='0' y1='0' x2='0' y2='1'>{stops}</linearGradient></defs>",
-                f"<rect class='colour-bar' x='{x:.1f}' y='{top:.1f}' width='14' height='{height:.1f}' "
-                "fill='url(#colour-bar)'/>",
-                text_element(x + 18, top + FONT_SIZE * 0.8, self.high_text, "start"),
-                text_element(x + 18, top + height, self.low_text, "start"),
-                text_element(label_x, label_y, self.label, "middle", css_class="colour-label",
-                             transform=f"rotate(90 {label_x:.1f} {label_y:.1f})")]
+        return [
+            f"<defs><linearGradient id='colour-bar' x1='0' y1='0' x2='0' y2='1'>{stops}</linearGradient></defs>",
+            f"<rect class='colour-bar' x='{x:.1f}' y='{top:.1f}' width='14' height='{height:.1f}' "
+            "fill='url(#colour-bar)'/>",
+            text_element(x + 18, top + FONT_SIZE * 0.8, self.high_text, "start"),
+            text_element(x + 18, top + height, self.low_text, "start"),
+            text_element(
+                label_x,
+                label_y,
+                self.label,
+                "middle",
+                css_class="colour-label",
+                transform=f"rotate(90 {label_x:.1f} {label_y:.1f})",
+            ),
+        ]
 
 
 class Chart:
@@ -162,8 +171,9 @@ class Chart:
         Height of the plot area in pixels (the image adds the title, ticks and labels).
     """
 
-    def __init__(self, title: str, xlabel: str = "", ylabel: str = "", *, width: float = 720,
-                 plot_height: float = 360) -> None:
+    def __init__(
+        self, title: str, xlabel: str = "", ylabel: str = "", *, width: float = 720, plot_height: float = 360
+    ) -> None:
         self.title = title
         self.x = Axis(xlabel)
         self.y = Axis(ylabel)
@@ -176,27 +186,47 @@ class Chart:
         self._colour_bar: ColourBar | None = None
 
     # -- marks -------------------------------------------------------------------------------------
-    def rect(self, x0: float, x1: float, y0: float, y1: float, fill: str, tooltip: str = "",
-             css_class: str = "bar") -> None:
+    def rect(
+        self, x0: float, x1: float, y0: float, y1: float, fill: str, tooltip: str = "", css_class: str = "bar"
+    ) -> None:
         """A rectangle between x0..x1 and y0..y1 (bars, heatmap cells)."""
         self._extend([x0, x1], [y0, y1])
         self._marks.append(("rect", (x0, x1, y0, y1), fill, tooltip, css_class))
 
-    def hbars(self, positions: Sequence[float], starts: Sequence[float], ends: Sequence[float], fill: str | Sequence[str],
-              tooltips: Sequence[str] | None = None, thickness: float = 0.7) -> None:
+    def hbars(
+        self,
+        positions: Sequence[float],
+        starts: Sequence[float],
+        ends: Sequence[float],
+        fill: str | Sequence[str],
+        tooltips: Sequence[str] | None = None,
+        thickness: float = 0.7,
+    ) -> None:
         """Horizontal bars at y ``positions`` from ``starts`` to ``ends``."""
         fills = [fill] * len(positions) if isinstance(fill, str) else list(fill)
         for i, (y, start, end) in enumerate(zip(positions, starts, ends, strict=True)):
-            self.rect(min(start, end), max(start, end), y - thickness / 2, y + thickness / 2, fills[i],
-                      tooltips[i] if tooltips is not None else "")
+            self.rect(
+                min(start, end),
+                max(start, end),
+                y - thickness / 2,
+                y + thickness / 2,
+                fills[i],
+                tooltips[i] if tooltips is not None else "",
+            )
 
     def error_bars(self, positions: Sequence[float], lows: Sequence[float], highs: Sequence[float]) -> None:
         """Horizontal error bars with caps at y ``positions``."""
         self._extend(list(lows) + list(highs), [])
         self._marks.extend(("error", (y, lo, hi)) for y, lo, hi in zip(positions, lows, highs, strict=True))
 
-    def points(self, x: Sequence[float], y: Sequence[float], fills: str | Sequence[str], radius: float = 2.5,
-               opacity: float = 0.8) -> None:
+    def points(
+        self,
+        x: Sequence[float],
+        y: Sequence[float],
+        fills: str | Sequence[str],
+        radius: float = 2.5,
+        opacity: float = 0.8,
+    ) -> None:
         """Dots at (x, y); ``fills`` is one colour or one per point (NaN coordinates are left out)."""
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         keep = np.isfinite(x) & np.isfinite(y)
@@ -204,8 +234,7 @@ class Chart:
         self._extend(x[keep], y[keep])
         self._marks.append(("points", (x[keep], y[keep], fills[keep]), radius, opacity))
 
-    def line(self, x: Sequence[float], y: Sequence[float], colour: str, markers: bool = True,
-             label: str = "") -> None:
+    def line(self, x: Sequence[float], y: Sequence[float], colour: str, markers: bool = True, label: str = "") -> None:
         """A polyline through (x, y), with dots at the vertices; NaN breaks the line."""
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         self._extend(x[np.isfinite(x)], y[np.isfinite(y)])
@@ -224,8 +253,9 @@ class Chart:
         """(label, colour) swatches right of the plot."""
         self._legend = _Legend(entries, title)
 
-    def colour_bar(self, cmap: str, low: float, high: float, label: str, low_text: str | None = None,
-                   high_text: str | None = None) -> None:
+    def colour_bar(
+        self, cmap: str, low: float, high: float, label: str, low_text: str | None = None, high_text: str | None = None
+    ) -> None:
         """A vertical colour scale right of the plot."""
         self._colour_bar = ColourBar(cmap, low, high, label, low_text or "", high_text or "")
 
@@ -235,8 +265,9 @@ class Chart:
         x_low, x_high = self._range(self.x, self._x_extent)
         y_low, y_high = self._range(self.y, self._y_extent)
         left = _PAD + (FONT_SIZE + _PAD if self.y.label else 0) + self.y.longest_tick(y_low, y_high) + _TICK + 4
-        right = _PAD + max(self._legend.width() if self._legend else 0, self._colour_bar.width()
-                           if self._colour_bar else 0)
+        right = _PAD + max(
+            self._legend.width() if self._legend else 0, self._colour_bar.width() if self._colour_bar else 0
+        )
         x_tick_depth = FONT_SIZE
         if self.x.rotate:
             x_tick_depth = self.x.longest_tick(x_low, x_high) * math.sin(math.radians(self.x.rotate)) + FONT_SIZE
@@ -276,28 +307,48 @@ class Chart:
         return low - pad, high + pad
 
     def _axes(self, frame: _Frame, height: float) -> list[str]:
-        parts = [f"<rect class='plot-area' x='{frame.left:.1f}' y='{frame.top:.1f}' width='{frame.width:.1f}' "
-                 f"height='{frame.height:.1f}' fill='none' stroke='#444444' stroke-width='0.8'/>"]
+        parts = [
+            f"<rect class='plot-area' x='{frame.left:.1f}' y='{frame.top:.1f}' width='{frame.width:.1f}' "
+            f"height='{frame.height:.1f}' fill='none' stroke='#444444' stroke-width='0.8'/>"
+        ]
         bottom = frame.top + frame.height
         for value, label in self.x.ticks(*frame.x_range):
             px = frame.px(value)
-            parts.append(f"<line x1='{px:.1f}' x2='{px:.1f}' y1='{bottom:.1f}' y2='{bottom + _TICK:.1f}' stroke='#444444'/>")
+            parts.append(
+                f"<line x1='{px:.1f}' x2='{px:.1f}' y1='{bottom:.1f}' y2='{bottom + _TICK:.1f}' stroke='#444444'/>"
+            )
             if self.x.rotate:
                 ty = bottom + _TICK + FONT_SIZE * 0.9
-                parts.append(text_element(px, ty, label, "end", css_class="tick-x",
-                                   transform=f"rotate(-{self.x.rotate:g} {px:.1f} {ty:.1f})"))
+                parts.append(
+                    text_element(
+                        px,
+                        ty,
+                        label,
+                        "end",
+                        css_class="tick-x",
+                        transform=f"rotate(-{self.x.rotate:g} {px:.1f} {ty:.1f})",
+                    )
+                )
             else:
                 parts.append(text_element(px, bottom + _TICK + FONT_SIZE, label, "middle", css_class="tick-x"))
         for value, label in self.y.ticks(*frame.y_range):
             py = frame.py(value)
-            parts.append(f"<line x1='{frame.left - _TICK:.1f}' x2='{frame.left:.1f}' y1='{py:.1f}' y2='{py:.1f}' "
-                         "stroke='#444444'/>")
+            parts.append(
+                f"<line x1='{frame.left - _TICK:.1f}' x2='{frame.left:.1f}' y1='{py:.1f}' y2='{py:.1f}' "
+                "stroke='#444444'/>"
+            )
             parts.append(text_element(frame.left - _TICK - 3, py + FONT_SIZE * 0.35, label, "end", css_class="tick-y"))
         if self.x.label:
-            parts.append(text_element(frame.left + frame.width / 2, height - _PAD, self.x.label, "middle", css_class="xlabel"))
+            parts.append(
+                text_element(frame.left + frame.width / 2, height - _PAD, self.x.label, "middle", css_class="xlabel")
+            )
         if self.y.label:
             cx, cy = _PAD + FONT_SIZE, frame.top + frame.height / 2
-            parts.append(text_element(cx, cy, self.y.label, "middle", css_class="ylabel", transform=f"rotate(-90 {cx:.1f} {cy:.1f})"))
+            parts.append(
+                text_element(
+                    cx, cy, self.y.label, "middle", css_class="ylabel", transform=f"rotate(-90 {cx:.1f} {cy:.1f})"
+                )
+            )
         return parts
 
     def _side(self, frame: _Frame) -> list[str]:
@@ -346,13 +397,17 @@ def _render_mark(mark: tuple, frame: _Frame) -> str:
         left, right = frame.px(x0), frame.px(x1)
         top, bottom = sorted((frame.py(y0), frame.py(y1)))
         title = f"<title>{escape(tooltip)}</title>" if tooltip else ""
-        return (f"<rect class='{css_class}' x='{left:.1f}' y='{top:.1f}' width='{max(right - left, 0.5):.1f}' "
-                f"height='{bottom - top:.1f}' fill='{fill}'>{title}</rect>")
+        return (
+            f"<rect class='{css_class}' x='{left:.1f}' y='{top:.1f}' width='{max(right - left, 0.5):.1f}' "
+            f"height='{bottom - top:.1f}' fill='{fill}'>{title}</rect>"
+        )
     if kind == "error":
         y, low, high = mark[1]
         py, x0, x1 = frame.py(y), frame.px(low), frame.px(high)
-        return (f"<path class='error' d='M{x0:.1f} {py:.1f}H{x1:.1f}M{x0:.1f} {py - 3:.1f}V{py + 3:.1f}"
-                f"M{x1:.1f} {py - 3:.1f}V{py + 3:.1f}' stroke='#333333' fill='none'/>")
+        return (
+            f"<path class='error' d='M{x0:.1f} {py:.1f}H{x1:.1f}M{x0:.1f} {py - 3:.1f}V{py + 3:.1f}"
+            f"M{x1:.1f} {py - 3:.1f}V{py + 3:.1f}' stroke='#333333' fill='none'/>"
+        )
     if kind == "points":
         return _render_points(*mark[1], radius=mark[2], opacity=mark[3], frame=frame)
     if kind == "line":
@@ -366,27 +421,36 @@ def _render_mark(mark: tuple, frame: _Frame) -> str:
         dash = " stroke-dasharray='4 3'" if dashed else ""
         if x is not None:
             px = frame.px(x)
-            return (f"<line class='rule' x1='{px:.1f}' x2='{px:.1f}' y1='{frame.top:.1f}' "
-                    f"y2='{frame.top + frame.height:.1f}' stroke='#999999' stroke-width='0.8'{dash}/>")
+            return (
+                f"<line class='rule' x1='{px:.1f}' x2='{px:.1f}' y1='{frame.top:.1f}' "
+                f"y2='{frame.top + frame.height:.1f}' stroke='#999999' stroke-width='0.8'{dash}/>"
+            )
         py = frame.py(y)
-        return (f"<line class='rule' x1='{frame.left:.1f}' x2='{frame.left + frame.width:.1f}' y1='{py:.1f}' "
-                f"y2='{py:.1f}' stroke='#999999' stroke-width='0.8'{dash}/>")
+        return (
+            f"<line class='rule' x1='{frame.left:.1f}' x2='{frame.left + frame.width:.1f}' y1='{py:.1f}' "
+            f"y2='{py:.1f}' stroke='#999999' stroke-width='0.8'{dash}/>"
+        )
     x, y, text, anchor, dx, size = mark[1:]
     return text_element(frame.px(x) + dx, frame.py(y) + size * 0.35, text, anchor, size=size, css_class="annotation")
 
 
-def _render_points(x: np.ndarray, y: np.ndarray, fills: Sequence[str], *, radius: float, opacity: float,
-                   frame: _Frame) -> str:
+def _render_points(
+    x: np.ndarray, y: np.ndarray, fills: Sequence[str], *, radius: float, opacity: float, frame: _Frame
+) -> str:
     """All dots of one colour as one path of zero-length round-capped segments (small and fast to draw)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
-    moves = [f"M{px:.1f} {py:.1f}h0" for px, py in zip(frame.px(x[keep]).tolist(), frame.py(y[keep]).tolist(),
-                                                        strict=True)]
+    moves = [
+        f"M{px:.1f} {py:.1f}h0" for px, py in zip(frame.px(x[keep]).tolist(), frame.py(y[keep]).tolist(), strict=True)
+    ]
     by_colour: dict[str, list[str]] = {}
     for move, fill in zip(moves, np.asarray(fills, dtype=object)[keep].tolist(), strict=True):
         by_colour.setdefault(fill, []).append(move)
-    return "".join(f"<path class='points' d='{''.join(group)}' stroke='{fill}' stroke-width='{2 * radius:g}' "
-                   f"stroke-linecap='round' stroke-opacity='{opacity:g}'/>" for fill, group in by_colour.items())
+    return "".join(
+        f"<path class='points' d='{''.join(group)}' stroke='{fill}' stroke-width='{2 * radius:g}' "
+        f"stroke-linecap='round' stroke-opacity='{opacity:g}'/>"
+        for fill, group in by_colour.items()
+    )
 
 
 def _polyline(frame: _Frame, x: np.ndarray, y: np.ndarray) -> str:
@@ -402,19 +466,35 @@ def _polyline(frame: _Frame, x: np.ndarray, y: np.ndarray) -> str:
 
 def document(width: float, height: float, parts: list[str]) -> str:
     """A standalone SVG document of ``width`` x ``height`` pixels on white, holding ``parts``."""
-    return "\n".join([f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
-                      f"viewBox='0 0 {width:.0f} {height:.0f}' font-family='{FONT}' font-size='{FONT_SIZE:g}'>",
-                      "<rect width='100%' height='100%' fill='white'/>", *[part for part in parts if part], "</svg>"])
+    return "\n".join(
+        [
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width:.0f}' height='{height:.0f}' "
+            f"viewBox='0 0 {width:.0f} {height:.0f}' font-family='{FONT}' font-size='{FONT_SIZE:g}'>",
+            "<rect width='100%' height='100%' fill='white'/>",
+            *[part for part in parts if part],
+            "</svg>",
+        ]
+    )
 
 
 def title_element(centre: float, title: str, line: int = 0) -> str:
     """A bold title line centred on ``centre``, at the top of the image (``line`` counts further lines down)."""
-    return text_element(centre, _PAD + FONT_SIZE * (1 + 1.4 * line), title, "middle", size=FONT_SIZE * 1.15,
-                        weight="bold")
+    return text_element(
+        centre, _PAD + FONT_SIZE * (1 + 1.4 * line), title, "middle", size=FONT_SIZE * 1.15, weight="bold"
+    )
 
 
-def text_element(x: float, y: float, text: str, anchor: str, *, size: float | None = None, weight: str = "",
-                 css_class: str = "", transform: str = "") -> str:
+def text_element(
+    x: float,
+    y: float,
+    text: str,
+    anchor: str,
+    *,
+    size: float | None = None,
+    weight: str = "",
+    css_class: str = "",
+    transform: str = "",
+) -> str:
     """One ``<text>`` element; ``text`` is escaped, so data never becomes markup."""
     attributes = [f"x='{x:.1f}'", f"y='{y:.1f}'", f"text-anchor='{anchor}'"]
     if size is not None:

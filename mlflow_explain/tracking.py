@@ -61,8 +61,15 @@ def explanation_tags(explanation: Explanation) -> dict[str, str]:
     return tags
 
 
-def upload(run_id: str | None, metrics: dict[str, float], tags: dict[str, str], directory: Path, artifact_dir: str,
-           tracking_uri: str | None = None, experiment_id: str | None = None) -> str:
+def upload(
+    run_id: str | None,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    directory: Path,
+    artifact_dir: str,
+    tracking_uri: str | None = None,
+    experiment_id: str | None = None,
+) -> str:
     """Log every file under ``directory``, then the metrics and tags, into a run; return its id.
 
     With ``run_id`` None a new run named ``mlflow_explain`` is created in ``experiment_id`` (default
@@ -118,12 +125,16 @@ def load_pytorch_model(model_uri: str) -> tuple[Any, str | None]:
     """A model logged with ``mlflow.pytorch``, as its ``torch.nn.Module``, and its run id."""
     info = mlflow.models.get_model_info(model_uri)
     if "pytorch" not in info.flavors:
-        raise InvalidInputError(f"Model {model_uri} was not logged with mlflow.pytorch (its flavors: "
-                                f"{', '.join(sorted(info.flavors))}); Grad-CAM explains PyTorch models.")
+        raise InvalidInputError(
+            f"Model {model_uri} was not logged with mlflow.pytorch (its flavors: "
+            f"{', '.join(sorted(info.flavors))}); Grad-CAM explains PyTorch models."
+        )
     try:
         from mlflow import pytorch as pytorch_flavor
     except ImportError as err:
-        raise MissingDependencyError("Loading a PyTorch model needs PyTorch: pip install 'mlflow-explain[torch]'.") from err
+        raise MissingDependencyError(
+            "Loading a PyTorch model needs PyTorch: pip install 'mlflow-explain[torch]'."
+        ) from err
     return pytorch_flavor.load_model(model_uri), info.run_id
 
 
@@ -144,7 +155,9 @@ class PyfuncPredictor:
 
     def predict(self, X: Any) -> np.ndarray:
         predictions = self.pyfunc_model.predict(X)
-        return np.asarray(predictions).reshape(len(X), -1)[:, 0] if np.ndim(predictions) > 1 else np.asarray(predictions)
+        return (
+            np.asarray(predictions).reshape(len(X), -1)[:, 0] if np.ndim(predictions) > 1 else np.asarray(predictions)
+        )
 
 
 def artifact_root(run_id: str) -> str:
@@ -168,12 +181,13 @@ def artifact_uris(run_id: str, folder: str) -> dict[str, str]:
             if item.is_dir:
                 pending.append(item.path)
             else:
-                uris[item.path[len(folder) + 1:]] = f"{root}/{item.path}"
+                uris[item.path[len(folder) + 1 :]] = f"{root}/{item.path}"
     return uris
 
 
-def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float],
-                tags: dict[str, str] | None = None) -> None:
+def log_metrics(
+    client: MlflowClient, run_id: str, metrics: dict[str, float], tags: dict[str, str] | None = None
+) -> None:
     """Log ``metrics`` at step 0, and ``tags`` with the last of them, in batches of MLflow's maximum size."""
     now = int(time.time() * 1000)
     entries = [Metric(key, float(value), now, 0) for key, value in metrics.items()]
@@ -181,7 +195,7 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float],
     if not entries and not run_tags:
         return
     size = _BATCH - len(run_tags)  # MLflow counts metrics and tags together (tags: at most 100 a call)
-    batches = [entries[start:start + size] for start in range(0, len(entries), size)] or [[]]
+    batches = [entries[start : start + size] for start in range(0, len(entries), size)] or [[]]
     for batch in batches[:-1]:
         client.log_batch(run_id, metrics=batch)
     client.log_batch(run_id, metrics=batches[-1], tags=run_tags)
@@ -230,8 +244,13 @@ def _rows(table: pd.DataFrame, method: str, *columns: str) -> Iterator[tuple]:
     return zip(*(rows[column].tolist() for column in columns), strict=True)
 
 
-def find_runs(experiment_names: list[str] | None = None, experiment_ids: list[str] | None = None,
-              run_ids: list[str] | None = None, filter_string: str = "", max_runs: int = 50) -> tuple[list, list[str]]:
+def find_runs(
+    experiment_names: list[str] | None = None,
+    experiment_ids: list[str] | None = None,
+    run_ids: list[str] | None = None,
+    filter_string: str = "",
+    max_runs: int = 50,
+) -> tuple[list, list[str]]:
     """Runs to compare (comparison runs left out) and notes on runs that were skipped."""
     client, notes = MlflowClient(), []
     if run_ids:
@@ -291,17 +310,27 @@ def find_baseline(run_id: str, spec: str) -> Any | None:
     info = _run_info(run_id)
     explained = f"tags.`{STATUS_TAG}` != 'failed' and attributes.run_id != '{run_id}'"
     if spec == "previous":
-        found = client.search_runs([info.experiment_id], f"{explained} and attributes.start_time <= {info.start_time}",
-                                   max_results=1, order_by=["attributes.start_time DESC"])
+        found = client.search_runs(
+            [info.experiment_id],
+            f"{explained} and attributes.start_time <= {info.start_time}",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+        )
     elif spec.startswith("best:"):
         metric = spec.split(":", 1)[1]
-        found = client.search_runs([info.experiment_id], f"{explained} and metrics.`{metric}` > -1e308",
-                                   max_results=1, order_by=[f"metrics.`{metric}` DESC"])
+        found = client.search_runs(
+            [info.experiment_id],
+            f"{explained} and metrics.`{metric}` > -1e308",
+            max_results=1,
+            order_by=[f"metrics.`{metric}` DESC"],
+        )
     else:
         try:
             return client.get_run(spec)
         except MlflowException as err:
-            raise InvalidInputError(f"compare.baseline {spec!r} is not 'previous', 'best:<metric>' or a run id.") from err
+            raise InvalidInputError(
+                f"compare.baseline {spec!r} is not 'previous', 'best:<metric>' or a run id."
+            ) from err
     return found[0] if found else None
 
 

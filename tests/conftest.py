@@ -30,13 +30,15 @@ def tracking_uri(tmp_path, monkeypatch):
 def mixed_frame(n_rows: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Generated mixed-type data: numeric with NaNs, strings, a pandas categorical; binary target."""
     rng = np.random.RandomState(seed)
-    X = pd.DataFrame({
-        "income": rng.lognormal(10, 0.5, n_rows),
-        "color": rng.choice(["red", "green", "blue"], n_rows),
-        "age": np.where(rng.rand(n_rows) < 0.15, np.nan, rng.randint(18, 80, n_rows).astype(float)),
-        "city": pd.Categorical(rng.choice(["paris", "lyon", "nice", "lille"], n_rows)),
-        "noise": rng.randn(n_rows),
-    })
+    X = pd.DataFrame(
+        {
+            "income": rng.lognormal(10, 0.5, n_rows),
+            "color": rng.choice(["red", "green", "blue"], n_rows),
+            "age": np.where(rng.rand(n_rows) < 0.15, np.nan, rng.randint(18, 80, n_rows).astype(float)),
+            "city": pd.Categorical(rng.choice(["paris", "lyon", "nice", "lille"], n_rows)),
+            "noise": rng.randn(n_rows),
+        }
+    )
     signal = np.log(X["income"]) - 10 + (X["color"] == "red") * 1.5 + X["age"].fillna(40) / 40 - 1
     y = (signal + 0.3 * rng.randn(n_rows) > 0.4).astype(int).to_numpy()
     return X, y
@@ -49,11 +51,16 @@ def mixed_pipeline(final_estimator):
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    preprocessing = ColumnTransformer([
-        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
-         ["color", "city"]),
-        ("numeric", make_pipeline(SimpleImputer(add_indicator=True), StandardScaler()), ["income", "age", "noise"]),
-    ])
+    preprocessing = ColumnTransformer(
+        [
+            (
+                "categorical",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                ["color", "city"],
+            ),
+            ("numeric", make_pipeline(SimpleImputer(add_indicator=True), StandardScaler()), ["income", "age", "noise"]),
+        ]
+    )
     return Pipeline([("preprocess", preprocessing), ("model", final_estimator)])
 
 
@@ -83,7 +90,10 @@ def server_uri(mlflow_server, request, monkeypatch):
 
 
 def run_example(name: str, cwd, tracking_uri: str | None = None, **variables: str) -> str:
-    """Run ``examples/<name>`` as a new user would (MLflow's environment cleared, ``variables`` set); return its stdout."""
+    """Run ``examples/<name>`` as a new user would; return its stdout.
+
+    MLflow's environment variables are cleared and ``variables`` set.
+    """
     import os
     import subprocess
     import sys
@@ -94,8 +104,9 @@ def run_example(name: str, cwd, tracking_uri: str | None = None, **variables: st
         environment["MLFLOW_TRACKING_URI"] = tracking_uri
     environment |= variables
     example = Path(__file__).resolve().parents[1] / "examples" / name
-    done = subprocess.run([sys.executable, str(example)], cwd=cwd, env=environment, capture_output=True, text=True,
-                          timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(example)], cwd=cwd, env=environment, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -113,10 +124,22 @@ def explained_run(mlflow_server, tmp_path_factory):
 
 
 HOSTILE_NAMES = [
-    "a/b", "a_b", "a:b", "..", "../../etc/passwd", "quote'\"`", "back\\slash", " padded ", "tab\there",
+    "a/b",
+    "a_b",
+    "a:b",
+    "..",
+    "../../etc/passwd",
+    "quote'\"`",
+    "back\\slash",
+    " padded ",
+    "tab\there",
     "<script>document.title='pwned';document.body.setAttribute('data-pwned','script')</script>",
     "<img src=x onerror=\"document.body.setAttribute('data-pwned','img')\">",
-    "température °C", "数据", "é" * 300, "x" * 300, "x" * 299 + "/",
+    "température °C",
+    "数据",
+    "é" * 300,
+    "x" * 300,
+    "x" * 299 + "/",
 ]
 
 
@@ -135,8 +158,15 @@ def hostile_run(mlflow_server):
     mlflow.set_tracking_uri(mlflow_server.url)
     try:
         with mlflow.start_run(experiment_id=mlflow.create_experiment(f"hostile-{time.time_ns()}")) as run:
-            explanation = mlflow_explain.explain(model, X[300:], y[300:], config={
-                "permutation": {"n_repeats": 2}, "shap": {"max_rows": 100, "dependence_top_k": len(HOSTILE_NAMES)}})
+            explanation = mlflow_explain.explain(
+                model,
+                X[300:],
+                y[300:],
+                config={
+                    "permutation": {"n_repeats": 2},
+                    "shap": {"max_rows": 100, "dependence_top_k": len(HOSTILE_NAMES)},
+                },
+            )
     finally:
         mlflow.set_tracking_uri(previous_uri)
     return run.info.run_id, HOSTILE_NAMES, explanation

@@ -30,8 +30,10 @@ def main(seed: int, output: str) -> None:
         mlflow.log_metric("train_r2", model.score(X[:300], y[:300]))
         explanation = mlflow_explain.explain(model, X[300:], y[300:], config=CONFIG)
     with open(output, "w", encoding="utf-8") as handle:
-        json.dump({"run_id": run.info.run_id, "status": explanation.status,
-                   "metrics": explanation_metrics(explanation)}, handle)
+        json.dump(
+            {"run_id": run.info.run_id, "status": explanation.status, "metrics": explanation_metrics(explanation)},
+            handle,
+        )
 
 
 if __name__ == "__main__":

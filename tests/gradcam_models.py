@@ -32,7 +32,7 @@ def pattern_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     corners = rng.randint(0, SIZE - PATTERN + 1, (n, 2))
     patterns = _patterns()
     for i, (row, column) in enumerate(corners):
-        images[i, 0, row:row + PATTERN, column:column + PATTERN] += patterns[labels[i]]
+        images[i, 0, row : row + PATTERN, column : column + PATTERN] += patterns[labels[i]]
     return images, labels.astype(np.int64), corners
 
 
@@ -42,8 +42,11 @@ class PatternNet(nn.Module):
     def __init__(self, n_classes: int = 3):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
         )
         self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(16, n_classes))
 

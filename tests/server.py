@@ -37,15 +37,26 @@ class MlflowServer:
     def start(self) -> MlflowServer:
         """Start the server and wait until ``/health`` answers; raise with its log when it does not."""
         command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-            "--artifacts-destination", (self.root / "artifacts").as_uri(),
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination",
+            (self.root / "artifacts").as_uri(),
         ]
         environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
-                                            cwd=self.root, start_new_session=True)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=self.root, start_new_session=True
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.healthy():
             if self.process.poll() is not None or time.monotonic() > deadline:

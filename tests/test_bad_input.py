@@ -68,14 +68,22 @@ def test_labels_the_classifier_never_saw(wine, tracking_uri):
 
 def test_target_column_by_name_absent(diabetes, tracking_uri):
     model, X, y = diabetes
-    _fails(r"Target column 'progression' is not in the validation data; its columns are: age, sex", model,
-           X.assign(target=y), target="progression")
+    _fails(
+        r"Target column 'progression' is not in the validation data; its columns are: age, sex",
+        model,
+        X.assign(target=y),
+        target="progression",
+    )
 
 
 def test_target_column_by_name_works(diabetes, tracking_uri):
     model, X, y = diabetes
-    explanation = mlflow_explain.explain(model, X.assign(progression=y), target="progression",
-                                         config={"shap": {"enabled": False}, "logging": {"report": False}})
+    explanation = mlflow_explain.explain(
+        model,
+        X.assign(progression=y),
+        target="progression",
+        config={"shap": {"enabled": False}, "logging": {"report": False}},
+    )
     assert explanation.status == "ok" and "progression" not in explanation.feature_names
 
 
@@ -118,7 +126,9 @@ def test_sample_weight_length(diabetes, tracking_uri):
 def test_columns_in_another_order_are_reordered(diabetes, tracking_uri):
     model, X, y = diabetes
     shuffled = X[list(reversed(X.columns))]
-    explanation = mlflow_explain.explain(model, shuffled, y, config={"shap": {"enabled": False}, "logging": {"report": False}})
+    explanation = mlflow_explain.explain(
+        model, shuffled, y, config={"shap": {"enabled": False}, "logging": {"report": False}}
+    )
     assert explanation.feature_names == list(X.columns)
 
 
@@ -132,8 +142,13 @@ def test_validation_data_from_config_path(diabetes, tracking_uri, tmp_path):
     model, X, y = diabetes
     X.assign(y=y).to_parquet(tmp_path / "val.parquet")
     explanation = mlflow_explain.explain(
-        model, config={"validation": {"path": str(tmp_path / "val.parquet"), "target": "y"},
-                       "shap": {"enabled": False}, "logging": {"report": False}})
+        model,
+        config={
+            "validation": {"path": str(tmp_path / "val.parquet"), "target": "y"},
+            "shap": {"enabled": False},
+            "logging": {"report": False},
+        },
+    )
     assert explanation.n_rows == len(X)
     pd.testing.assert_index_equal(pd.Index(explanation.feature_names), X.columns)
 

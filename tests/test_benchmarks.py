@@ -27,8 +27,9 @@ def test_shap_direct_on_a_pipeline_sums_back_to_the_same_raw_values():
     with threadpool_limits(1):  # OpenMP boosting on a busy 2-core CI machine: one thread is far faster
         case = mixed_pipeline(n_rows=600)
         assert case.X.shape[1] == 60 and case.mlflow_model_agnostic
-        ours = shap_values(case.model, case.X, detect_task(case.model, case.y), feature_names=list(case.X.columns),
-                           max_rows=40)
+        ours = shap_values(
+            case.model, case.X, detect_task(case.model, case.y), feature_names=list(case.X.columns), max_rows=40
+        )
         direct = peers.shap_direct(case, ours)
         gap = peers.shap_gap(case, ours, direct)
     assert ours.algorithm == "tree", ours.reason
@@ -49,8 +50,16 @@ def test_targets_are_met_or_not_from_the_medians():
     checks = targets([row], {"peak_mib": 900.0}, {"rows": 50_000, "features": 100, "repeats": 10})
     assert [check.met for check in checks] == [False, True, True, True, True, True, True, True, False]
     assert "2.00x the limit" in checks[0].measured and "40.00x faster" in checks[-1].measured
-    text = markdown([row], checks, {"failure": "skipped"}, {"rows": 1, "features": 1, "repeats": 1},
-                    machine="test machine", command="python benchmarks/run.py", repeats=(3, 1), seconds=60)
+    text = markdown(
+        [row],
+        checks,
+        {"failure": "skipped"},
+        {"rows": 1, "features": 1, "repeats": 1},
+        machine="test machine",
+        command="python benchmarks/run.py",
+        repeats=(3, 1),
+        seconds=60,
+    )
     assert "n/a: ImportError: no eli5" in text and "**not met**" in text and "test machine" in text
     assert "| 5 | 40x | 2 | 100x |" in text, "the plugin's own time and the whole evaluate call, each with its ratio"
 

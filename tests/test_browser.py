@@ -24,7 +24,13 @@ def browser():
         pytest.skip(f"{CHROMIUM} and {CHROMEDRIVER} are not installed (.ci/run installs them)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1200"):
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1200",
+    ):
         options.add_argument(argument)
     try:
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -45,8 +51,11 @@ def _css(driver, selector: str, visible: bool = True):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
 
-    condition = (expected_conditions.visibility_of_element_located if visible
-                 else expected_conditions.presence_of_element_located)
+    condition = (
+        expected_conditions.visibility_of_element_located
+        if visible
+        else expected_conditions.presence_of_element_located
+    )
     return _wait(driver, condition((By.CSS_SELECTOR, selector)))
 
 
@@ -85,8 +94,11 @@ def test_an_svg_plot_renders_in_the_viewer(browser, mlflow_server, explained_run
     image = _css(browser, 'img[alt="explain/shap_bar.svg"]', visible=False)  # shown through an image preview
     _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     width, height = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
-    shown = [img for img in browser.find_elements("css selector", "img") if img.is_displayed()
-             and img.get_attribute("src") == image.get_attribute("src") and img.size["width"] > 100]
+    shown = [
+        img
+        for img in browser.find_elements("css selector", "img")
+        if img.is_displayed() and img.get_attribute("src") == image.get_attribute("src") and img.size["width"] > 100
+    ]
     browser.save_screenshot(str(SCREENSHOTS / "ui_shap_bar.png"))
     assert width > 300 and height > 200, "the plot decoded as an image of a plot's size"
     assert shown, "and it is on screen"
@@ -104,8 +116,12 @@ def test_permutation_metrics_appear_in_the_run_overview(browser, mlflow_server, 
     for key in ("permutation_importance/worst perimeter", "permutation_importance_std/mean radius"):
         search.send_keys(Keys.CONTROL, "a")  # clear() does not reach React's state
         search.send_keys(Keys.BACKSPACE, key)
-        link = _wait(browser, lambda d, key=key: [e for e in d.find_elements(By.XPATH, f'//a[normalize-space()="{key}"]')
-                                                   if e.is_displayed()])
+        link = _wait(
+            browser,
+            lambda d, key=key: [
+                e for e in d.find_elements(By.XPATH, f'//a[normalize-space()="{key}"]') if e.is_displayed()
+            ],
+        )
         assert link
     browser.save_screenshot(str(SCREENSHOTS / "ui_metrics.png"))
     search.send_keys(Keys.CONTROL, "a")

@@ -49,8 +49,22 @@ def test_config_rejects_unknown_keys_with_exit_code_2():
 
 def test_explain_logs_into_the_models_run(logged_model):
     model_uri, run_id, data = logged_model
-    result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression",
-                                       "--set", "permutation.n_repeats=3", "--set", "shap.max_rows=50"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "explain",
+            "--model-uri",
+            model_uri,
+            "--data",
+            str(data),
+            "--target",
+            "progression",
+            "--set",
+            "permutation.n_repeats=3",
+            "--set",
+            "shap.max_rows=50",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"into run {run_id}: status ok" in result.output
     run = MlflowClient().get_run(run_id)
@@ -63,18 +77,35 @@ def test_explain_into_another_run(logged_model):
     model_uri, run_id, data = logged_model
     with mlflow.start_run() as other:
         pass
-    result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression",
-                                       "--run-id", other.info.run_id, "--set", "shap.enabled=false"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "explain",
+            "--model-uri",
+            model_uri,
+            "--data",
+            str(data),
+            "--target",
+            "progression",
+            "--run-id",
+            other.info.run_id,
+            "--set",
+            "shap.enabled=false",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "permutation_importance/bmi" in MlflowClient().get_run(other.info.run_id).data.metrics
     assert "permutation_importance/bmi" not in MlflowClient().get_run(run_id).data.metrics
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--target", "nope"], "Target column 'nope' is not in the validation data"),
-    (["--target", "progression", "--set", "shap.algo=tree"], "Unknown config key(s): shap.algo"),
-    (["--target", "progression", "--run-id", "0" * 32], "MLflow: Run"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--target", "nope"], "Target column 'nope' is not in the validation data"),
+        (["--target", "progression", "--set", "shap.algo=tree"], "Unknown config key(s): shap.algo"),
+        (["--target", "progression", "--run-id", "0" * 32], "MLflow: Run"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
     model_uri, _, data = logged_model
     result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data)] + arguments)
@@ -84,7 +115,9 @@ def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
 
 def test_missing_data_file_exits_2(logged_model, tmp_path):
     model_uri, _, _ = logged_model
-    result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(tmp_path / "x.csv"), "--target", "y"])
+    result = CliRunner().invoke(
+        main, ["explain", "--model-uri", model_uri, "--data", str(tmp_path / "x.csv"), "--target", "y"]
+    )
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
@@ -99,10 +132,31 @@ def test_explain_as_a_real_subprocess(logged_model, tracking_uri):
     executable = shutil.which("mlflow-explain", path=os.path.dirname(sys.executable)) or shutil.which("mlflow-explain")
     assert executable, "the console script is installed with the package"
     environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-    done = subprocess.run([executable, "explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression",
-                           "--set", "permutation.n_repeats=2"], env=environment, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            executable,
+            "explain",
+            "--model-uri",
+            model_uri,
+            "--data",
+            str(data),
+            "--target",
+            "progression",
+            "--set",
+            "permutation.n_repeats=2",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert MlflowClient().get_run(run_id).data.tags["mlflow_explain.status"] == "ok"
-    bad = subprocess.run([executable, "explain", "--model-uri", model_uri, "--data", str(data), "--target", "absent"],
-                         env=environment, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [executable, "explain", "--model-uri", model_uri, "--data", str(data), "--target", "absent"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stderr.strip().startswith("Error: Target column 'absent'")

@@ -19,8 +19,11 @@ import mlflow_explain
 from mlflow_explain.cli import main
 from mlflow_explain.compare import ndcg_at_k, spearman, top_k_overlap
 
-FAST = {"permutation": {"n_repeats": 3}, "shap": {"max_rows": 150, "dependence_top_k": 1, "local_rows": 1},
-        "logging": {"report": False}}
+FAST = {
+    "permutation": {"n_repeats": 3},
+    "shap": {"max_rows": 150, "dependence_top_k": 1, "local_rows": 1},
+    "logging": {"report": False},
+}
 
 
 def _hand_ndcg(reference: dict, other: dict, k: int) -> float:
@@ -64,7 +67,9 @@ def test_compare_two_experiments_through_the_cli(tracking_uri, tmp_path):
         _explain_in("beta", HistGradientBoostingRegressor(max_iter=30, random_state=0), X, y, "hist-boosting"),
         _explain_in("beta", Lasso(alpha=0.5), X, y, "lasso"),
     ]
-    result = CliRunner().invoke(main, ["compare", "--experiment", "alpha", "--experiment", "beta", "--set", "compare.top_k=5"])
+    result = CliRunner().invoke(
+        main, ["compare", "--experiment", "alpha", "--experiment", "beta", "--set", "compare.top_k=5"]
+    )
     assert result.exit_code == 0, result.output
     comparison_id = result.output.split("comparison run ")[1].split(".")[0]
     client = MlflowClient()
@@ -72,8 +77,15 @@ def test_compare_two_experiments_through_the_cli(tracking_uri, tmp_path):
     assert comparison.data.tags["mlflow_explain.kind"] == "comparison"
     assert comparison.data.metrics["compare/runs"] == 5
     listed = {item.path for item in client.list_artifacts(comparison_id, "compare")}
-    for name in ("importance_heatmap.permutation.svg", "importance_heatmap.shap.svg", "rank_shift.permutation.svg",
-                 "rank_shift.shap.svg", "importances_by_run.csv", "stability.csv", "report.html"):
+    for name in (
+        "importance_heatmap.permutation.svg",
+        "importance_heatmap.shap.svg",
+        "rank_shift.permutation.svg",
+        "rank_shift.shap.svg",
+        "importances_by_run.csv",
+        "stability.csv",
+        "report.html",
+    ):
         assert f"compare/{name}" in listed
     page = open(client.download_artifacts(comparison_id, "compare/report.html", str(tmp_path)), encoding="utf-8").read()
     assert "forest (alpha)" in page and "lasso (beta)" in page and "data:image/svg+xml;base64," in page
@@ -85,7 +97,11 @@ def test_compare_two_experiments_through_the_cli(tracking_uri, tmp_path):
         first, second = tables[row.run_a], tables[row.run_b]
         output = "all" if row.method == "shap" else "r2"
         a = first[(first.method == row.method) & (first.output == output)].set_index("feature")["importance"]
-        b = second[(second.method == row.method) & (second.output == output)].set_index("feature")["importance"].reindex(a.index)
+        b = (
+            second[(second.method == row.method) & (second.output == output)]
+            .set_index("feature")["importance"]
+            .reindex(a.index)
+        )
         assert row.spearman == pytest.approx(spearmanr(a, b).statistic)
         assert row.top_5_overlap == pytest.approx(len(set(a.nlargest(5).index) & set(b.nlargest(5).index)) / 5)
         assert row.ndcg_at_5 == pytest.approx(_hand_ndcg(a.to_dict(), b.to_dict(), 5))
@@ -100,7 +116,9 @@ def test_leaked_target_is_flagged_and_drift_alert_raised(tracking_uri, tmp_path)
     leaked = X.assign(leak=y + rng.randn(len(X)))
     config = {**FAST, "logging": {"report": True}}
     baseline = _explain_in("leakage", RandomForestRegressor(n_estimators=30, random_state=0), clean, y, "clean", config)
-    suspect = _explain_in("leakage", RandomForestRegressor(n_estimators=30, random_state=0), leaked, y, "leaked", config)
+    suspect = _explain_in(
+        "leakage", RandomForestRegressor(n_estimators=30, random_state=0), leaked, y, "leaked", config
+    )
     client = MlflowClient()
     assert "mlflow_explain.drift" not in client.get_run(baseline).data.tags, "the first run has no baseline"
     run = client.get_run(suspect)
@@ -121,7 +139,9 @@ def test_same_model_twice_does_not_alert(tracking_uri):
     _explain_in("stable", Ridge(), X, y, "first")
     second = _explain_in("stable", Ridge(), X, y, "second")
     run = MlflowClient().get_run(second)
-    assert run.data.tags["mlflow_explain.drift"] == "ok" and run.data.metrics["explain/drift_ndcg"] == pytest.approx(1.0)
+    assert run.data.tags["mlflow_explain.drift"] == "ok" and run.data.metrics["explain/drift_ndcg"] == pytest.approx(
+        1.0
+    )
 
 
 def test_diagnostics_find_noise_and_correlated_features(tracking_uri):
@@ -151,8 +171,9 @@ def test_edge_cases_give_clear_messages(tracking_uri):
         pass
     MlflowClient().delete_run(deleted.info.run_id)
 
-    comparison = mlflow_explain.compare(run_ids=[explained, plain.info.run_id, deleted.info.run_id, other_features],
-                                        config=FAST)
+    comparison = mlflow_explain.compare(
+        run_ids=[explained, plain.info.run_id, deleted.info.run_id, other_features], config=FAST
+    )
     notes = " ".join(comparison.notes)
     assert "not-explained has no explanation" in notes and "is deleted" in notes and "same features" in notes
     assert len(comparison.runs) == 2 and comparison.stability["shared_features"].eq(9).all()
@@ -173,8 +194,9 @@ def test_many_correlated_pairs_are_one_readable_finding():
     from mlflow_explain.results import Explanation, Task
 
     X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
-    findings = diagnose(Explanation(task=Task("binary", (0, 1)), feature_names=list(X.columns), n_rows=len(X),
-                                    config={}), X)
+    findings = diagnose(
+        Explanation(task=Task("binary", (0, 1)), feature_names=list(X.columns), n_rows=len(X), config={}), X
+    )
     correlated = [finding for finding in findings if finding.kind == "correlated_features"]
     assert len(correlated) == 1
     expected_pairs = int((np.abs(np.triu(X.corr().to_numpy(), k=1)) > 0.9).sum())

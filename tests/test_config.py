@@ -40,16 +40,19 @@ def test_feature_groups_replace_the_default_mapping():
     assert config.permutation.feature_groups == {"address": ["city", "zip"]}
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"shap": {"max_rowz": 1}}, r"Unknown config key\(s\): shap.max_rowz"),
-    ({"tracking": {}}, r"Unknown config key\(s\): tracking"),
-    ({"permutation": {"n_repeats": "five"}}, r"'permutation.n_repeats' must be an int, not 'five'"),
-    ({"permutation": {"n_repeats": 0}}, r"'permutation.n_repeats' must be positive"),
-    ({"permutation": {"max_samples": 1.5}}, r"fraction in \(0, 1\]"),
-    ({"shap": {"algorithm": "kernel"}}, r"one of 'auto', 'tree', 'linear', 'permutation'"),
-    ({"shap": "yes"}, r"section 'shap' must be a mapping"),
-    ({"on_error": "ignore"}, r"'on_error' must be one of 'warn', 'raise'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"shap": {"max_rowz": 1}}, r"Unknown config key\(s\): shap.max_rowz"),
+        ({"tracking": {}}, r"Unknown config key\(s\): tracking"),
+        ({"permutation": {"n_repeats": "five"}}, r"'permutation.n_repeats' must be an int, not 'five'"),
+        ({"permutation": {"n_repeats": 0}}, r"'permutation.n_repeats' must be positive"),
+        ({"permutation": {"max_samples": 1.5}}, r"fraction in \(0, 1\]"),
+        ({"shap": {"algorithm": "kernel"}}, r"one of 'auto', 'tree', 'linear', 'permutation'"),
+        ({"shap": "yes"}, r"section 'shap' must be a mapping"),
+        ({"on_error": "ignore"}, r"'on_error' must be one of 'warn', 'raise'"),
+    ],
+)
 def test_bad_values_are_named(bad, message):
     with pytest.raises(ConfigError, match=message):
         load_config(bad)

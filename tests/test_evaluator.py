@@ -27,15 +27,25 @@ def regressor(tracking_uri):
 def test_evaluate_with_the_explain_evaluator(regressor, tmp_path):
     model_uri, data = regressor
     with mlflow.start_run() as run:
-        result = mlflow.models.evaluate(model_uri, data, targets="y", model_type="regressor", evaluators=["explain"],
-                                        evaluator_config={"explain": FAST})
+        result = mlflow.models.evaluate(
+            model_uri,
+            data,
+            targets="y",
+            model_type="regressor",
+            evaluators=["explain"],
+            evaluator_config={"explain": FAST},
+        )
     logged = MlflowClient().get_run(run.info.run_id)
-    assert result.metrics["permutation_importance/bmi"] == pytest.approx(logged.data.metrics["permutation_importance/bmi"])
+    assert result.metrics["permutation_importance/bmi"] == pytest.approx(
+        logged.data.metrics["permutation_importance/bmi"]
+    )
     assert result.metrics["shap_mean_abs/bmi"] == pytest.approx(logged.data.metrics["shap_mean_abs/bmi"])
     assert {"explain/report.html", "explain/importances.csv", "explain/summary.json"} <= set(result.artifacts)
     assert result.artifacts["explain/importances.csv"].content["feature"].nunique() == 10
     assert logged.data.tags["mlflow_explain.status"] == "ok"
-    summary = json.loads(open(MlflowClient().download_artifacts(run.info.run_id, "explain/summary.json", str(tmp_path))).read())
+    summary = json.loads(
+        open(MlflowClient().download_artifacts(run.info.run_id, "explain/summary.json", str(tmp_path))).read()
+    )
     assert summary["shap"]["algorithm"] == "tree", "the pyfunc was unwrapped to the raw forest"
     assert summary["model_type"] == "RandomForestRegressor"
 
@@ -45,9 +55,14 @@ def test_evaluate_a_classifier_with_default_and_explain(tracking_uri):
     model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X.iloc[:400], y.iloc[:400])
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
-        result = mlflow.models.evaluate(info.model_uri, X.iloc[400:].assign(label=y.iloc[400:]), targets="label",
-                                        model_type="classifier", evaluators=["default", "explain"],
-                                        evaluator_config={"explain": FAST, "default": {"log_model_explainability": False}})
+        result = mlflow.models.evaluate(
+            info.model_uri,
+            X.iloc[400:].assign(label=y.iloc[400:]),
+            targets="label",
+            model_type="classifier",
+            evaluators=["default", "explain"],
+            evaluator_config={"explain": FAST, "default": {"log_model_explainability": False}},
+        )
     assert "accuracy_score" in result.metrics, "MLflow's own evaluator still runs"
     assert "shap_mean_abs.0/mean radius" in result.metrics and "shap_mean_abs.1/mean radius" in result.metrics
 
@@ -55,15 +70,23 @@ def test_evaluate_a_classifier_with_default_and_explain(tracking_uri):
 def test_not_run_when_evaluators_is_unset_unless_the_config_asks(regressor):
     model_uri, data = regressor
     with mlflow.start_run() as run:
-        result = mlflow.models.evaluate(model_uri, data, targets="y", model_type="regressor",
-                                        evaluator_config={"log_model_explainability": False})
+        result = mlflow.models.evaluate(
+            model_uri, data, targets="y", model_type="regressor", evaluator_config={"log_model_explainability": False}
+        )
     assert "mean_squared_error" in result.metrics
     assert not any(key.startswith("permutation_importance") for key in result.metrics)
     assert "mlflow_explain.status" not in MlflowClient().get_run(run.info.run_id).data.tags
     with mlflow.start_run() as run:
-        result = mlflow.models.evaluate(model_uri, data, targets="y", model_type="regressor",
-                                        evaluator_config={"explain": {**FAST, "evaluate": {"run_by_default": True}},
-                                                          "default": {"log_model_explainability": False}})
+        result = mlflow.models.evaluate(
+            model_uri,
+            data,
+            targets="y",
+            model_type="regressor",
+            evaluator_config={
+                "explain": {**FAST, "evaluate": {"run_by_default": True}},
+                "default": {"log_model_explainability": False},
+            },
+        )
     assert "permutation_importance/bmi" in result.metrics
     assert MlflowClient().get_run(run.info.run_id).data.tags["mlflow_explain.status"] == "ok"
 
@@ -71,7 +94,9 @@ def test_not_run_when_evaluators_is_unset_unless_the_config_asks(regressor):
 def test_can_evaluate():
     assert ExplainEvaluator.can_evaluate(model_type="regressor", evaluator_config={})
     assert ExplainEvaluator.can_evaluate(model_type="classifier", evaluator_config={"shap": {"max_rows": 10}})
-    assert not ExplainEvaluator.can_evaluate(model_type="regressor", evaluator_config={"log_model_explainability": False})
+    assert not ExplainEvaluator.can_evaluate(
+        model_type="regressor", evaluator_config={"log_model_explainability": False}
+    )
     assert not ExplainEvaluator.can_evaluate(model_type="text", evaluator_config={})
 
 

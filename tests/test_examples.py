@@ -54,5 +54,8 @@ def test_gradcam_digits_example(tmp_path):
     assert run.data.metrics["val_accuracy"] > 0.5 and run.data.metrics["explain/rows_gradcam"] == 540
     assert all(-1 <= run.data.metrics[f"gradcam/{name}_drop"] <= 1 for name in ("deletion", "random"))
     logged = {item.path for item in _client(tmp_path).list_artifacts(run_id, "explain/gradcam")}
-    assert {"explain/gradcam/class_0.svg", "explain/gradcam/mean_heatmaps.svg",
-            "explain/gradcam/heatmaps_predicted.npy"} <= logged
+    assert {
+        "explain/gradcam/class_0.svg",
+        "explain/gradcam/mean_heatmaps.svg",
+        "explain/gradcam/heatmaps_predicted.npy",
+    } <= logged

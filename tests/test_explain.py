@@ -17,8 +17,17 @@ import mlflow_explain
 from mlflow_explain.keys import key_parts
 from tests.conftest import mixed_frame, mixed_pipeline
 
-ARTIFACTS = ["importances.csv", "summary.json", "feature_keys.json", "shap_values.parquet", "report.html",
-             "permutation_importance.svg", "shap_bar.svg", "local/force_plot.html", "local/local_explanations.csv"]
+ARTIFACTS = [
+    "importances.csv",
+    "summary.json",
+    "feature_keys.json",
+    "shap_values.parquet",
+    "report.html",
+    "permutation_importance.svg",
+    "shap_bar.svg",
+    "local/force_plot.html",
+    "local/local_explanations.csv",
+]
 
 
 def _artifact_paths(client, run_id, path="explain"):
@@ -94,7 +103,9 @@ def test_pipeline_on_mixed_types_is_reported_per_raw_column(tracking_uri):
     X, y = mixed_frame()
     model = mixed_pipeline(GradientBoostingClassifier(n_estimators=30, random_state=0)).fit(X, y)
     with mlflow.start_run() as run:
-        explanation = mlflow_explain.explain(model, X, y, config={"permutation": {"feature_groups": {"place": ["city"]}}})
+        explanation = mlflow_explain.explain(
+            model, X, y, config={"permutation": {"feature_groups": {"place": ["city"]}}}
+        )
     assert explanation.shap.algorithm == "tree"
     metrics = MlflowClient().get_run(run.info.run_id).data.metrics
     for column in ["income", "color", "age", "noise"]:

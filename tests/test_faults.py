@@ -41,7 +41,7 @@ def _artifacts(client: MlflowClient, run_id: str, folder: str = "explain") -> se
             if item.is_dir:
                 pending.append(item.path)
             else:
-                found.add(item.path[len(folder) + 1:])
+                found.add(item.path[len(folder) + 1 :])
     return found
 
 
@@ -49,8 +49,9 @@ def _files(directory: Path) -> set[str]:
     return {path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file()}
 
 
-def test_server_down_spools_the_explanation_and_sync_uploads_all_of_it(mlflow_server, server_uri, tmp_path,
-                                                                      monkeypatch):
+def test_server_down_spools_the_explanation_and_sync_uploads_all_of_it(
+    mlflow_server, server_uri, tmp_path, monkeypatch
+):
     X_train, y_train, X_val, y_val = _diabetes()
     client = MlflowClient()
     with mlflow.start_run() as run:  # training, while the server is up
@@ -62,8 +63,9 @@ def test_server_down_spools_the_explanation_and_sync_uploads_all_of_it(mlflow_se
 
     mlflow_server.stop()
     lost = mlflow_explain.explain(model, X_val, y_val, run_id=run.info.run_id, config=FAST)
-    explanation = mlflow_explain.explain(model, X_val, y_val, run_id=run.info.run_id,
-                                         config={**FAST, "logging": {"spool_dir": str(spool_dir)}})
+    explanation = mlflow_explain.explain(
+        model, X_val, y_val, run_id=run.info.run_id, config={**FAST, "logging": {"spool_dir": str(spool_dir)}}
+    )
     user_script_goes_on = model.predict(X_val[:5])  # the user's script was not interrupted
 
     assert len(user_script_goes_on) == 5
@@ -72,7 +74,13 @@ def test_server_down_spools_the_explanation_and_sync_uploads_all_of_it(mlflow_se
     assert any("spooled" in warning for warning in explanation.warnings)
     [entry] = spool.entries(spool_dir)
     spooled_files = _files(entry.files)
-    assert {"summary.json", "importances.csv", "report.html", "shap_values.parquet", "feature_keys.json"} <= spooled_files
+    assert {
+        "summary.json",
+        "importances.csv",
+        "report.html",
+        "shap_values.parquet",
+        "feature_keys.json",
+    } <= spooled_files
     assert entry.run_id == run.info.run_id and entry.tracking_uri == mlflow_server.url
 
     failed_sync = CliRunner().invoke(cli, ["sync", "--spool-dir", str(spool_dir)])
@@ -143,11 +151,17 @@ def test_failing_shap_step_leaves_permutation_logged_and_status_partial(server_u
 
 def test_eight_processes_explaining_into_one_server_at_once_lose_nothing(server_uri, tmp_path):
     worker = Path(__file__).with_name("explain_worker.py")
-    environment = {**os.environ, "MLFLOW_EXPERIMENT_NAME": mlflow.get_experiment(
-        mlflow.tracking.fluent._get_experiment_id()).name}
+    environment = {
+        **os.environ,
+        "MLFLOW_EXPERIMENT_NAME": mlflow.get_experiment(mlflow.tracking.fluent._get_experiment_id()).name,
+    }
     outputs = [tmp_path / f"worker{seed}.json" for seed in range(N_WORKERS)]
-    processes = [subprocess.Popen([sys.executable, str(worker), str(seed), str(output)], env=environment,
-                                  stderr=subprocess.PIPE, text=True) for seed, output in enumerate(outputs)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(worker), str(seed), str(output)], env=environment, stderr=subprocess.PIPE, text=True
+        )
+        for seed, output in enumerate(outputs)
+    ]
     errors = [process.communicate(timeout=900)[1] for process in processes]
     assert [process.returncode for process in processes] == [0] * N_WORKERS, "\n".join(errors)[-5000:]
 
@@ -195,8 +209,11 @@ def test_time_budget_makes_both_methods_do_less_and_say_so(tracking_uri):
     X, y = make_regression(n_samples=10000, n_features=12, noise=5.0, random_state=0)
     X = pd.DataFrame(X, columns=[f"x{j}" for j in range(12)])
     model = RandomForestRegressor(n_estimators=40, max_depth=10, random_state=0, n_jobs=1).fit(X[:3000], y[:3000])
-    config = {"permutation": {"n_repeats": 5, "budget_s": 0.2}, "shap": {"max_rows": 2000, "budget_s": 0.2},
-              "compare": {"enabled": False}}
+    config = {
+        "permutation": {"n_repeats": 5, "budget_s": 0.2},
+        "shap": {"max_rows": 2000, "budget_s": 0.2},
+        "compare": {"enabled": False},
+    }
 
     explanation = mlflow_explain.explain(model, X, y, config=config)
 
@@ -208,6 +225,9 @@ def test_time_budget_makes_both_methods_do_less_and_say_so(tracking_uri):
     assert used < 10000 * 5 and f"using {explanation.permutation.n_rows} rows" in permutation_note
     assert len(explanation.shap.row_positions) < 2000
     assert f"explaining {len(explanation.shap.row_positions)} rows" in shap_note
-    summary = json.loads(Path(MlflowClient().download_artifacts(
-        mlflow.last_active_run().info.run_id, "explain/summary.json", os.getcwd())).read_text())
+    summary = json.loads(
+        Path(
+            MlflowClient().download_artifacts(mlflow.last_active_run().info.run_id, "explain/summary.json", os.getcwd())
+        ).read_text()
+    )
     assert permutation_note in summary["warnings"] and shap_note in summary["warnings"]

@@ -41,8 +41,12 @@ def pattern_result(pattern_model):
 
 def _peaks_inside(heatmaps: np.ndarray, corners: np.ndarray) -> np.ndarray:
     rows, columns = np.unravel_index(heatmaps.reshape(len(heatmaps), -1).argmax(axis=1), heatmaps.shape[1:])
-    return ((rows >= corners[:, 0]) & (rows < corners[:, 0] + PATTERN)
-            & (columns >= corners[:, 1]) & (columns < corners[:, 1] + PATTERN))
+    return (
+        (rows >= corners[:, 0])
+        & (rows < corners[:, 0] + PATTERN)
+        & (columns >= corners[:, 1])
+        & (columns < corners[:, 1] + PATTERN)
+    )
 
 
 def test_heatmap_peak_falls_inside_the_pattern_box(pattern_model, pattern_result):
@@ -89,8 +93,9 @@ def test_class_grid_embeds_each_image_and_its_heatmap_overlay(pattern_result):
     assert len(panels) == 2 * len(of_class), "each image of the class, then its Grad-CAM overlay"
     first = int(of_class[0])
     image, heatmap = result.shown_images[first], result.shown_heatmaps_predicted[first]
-    for panel, wanted in zip(panels[:2], [image_plots._picture(image, None), image_plots._picture(image, heatmap)],
-                             strict=True):
+    for panel, wanted in zip(
+        panels[:2], [image_plots._picture(image, None), image_plots._picture(image, heatmap)], strict=True
+    ):
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(panel.get("href").split(",", 1)[1]))), dtype=float)
         np.testing.assert_allclose(pixels / 255, wanted, atol=1 / 255)
     captions = [node.text for node in root.iter("{http://www.w3.org/2000/svg}text") if node.get("class") == "caption"]
@@ -126,19 +131,30 @@ def test_explain_images_logs_artifacts_and_metrics(tracking_uri, pattern_model, 
     labels = labels[:90].copy()
     labels[:4] = (labels[:4] + 1) % 3  # four images the model now gets "wrong"
     with mlflow.start_run() as run:
-        explanation = mlflow_explain.explain_images(model, images[:90], labels, class_names=CLASS_NAMES,
-                                                    config={"gradcam": {"max_images": 12}})
+        explanation = mlflow_explain.explain_images(
+            model, images[:90], labels, class_names=CLASS_NAMES, config={"gradcam": {"max_images": 12}}
+        )
     assert explanation.status == "ok" and explanation.task.classes == tuple(CLASS_NAMES)
     assert set(range(4)) <= set(explanation.gradcam.positions[explanation.gradcam.shown])
     logged = MlflowClient().get_run(run.info.run_id)
     assert logged.data.metrics["gradcam/deletion_drop"] == pytest.approx(explanation.gradcam.deletion_drop)
     assert logged.data.metrics["gradcam/random_drop"] == pytest.approx(explanation.gradcam.random_drop)
     assert logged.data.metrics["explain/rows_gradcam"] == 90 and logged.data.tags["mlflow_explain.status"] == "ok"
-    folder = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="explain",
-                                                      dst_path=str(tmp_path)))
+    folder = Path(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="explain", dst_path=str(tmp_path))
+    )
     files = {path.name for path in (folder / "gradcam").iterdir()}
-    assert {"class_plus.svg", "class_cross.svg", "class_square.svg", "misclassified.svg", "mean_heatmaps.svg",
-            "heatmaps_predicted.npy", "heatmaps_true.npy", "mean_heatmaps.npy", "positions.npy"} <= files
+    assert {
+        "class_plus.svg",
+        "class_cross.svg",
+        "class_square.svg",
+        "misclassified.svg",
+        "mean_heatmaps.svg",
+        "heatmaps_predicted.npy",
+        "heatmaps_true.npy",
+        "mean_heatmaps.npy",
+        "positions.npy",
+    } <= files
     heatmaps = np.load(folder / "gradcam" / "heatmaps_predicted.npy")
     assert heatmaps.shape == (90, 10, 10) and heatmaps.min() >= 0 and heatmaps.max() > 0
     report = (folder / "report.html").read_text()
@@ -147,16 +163,19 @@ def test_explain_images_logs_artifacts_and_metrics(tracking_uri, pattern_model, 
     assert summary["gradcam"]["n_misclassified"] >= 4 and summary["versions"]["torch"].startswith("2.")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m, x, y: (m, x[:, 0, 0], y, None), "Images must have shape (n, channels, height, width)"),
-    (lambda m, x, y: (m, np.repeat(x, 3, axis=1), y, None), "The model takes images with 1 channel(s)"),
-    (lambda m, x, y: (m, x, y + 1, None), "Labels must be class indices from 0 to 2"),
-    (lambda m, x, y: (m, x, y[:-1], None), "Labels must be one class index per image"),
-    (lambda m, x, y: (NoConvNet(), x, y, None), "The model has no Conv2d layer; name the layer"),
-    (lambda m, x, y: (m, x, y, "features.9"), "The model has no layer named 'features.9'"),
-    (lambda m, x, y: (m, x, y, "head.2"), "Target layer 'head.2' outputs shape"),
-    (lambda m, x, y: (m, x[:0], y[:0], None), "There are no images to explain"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m, x, y: (m, x[:, 0, 0], y, None), "Images must have shape (n, channels, height, width)"),
+        (lambda m, x, y: (m, np.repeat(x, 3, axis=1), y, None), "The model takes images with 1 channel(s)"),
+        (lambda m, x, y: (m, x, y + 1, None), "Labels must be class indices from 0 to 2"),
+        (lambda m, x, y: (m, x, y[:-1], None), "Labels must be one class index per image"),
+        (lambda m, x, y: (NoConvNet(), x, y, None), "The model has no Conv2d layer; name the layer"),
+        (lambda m, x, y: (m, x, y, "features.9"), "The model has no layer named 'features.9'"),
+        (lambda m, x, y: (m, x, y, "head.2"), "Target layer 'head.2' outputs shape"),
+        (lambda m, x, y: (m, x[:0], y[:0], None), "There are no images to explain"),
+    ],
+)
 def test_bad_input_is_one_clear_sentence(pattern_model, change, message):
     model, images, labels, _ = pattern_model
     model, images, labels, layer = change(model, images[:20], labels[:20])
@@ -189,8 +208,20 @@ def test_cli_explains_a_model_logged_with_mlflow_pytorch(tracking_uri, pattern_m
         info = mlflow.pytorch.log_model(model, name="model", serialization_format="pickle", pip_requirements=["torch"])
     data = tmp_path / "val.npz"
     np.savez(data, images=images[:60], labels=labels[:60], class_names=np.array(CLASS_NAMES))
-    result = CliRunner().invoke(main, ["explain", "--model-uri", info.model_uri, "--images", str(data),
-                                       "--set", "gradcam.max_images=6", "--set", "gradcam.deletion_fill=blur"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "explain",
+            "--model-uri",
+            info.model_uri,
+            "--images",
+            str(data),
+            "--set",
+            "gradcam.max_images=6",
+            "--set",
+            "gradcam.deletion_fill=blur",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"into run {run.info.run_id}: status ok" in result.output
     metrics = MlflowClient().get_run(run.info.run_id).data.metrics
@@ -205,8 +236,12 @@ def test_cli_explains_a_model_logged_with_mlflow_pytorch(tracking_uri, pattern_m
     assert bad.exit_code == 2 and "must be a .npz holding an array named 'images'" in bad.stderr
     with mlflow.start_run():
         flat = images[:30].reshape(30, -1)
-        sklearn_info = mlflow.sklearn.log_model(LogisticRegression().fit(flat, labels[:30]), name="model",
-                                                serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
+        sklearn_info = mlflow.sklearn.log_model(
+            LogisticRegression().fit(flat, labels[:30]),
+            name="model",
+            serialization_format="cloudpickle",
+            pip_requirements=["scikit-learn"],
+        )
     bad = CliRunner().invoke(main, ["explain", "--model-uri", sklearn_info.model_uri, "--images", str(data)])
     assert bad.exit_code == 2 and "was not logged with mlflow.pytorch" in bad.stderr
 

@@ -25,8 +25,22 @@ def _assert_valid(parts):
 
 
 def test_hostile_names():
-    names = ["a/b", "a_b", "..", ".", "<script>alert(1)</script>", "é" * 300, "x" * 300, "quote'\"", "tab\there",
-             "", " padded ", "a:b", "数据", "../../etc/passwd"]
+    names = [
+        "a/b",
+        "a_b",
+        "..",
+        ".",
+        "<script>alert(1)</script>",
+        "é" * 300,
+        "x" * 300,
+        "quote'\"",
+        "tab\there",
+        "",
+        " padded ",
+        "a:b",
+        "数据",
+        "../../etc/passwd",
+    ]
     parts = key_parts(names)
     _assert_valid(parts)
     assert parts["a_b"] == "a_b", "a clean name keeps its form even when another collides with it"
@@ -71,12 +85,17 @@ def test_hostile_names_end_to_end_on_the_server(mlflow_server, hostile_run, tmp_
     client = MlflowClient(mlflow_server.url)
     run = client.get_run(run_id)
     assert explanation.status == "ok" and run.data.tags["mlflow_explain.status"] == "ok", explanation.errors
-    mapping = json.loads(Path(client.download_artifacts(run_id, "explain/feature_keys.json", str(tmp_path))).read_text())
+    mapping = json.loads(
+        Path(client.download_artifacts(run_id, "explain/feature_keys.json", str(tmp_path))).read_text()
+    )
     features = mapping["features"]
     assert sorted(features) == sorted(names), "every original name, exactly, in feature_keys.json"
     assert len(set(features.values())) == len(names)
-    expected = {f"{prefix}/{features[name]}" for name in names
-                for prefix in ("permutation_importance", "permutation_importance_std", "shap_mean_abs")}
+    expected = {
+        f"{prefix}/{features[name]}"
+        for name in names
+        for prefix in ("permutation_importance", "permutation_importance_std", "shap_mean_abs")
+    }
     assert expected <= set(run.data.metrics), "one metric per name and method"
     for key in run.data.metrics:
         _validate_metric_name(key)
@@ -84,7 +103,9 @@ def test_hostile_names_end_to_end_on_the_server(mlflow_server, hostile_run, tmp_
     assert logged == {f"explain/dependence/{features[name]}.svg" for name in names}
     run_folder = next(path for path in (mlflow_server.root / "artifacts").rglob(run_id) if path.is_dir())
     stored = [path for path in run_folder.rglob("*") if path.is_file()]
-    assert len(stored) > len(names) and all(path.is_relative_to(run_folder / "artifacts" / "explain") for path in stored)
+    assert len(stored) > len(names) and all(
+        path.is_relative_to(run_folder / "artifacts" / "explain") for path in stored
+    )
     assert not list(mlflow_server.root.rglob("passwd")), "no name escaped the run's folder"
     report = Path(client.download_artifacts(run_id, "explain/report.html", str(tmp_path))).read_text()
     assert "<script>document.title" not in report and "&lt;script&gt;document.title" in report

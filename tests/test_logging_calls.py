@@ -33,8 +33,11 @@ def store(tmp_path_factory):
 def experiment(store, request, monkeypatch):
     """A new experiment of the module's store, named after the test, as the current one."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow.get_tracking_uri())
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment(
-        request.node.name, artifact_location=(store / request.node.name).as_uri()))
+    mlflow.set_experiment(
+        experiment_id=mlflow.create_experiment(
+            request.node.name, artifact_location=(store / request.node.name).as_uri()
+        )
+    )
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
@@ -44,8 +47,17 @@ def experiment(store, request, monkeypatch):
 def calls(monkeypatch):
     """Count the MlflowClient calls made while the test runs (each still goes to the real store)."""
     counts: collections.Counter = collections.Counter()
-    for name in ("log_batch", "log_artifacts", "log_artifact", "log_metric", "set_tag", "search_runs", "get_run",
-                 "download_artifacts", "list_artifacts"):
+    for name in (
+        "log_batch",
+        "log_artifacts",
+        "log_artifact",
+        "log_metric",
+        "set_tag",
+        "search_runs",
+        "get_run",
+        "download_artifacts",
+        "list_artifacts",
+    ):
         original = getattr(MlflowClient, name)
 
         def counted(self, *args, _name=name, _original=original, **kwargs):

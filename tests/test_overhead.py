@@ -24,11 +24,15 @@ from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task, origin_check_groups, raw_column_origins, response
 
 
-@pytest.mark.parametrize("make", [
-    lambda: (RandomForestClassifier(n_estimators=15, random_state=0), *load_wine(return_X_y=True, as_frame=True)),
-    lambda: (RandomForestRegressor(n_estimators=15, random_state=0), *load_diabetes(return_X_y=True)),
-    lambda: (ExtraTreesRegressor(n_estimators=15, random_state=0), *load_diabetes(return_X_y=True, as_frame=True)),
-], ids=["forest-classifier-frame", "forest-regressor-array", "extra-trees-frame"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (RandomForestClassifier(n_estimators=15, random_state=0), *load_wine(return_X_y=True, as_frame=True)),
+        lambda: (RandomForestRegressor(n_estimators=15, random_state=0), *load_diabetes(return_X_y=True)),
+        lambda: (ExtraTreesRegressor(n_estimators=15, random_state=0), *load_diabetes(return_X_y=True, as_frame=True)),
+    ],
+    ids=["forest-classifier-frame", "forest-regressor-array", "extra-trees-frame"],
+)
 def test_forest_response_is_bit_identical_to_its_own_predict(make):
     model, X, y = make()
     if is_classifier(model):
@@ -68,8 +72,14 @@ def test_grouped_origin_check_finds_an_output_that_mixes_two_of_many_columns():
 
 
 def test_take_columns_keeps_dtypes_and_takes_each_column_at_its_own_rows():
-    X = pd.DataFrame({"color": pd.Categorical(["red", "blue", "red", None]), "city": ["a", None, "c", "d"],
-                      "age": [1.5, np.nan, 3.0, 4.0], "n": [1, 2, 3, 4]})
+    X = pd.DataFrame(
+        {
+            "color": pd.Categorical(["red", "blue", "red", None]),
+            "city": ["a", None, "c", "d"],
+            "age": [1.5, np.nan, 3.0, 4.0],
+            "n": [1, 2, 3, 4],
+        }
+    )
     takes = [np.array([3, 0]), np.array([1, 2]), np.array([1, 1]), np.array([0, 3])]
     taken = take_columns(X, takes)
     assert taken.dtypes.equals(X.dtypes) and list(taken.columns) == list(X.columns)

@@ -44,7 +44,9 @@ def _pipeline():
     return mixed_pipeline(GradientBoostingClassifier(n_estimators=30, random_state=0)).fit(X, y), X, y
 
 
-@pytest.mark.parametrize("make", [_regressor, _binary, _multiclass, _pipeline], ids=["regressor", "binary", "multiclass", "pipeline"])
+@pytest.mark.parametrize(
+    "make", [_regressor, _binary, _multiclass, _pipeline], ids=["regressor", "binary", "multiclass", "pipeline"]
+)
 @pytest.mark.parametrize("max_samples", [1.0, 0.6, 50])
 def test_equals_sklearn(make, max_samples):
     model, X, y = make()

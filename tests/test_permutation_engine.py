@@ -74,12 +74,16 @@ class _LeakyScaler(StandardScaler):
         return scaled
 
 
-@pytest.mark.parametrize("step, why", [
-    (Normalizer(), "Normalizer is not known"),
-    (PCA(n_components=3), "PCA is not known"),
-    (_BatchCenteredScaler(), "transforming a block of rows"),
-    (_LeakyScaler(), "changes output column 0"),
-], ids=["normalizer", "pca", "not-row-wise", "mixes-columns"])
+@pytest.mark.parametrize(
+    "step, why",
+    [
+        (Normalizer(), "Normalizer is not known"),
+        (PCA(n_components=3), "PCA is not known"),
+        (_BatchCenteredScaler(), "transforming a block of rows"),
+        (_LeakyScaler(), "changes output column 0"),
+    ],
+    ids=["normalizer", "pca", "not-row-wise", "mixes-columns"],
+)
 def test_unsafe_preprocessing_falls_back_to_the_whole_pipeline(step, why):
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     X, y = X.iloc[:150], y.to_numpy()[:150]
@@ -97,8 +101,9 @@ def test_vectorized_scores_equal_sklearn_scorers_with_weights():
     weights = np.random.RandomState(1).uniform(0.1, 3.0, len(y))
     scoring = ["r2", "neg_mean_squared_error", "neg_root_mean_squared_error", "neg_mean_absolute_error"]
     ours = permutation_importance(model, X, y.to_numpy(), scoring=scoring, n_repeats=2, sample_weight=weights)
-    theirs = sklearn_permutation_importance(model, X, y.to_numpy(), scoring=scoring, n_repeats=2,
-                                            random_state=0, sample_weight=weights)
+    theirs = sklearn_permutation_importance(
+        model, X, y.to_numpy(), scoring=scoring, n_repeats=2, random_state=0, sample_weight=weights
+    )
     for name in scoring:
         baseline = get_scorer(name)(model, X, y.to_numpy(), sample_weight=weights)
         assert ours.baseline_scores[name] == pytest.approx(baseline, rel=1e-12, abs=1e-12)

@@ -38,7 +38,11 @@ def _explanation(model, X, y, **shap_options):
     task = detect_task(model, y)
     names = [str(c) for c in X.columns]
     return Explanation(
-        task=task, feature_names=names, n_rows=len(X), config={}, model_type=type(model).__name__,
+        task=task,
+        feature_names=names,
+        n_rows=len(X),
+        config={},
+        model_type=type(model).__name__,
         permutation=permutation_importance(model, X, y, n_repeats=3),
         shap=shap_values(model, X, task, feature_names=names, max_rows=150, **shap_options),
         versions={"mlflow_explain": "test"},
@@ -71,8 +75,11 @@ def test_permutation_bar_is_ordered_labelled_and_shows_the_spread(regression):
     assert max(rows, key=rows.get) == names[int(np.argmin(mean))]
     assert "decrease in r2" in _texts(root, "xlabel")[0]
     assert _count(root, "rect", "bar") == 10 and _count(root, "path", "error") == 10, "one bar and error bar each"
-    bars = {node.find(f"{SVG}title").text.split(":")[0]: float(node.get("width")) for node in root.iter(f"{SVG}rect")
-            if node.get("class") == "bar"}
+    bars = {
+        node.find(f"{SVG}title").text.split(":")[0]: float(node.get("width"))
+        for node in root.iter(f"{SVG}rect")
+        if node.get("class") == "bar"
+    }
     top, second = np.argsort(-np.abs(mean))[:2]
     assert bars[names[top]] > bars[names[second]], "bar lengths follow the importances"
 
@@ -127,23 +134,26 @@ def test_dependence_and_waterfall_take_strings_and_missing_values():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough"),
-                          RandomForestRegressor(n_estimators=10, random_state=0)).fit(X, codes + X["size"])
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough"),
+        RandomForestRegressor(n_estimators=10, random_state=0),
+    ).fit(X, codes + X["size"])
     task = detect_task(model, np.asarray(codes))
     result = shap_values(model, X, task, feature_names=["city", "size"])
     root = _svg(plots.dependence(result, "city", 0))
     assert {"paris", "lyon", "missing"} <= set(_texts(root, "tick-x"))
     assert _texts(root, "ylabel")[0].startswith("SHAP value of city")
     missing_row = int(np.flatnonzero(X["city"].isna().to_numpy()[result.row_positions])[0])
-    assert any(label.startswith("city = missing") for label in _texts(_svg(plots.waterfall(result, missing_row, 0)),
-                                                                       "tick-y"))
+    assert any(
+        label.startswith("city = missing") for label in _texts(_svg(plots.waterfall(result, missing_row, 0)), "tick-y")
+    )
     _svg(plots.shap_beeswarm(result, 0))
 
 
 def test_force_plot_is_self_contained(regression):
     html = plots.force_plot_html(regression.shap, 0, 0)
     assert "<script" in html and "SHAP" in html
-    assert "src=\"http" not in html and "src='http" not in html
+    assert 'src="http' not in html and "src='http" not in html
 
 
 def test_report_embeds_everything_and_escapes_names():
@@ -154,16 +164,25 @@ def test_report_embeds_everything_and_escapes_names():
     explanation = _explanation(RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y), X, y)
     images = {path: plots.render(fig) for path, fig in plots.explanation_figures(explanation, 2).items()}
     html = render_report(explanation, images, plots.force_plot_html(explanation.shap, 0, 0))
-    assert hostile not in html.replace("srcdoc", "")[: html.find("<iframe")] and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert (
+        hostile not in html.replace("srcdoc", "")[: html.find("<iframe")]
+        and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    )
     assert html.count("data:image/svg+xml;base64,") == len(images)
     assert "Weight" in html and "± " in html
     assert "tree explainer" in html
-    for attribute in ("src=\"http", "src='http", "href=\"http", "href='http"):
+    for attribute in ('src="http', "src='http", 'href="http', "href='http"):
         assert attribute not in html.split("<iframe")[0]
 
 
 def test_report_shows_errors(regression):
-    failed = Explanation(task=regression.task, feature_names=regression.feature_names, n_rows=10, config={},
-                         permutation=regression.permutation, errors={"shap": "ValueError: <boom>"})
+    failed = Explanation(
+        task=regression.task,
+        feature_names=regression.feature_names,
+        n_rows=10,
+        config={},
+        permutation=regression.permutation,
+        errors={"shap": "ValueError: <boom>"},
+    )
     html = render_report(failed, {})
     assert "status-partial" in html and "shap failed" in html and "&lt;boom&gt;" in html

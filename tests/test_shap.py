@@ -33,8 +33,11 @@ def test_tree_regressor_is_exact_and_equals_shap_library():
     assert result.max_additivity_error < 1e-6
     reference = shap.TreeExplainer(model).shap_values(X.iloc[result.row_positions])
     np.testing.assert_allclose(result.values[:, :, 0], reference, atol=1e-9)
-    np.testing.assert_allclose(result.values.sum(axis=1)[:, 0] + result.base_values[:, 0],
-                               model.predict(X.iloc[result.row_positions]), atol=1e-6)
+    np.testing.assert_allclose(
+        result.values.sum(axis=1)[:, 0] + result.base_values[:, 0],
+        model.predict(X.iloc[result.row_positions]),
+        atol=1e-6,
+    )
 
 
 def test_boosted_binary_classifier_has_one_output_per_class_in_log_odds():
@@ -135,8 +138,11 @@ def test_xgboost_and_lightgbm_multiclass_take_the_tree_path(library):
     import xgboost
 
     X, y = load_wine(return_X_y=True, as_frame=True)
-    model = (xgboost.XGBClassifier(n_estimators=30, max_depth=3) if library == "xgboost"
-             else lightgbm.LGBMClassifier(n_estimators=30, verbose=-1)).fit(X, y)
+    model = (
+        xgboost.XGBClassifier(n_estimators=30, max_depth=3)
+        if library == "xgboost"
+        else lightgbm.LGBMClassifier(n_estimators=30, verbose=-1)
+    ).fit(X, y)
     result = _explain(model, X, y)
     assert result.algorithm == "tree" and result.output_space == "margin" and result.values.shape == (len(X), 13, 3)
     assert result.max_additivity_error < 1e-5, "float32 trees: additive to single precision"

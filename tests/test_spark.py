@@ -36,8 +36,19 @@ QUIET = {"compare": {"enabled": False}, "shap": {"dependence_top_k": 1, "local_r
 
 @pytest.fixture(scope="session")
 def spark():
-    config = load_config(overrides={"spark": {"master": "local[2]", "app_name": "mlflow_explain_tests", "conf": {
-        "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}}})
+    config = load_config(
+        overrides={
+            "spark": {
+                "master": "local[2]",
+                "app_name": "mlflow_explain_tests",
+                "conf": {
+                    "spark.ui.enabled": "false",
+                    "spark.sql.shuffle.partitions": "2",
+                    "spark.default.parallelism": "2",
+                },
+            }
+        }
+    )
     session = spark_session(config.spark)
     yield session
     session.stop()
@@ -79,8 +90,9 @@ def run_permutation(spark_frame, model, target, **options):
 def test_spark_permutation_equals_the_partitioned_pandas_engine_and_sklearn_scores(spark, diabetes):
     frame, model = diabetes
     spark_frame = spark.createDataFrame(frame).repartition(3)
-    data, plan, result = run_permutation(spark_frame, model, "target", scoring=REGRESSION_SCORERS, n_repeats=3,
-                                         random_state=7)
+    data, plan, result = run_permutation(
+        spark_frame, model, "target", scoring=REGRESSION_SCORERS, n_repeats=3, random_state=7
+    )
     pieces = partitions(data, model)
     assert len(pieces) == 3 and sum(len(y) for _, y in pieces) == len(frame)
     reference = permutation_importance_partitions(model, pieces, plan)
@@ -92,19 +104,31 @@ def test_spark_permutation_equals_the_partitioned_pandas_engine_and_sklearn_scor
     X, y = frame.drop(columns="target"), frame["target"].to_numpy()
     predicted = model.predict(X)
     assert result.baseline_scores["r2"] == pytest.approx(r2_score(y, predicted), rel=1e-9)
-    assert result.baseline_scores["neg_mean_squared_error"] == pytest.approx(-mean_squared_error(y, predicted), rel=1e-9)
-    assert result.baseline_scores["neg_mean_absolute_error"] == pytest.approx(-mean_absolute_error(y, predicted), rel=1e-9)
+    assert result.baseline_scores["neg_mean_squared_error"] == pytest.approx(
+        -mean_squared_error(y, predicted), rel=1e-9
+    )
+    assert result.baseline_scores["neg_mean_absolute_error"] == pytest.approx(
+        -mean_absolute_error(y, predicted), rel=1e-9
+    )
 
 
 @pytest.mark.parametrize("max_samples", [1.0, 0.5])
 def test_one_partition_is_sklearn_permutation_importance(diabetes, max_samples):
     frame, model = diabetes
     X, y = frame.drop(columns="target"), frame["target"].to_numpy()
-    plan = plan_permutation(model, list(X.columns), scoring=REGRESSION_SCORERS, n_repeats=4, random_state=3,
-                            max_samples=max_samples, memory_budget_mb=0.2)
+    plan = plan_permutation(
+        model,
+        list(X.columns),
+        scoring=REGRESSION_SCORERS,
+        n_repeats=4,
+        random_state=3,
+        max_samples=max_samples,
+        memory_budget_mb=0.2,
+    )
     ours = permutation_importance_partitions(model, [(X, y)], plan)
-    expected = sklearn_permutation_importance(model, X, y, scoring=REGRESSION_SCORERS, n_repeats=4, random_state=3,
-                                              max_samples=max_samples)
+    expected = sklearn_permutation_importance(
+        model, X, y, scoring=REGRESSION_SCORERS, n_repeats=4, random_state=3, max_samples=max_samples
+    )
     for scorer in REGRESSION_SCORERS:
         np.testing.assert_allclose(ours.importances[scorer], expected[scorer].importances, rtol=1e-9, atol=1e-12)
     assert ours.n_predict_calls > 2  # the small memory budget split the copies over several calls
@@ -113,8 +137,14 @@ def test_one_partition_is_sklearn_permutation_importance(diabetes, max_samples):
 def test_spark_classification_on_one_partition_is_sklearn(spark, wine):
     X, y = wine.drop(columns="label"), wine["label"].to_numpy()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
-    _, _, result = run_permutation(spark.createDataFrame(wine).coalesce(1), model, "label",
-                                   scoring=CLASSIFICATION_SCORERS, n_repeats=3, random_state=0)
+    _, _, result = run_permutation(
+        spark.createDataFrame(wine).coalesce(1),
+        model,
+        "label",
+        scoring=CLASSIFICATION_SCORERS,
+        n_repeats=3,
+        random_state=0,
+    )
     expected = sklearn_permutation_importance(model, X, y, scoring=CLASSIFICATION_SCORERS, n_repeats=3, random_state=0)
     for scorer in CLASSIFICATION_SCORERS:
         np.testing.assert_allclose(result.importances[scorer], expected[scorer].importances, rtol=1e-9, atol=1e-12)
@@ -169,8 +199,9 @@ def test_linear_shap_values_equal_the_core_with_the_shared_background(spark, dia
     background = model_rows(model, sample_rows(data, 50, 0), "target").X
     expected = shap_values(model, X, data.task, feature_names=list(X.columns), max_rows=len(X), background=background)
     rows = pd.read_parquet(output).sort_values("row")
-    np.testing.assert_allclose(rows[[f"shap:prediction:{name}" for name in X.columns]].to_numpy(),
-                               expected.values[:, :, 0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        rows[[f"shap:prediction:{name}" for name in X.columns]].to_numpy(), expected.values[:, :, 0], rtol=0, atol=1e-9
+    )
     np.testing.assert_allclose(result.mean_abs(), expected.mean_abs(), rtol=1e-9)
     assert result.max_additivity_error < 1e-9
 
@@ -182,9 +213,24 @@ def test_cli_explains_a_logged_pipeline_on_mixed_columns_with_spark(spark, track
         mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
     data_path = tmp_path / "validation.parquet"
     X.assign(y=y).to_parquet(data_path)
-    arguments = ["explain", "--spark", "--model-uri", f"runs:/{run.info.run_id}/model", "--data", str(data_path),
-                 "--set", "spark.master=local[2]", "--set", "permutation.n_repeats=2", "--set", "shap.dependence_top_k=0",
-                 "--set", "shap.local_rows=0", "--set", "logging.report=false"]
+    arguments = [
+        "explain",
+        "--spark",
+        "--model-uri",
+        f"runs:/{run.info.run_id}/model",
+        "--data",
+        str(data_path),
+        "--set",
+        "spark.master=local[2]",
+        "--set",
+        "permutation.n_repeats=2",
+        "--set",
+        "shap.dependence_top_k=0",
+        "--set",
+        "shap.local_rows=0",
+        "--set",
+        "logging.report=false",
+    ]
     result = CliRunner().invoke(main, [*arguments, "--target", "y"])
     assert result.exit_code == 0, result.output
     logged = mlflow.MlflowClient().get_run(run.info.run_id).data
@@ -212,4 +258,3 @@ def _artifact_layout(run_id: str) -> set[str]:
     from mlflow_explain.tracking import artifact_uris
 
     return {re.sub(r"row\d+", "row#", path) for path in artifact_uris(run_id, "explain")}
-

@@ -100,8 +100,18 @@ def gradcam(
         shown = choose_shown(probabilities.argmax(axis=1), labels, max_images, rng)
         positions = _sample(len(images), shown, max_rows, rng)
         maps = _HeatmapBatches(model, layer, layer_name, images.shape[-2:], as_probabilities)
-        accumulated = maps.run(images, positions, probabilities, labels, batch_size, device, shown,
-                               deletion_fraction, deletion_fill, generator)
+        accumulated = maps.run(
+            images,
+            positions,
+            probabilities,
+            labels,
+            batch_size,
+            device,
+            shown,
+            deletion_fraction,
+            deletion_fill,
+            generator,
+        )
     counts = accumulated["class_counts"]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = accumulated["class_sums"] / counts[:, None, None]
@@ -131,8 +141,14 @@ def gradcam(
 class _HeatmapBatches:
     """Grad-CAM of one model layer over batches of images, gathering what the result keeps."""
 
-    def __init__(self, model: torch.nn.Module, layer: torch.nn.Module, layer_name: str, size: tuple[int, int],
-                 as_probabilities: bool):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        layer: torch.nn.Module,
+        layer_name: str,
+        size: tuple[int, int],
+        as_probabilities: bool,
+    ):
         self.model, self.layer_name, self.size = model, layer_name, tuple(size)
         self.cam = LayerGradCam(model, layer)
         self.as_probabilities = as_probabilities
@@ -146,23 +162,41 @@ class _HeatmapBatches:
         """Raw maps (n, h, w) at the layer's resolution, and maps upsampled to the image and scaled to [0, 1]."""
         raw = self.cam.attribute(batch, target=classes, relu_attributions=True).detach()
         if raw.dim() != 4:
-            raise InvalidInputError(f"Target layer {self.layer_name!r} outputs shape {tuple(raw.shape)}; Grad-CAM needs "
-                                    "a (batch, channels, height, width) feature map, as a Conv2d layer gives.")
+            raise InvalidInputError(
+                f"Target layer {self.layer_name!r} outputs shape {tuple(raw.shape)}; Grad-CAM needs "
+                "a (batch, channels, height, width) feature map, as a Conv2d layer gives."
+            )
         upsampled = LayerAttribution.interpolate(raw, self.size, interpolate_mode="bilinear")[:, 0]
         peak = upsampled.flatten(1).amax(dim=1).clamp_min(1e-12)
         return raw[:, 0], upsampled / peak[:, None, None]
 
-    def run(self, images: np.ndarray, positions: np.ndarray, probabilities: np.ndarray, labels: np.ndarray | None,
-            batch_size: int, device: torch.device, shown: np.ndarray, fraction: float, fill: Fill,
-            generator: torch.Generator) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        images: np.ndarray,
+        positions: np.ndarray,
+        probabilities: np.ndarray,
+        labels: np.ndarray | None,
+        batch_size: int,
+        device: torch.device,
+        shown: np.ndarray,
+        fraction: float,
+        fill: Fill,
+        generator: torch.Generator,
+    ) -> dict[str, np.ndarray]:
         n_classes = probabilities.shape[1]
-        gathered: dict[str, list] = {"raw_predicted": [], "raw_true": [], "shown_predicted": [], "shown_true": [],
-                                     "deletion": [], "random": []}
+        gathered: dict[str, list] = {
+            "raw_predicted": [],
+            "raw_true": [],
+            "shown_predicted": [],
+            "shown_true": [],
+            "deletion": [],
+            "random": [],
+        }
         class_sums = np.zeros((n_classes, *self.size))
         class_counts = np.zeros(n_classes, dtype=int)
         starts = range(0, len(positions), batch_size)
         for start in tqdm(starts, desc="Grad-CAM", unit="batch", disable=None, leave=False):
-            chosen = positions[start:start + batch_size]
+            chosen = positions[start : start + batch_size]
             batch = torch.from_numpy(images[chosen]).to(device)
             predicted = torch.from_numpy(probabilities[chosen].argmax(axis=1)).to(device)
             raw, scaled = self.heatmaps(batch, predicted)
@@ -191,11 +225,13 @@ def find_target_layer(model: torch.nn.Module, name: str | None, example: torch.T
     modules = dict(model.named_modules())
     convolutions = [key for key, module in modules.items() if isinstance(module, torch.nn.Conv2d)]
     if name is not None and (not name or name not in modules):
-        raise InvalidInputError(f"The model has no layer named {name!r}; its Conv2d layers are: "
-                                f"{', '.join(convolutions) or 'none'}.")
+        raise InvalidInputError(
+            f"The model has no layer named {name!r}; its Conv2d layers are: {', '.join(convolutions) or 'none'}."
+        )
     if name is None and not convolutions:
-        raise InvalidInputError("The model has no Conv2d layer; name the layer to explain with target_layer "
-                                "(config gradcam.target_layer).")
+        raise InvalidInputError(
+            "The model has no Conv2d layer; name the layer to explain with target_layer (config gradcam.target_layer)."
+        )
     candidates = [name] if name is not None else convolutions
     ran: list[str] = []
     hooks = [modules[key].register_forward_hook(lambda *_, key=key: ran.append(key)) for key in candidates]
@@ -205,9 +241,11 @@ def find_target_layer(model: torch.nn.Module, name: str | None, example: torch.T
         for hook in hooks:
             hook.remove()
     if not ran:
-        raise InvalidInputError(f"The forward pass never calls layer {candidates[-1]!r}, so Grad-CAM cannot read it "
-                                "(a model saved with serialization_format='pt2' has no callable layers: log it with "
-                                "'pickle').")
+        raise InvalidInputError(
+            f"The forward pass never calls layer {candidates[-1]!r}, so Grad-CAM cannot read it "
+            "(a model saved with serialization_format='pt2' has no callable layers: log it with "
+            "'pickle')."
+        )
     logger.info("Grad-CAM target layer: %s.", ran[-1])
     return ran[-1], modules[ran[-1]]
 
@@ -224,14 +262,18 @@ def check_images(model: torch.nn.Module, images: Any) -> np.ndarray:
     if array.ndim == 3 and channels in (1, None):
         array = array[:, None]
     if array.ndim != 4:
-        raise InvalidInputError(f"Images must have shape (n, channels, height, width) or (n, height, width) for one "
-                                f"channel, not {array.shape}.")
+        raise InvalidInputError(
+            f"Images must have shape (n, channels, height, width) or (n, height, width) for one "
+            f"channel, not {array.shape}."
+        )
     if len(array) == 0:
         raise InvalidInputError("There are no images to explain.")
     if channels is not None and array.shape[1] != channels:
         if array.shape[3] != channels:
-            raise InvalidInputError(f"The model takes images with {channels} channel(s), but the images have shape "
-                                    f"{array.shape} (expected (n, {channels}, height, width)).")
+            raise InvalidInputError(
+                f"The model takes images with {channels} channel(s), but the images have shape "
+                f"{array.shape} (expected (n, {channels}, height, width))."
+            )
         logger.info("Images of shape %s read as channels-last and moved to (n, channels, height, width).", array.shape)
         array = array.transpose(0, 3, 1, 2)
     if not np.isfinite(array).all():
@@ -249,13 +291,16 @@ def check_labels(labels: Any, n_images: int, n_classes: int) -> np.ndarray | Non
     if not np.issubdtype(array.dtype, np.number) or not np.all(np.mod(array, 1) == 0):
         raise InvalidInputError("Labels must be integer class indices.")
     if array.min() < 0 or array.max() >= n_classes:
-        raise InvalidInputError(f"Labels must be class indices from 0 to {n_classes - 1} (the model has {n_classes} "
-                                f"outputs); found {int(array.min())} to {int(array.max())}.")
+        raise InvalidInputError(
+            f"Labels must be class indices from 0 to {n_classes - 1} (the model has {n_classes} "
+            f"outputs); found {int(array.min())} to {int(array.max())}."
+        )
     return array.astype(np.int64)
 
 
-def choose_shown(predicted: np.ndarray, labels: np.ndarray | None, max_images: int,
-                 rng: np.random.RandomState) -> np.ndarray:
+def choose_shown(
+    predicted: np.ndarray, labels: np.ndarray | None, max_images: int, rng: np.random.RandomState
+) -> np.ndarray:
     """Images drawn in the grids, sorted: misclassified ones first, the rest balanced over classes (seeded).
 
     Misclassified images take up to half of the slots (at least one, and more when there are too
@@ -287,11 +332,13 @@ def _scores(model: torch.nn.Module, images: np.ndarray, batch_size: int, device:
     """The model's outputs (n, n_classes) for every image, in batches."""
     outputs = []
     for start in range(0, len(images), batch_size):
-        outputs.append(_forward(model, torch.from_numpy(images[start:start + batch_size]).to(device)))
+        outputs.append(_forward(model, torch.from_numpy(images[start : start + batch_size]).to(device)))
     scores = np.concatenate(outputs).astype(np.float64)
     if scores.ndim != 2 or scores.shape[1] < 2:
-        raise InvalidInputError(f"Grad-CAM explains classifiers returning one score per class (n, n_classes >= 2); "
-                                f"the model returns shape {scores.shape}.")
+        raise InvalidInputError(
+            f"Grad-CAM explains classifiers returning one score per class (n, n_classes >= 2); "
+            f"the model returns shape {scores.shape}."
+        )
     return scores
 
 
@@ -303,7 +350,9 @@ def _forward(model: torch.nn.Module, batch: torch.Tensor) -> np.ndarray:
         message = str(err).splitlines()[0]
         raise InvalidInputError(f"The model cannot take images of shape {tuple(batch.shape[1:])}: {message}.") from err
     if not isinstance(output, torch.Tensor):
-        raise InvalidInputError(f"Grad-CAM needs a model returning one Tensor of class scores, not {type(output).__name__}.")
+        raise InvalidInputError(
+            f"Grad-CAM needs a model returning one Tensor of class scores, not {type(output).__name__}."
+        )
     return output.detach().cpu().numpy()
 
 

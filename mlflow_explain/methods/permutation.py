@@ -111,23 +111,28 @@ def permutation_importance(
     space = evaluation_space(model, X, units, memory_budget_mb if split_pipeline else None)
     logger.info("permutation importance: %s: %s", space.path, space.reason)
     everything = Targets(X, y, sample_weight)
-    sampled = Targets(take_rows(X, row_positions), y[row_positions],
-                       None if sample_weight is None else sample_weight[row_positions])
+    sampled = Targets(
+        take_rows(X, row_positions), y[row_positions], None if sample_weight is None else sample_weight[row_positions]
+    )
 
     # Job None scores the unpermuted rows (the baseline) in the same predict call as the first copies.
-    jobs: list[tuple[int, int] | None] = [None] + [(unit, repeat) for unit in range(len(units)) for repeat in range(n_repeats)]
+    jobs: list[tuple[int, int] | None] = [None] + [
+        (unit, repeat) for unit in range(len(units)) for repeat in range(n_repeats)
+    ]
     workers = _n_workers(n_jobs, len(jobs) * len(row_positions) * space.X.shape[1])
     copy_bytes = _nbytes(space.X) * len(row_positions) // X.shape[0]
     per_call = _copies_per_call(copy_bytes, len(jobs), workers, memory_budget_mb)
-    batches = [jobs[start:start + per_call] for start in range(0, len(jobs), per_call)]
+    batches = [jobs[start : start + per_call] for start in range(0, len(jobs), per_call)]
 
     def score_batch(batch: list) -> dict[str, np.ndarray]:
         copies = [None if job is None else (space.units[job[0]], shuffles[job[1]]) for job in batch]
         stacked, offsets = space.stack(row_positions, copies, frame=workers > 1)
         predictions = BatchPredictions(space.predictor, model, stacked, offsets)
         with config_context(skip_parameter_validation=True, assume_finite=space.finite):
-            return {name: scorer.score_blocks(predictions, batch[0] is None, everything, sampled)
-                    for name, scorer in named_scorers.items()}
+            return {
+                name: scorer.score_blocks(predictions, batch[0] is None, everything, sampled)
+                for name, scorer in named_scorers.items()
+            }
 
     progress = tqdm(batches, desc="permutation importance", unit="batch", disable=None, leave=False)
     if workers == 1:  # joblib's set-up costs more than a small job's whole predict
@@ -165,7 +170,9 @@ def _permutation_units(columns: list[str], groups: Mapping[str, Sequence]) -> tu
         for member in members:
             position = _column_position(member, columns, name)
             if position in grouped:
-                raise ValueError(f"Column {columns[position]!r} is in two feature groups: {grouped[position]!r} and {name!r}.")
+                raise ValueError(
+                    f"Column {columns[position]!r} is in two feature groups: {grouped[position]!r} and {name!r}."
+                )
             grouped[position] = name
     units, names, seen = [], [], set()
     for position, column in enumerate(columns):

@@ -47,17 +47,22 @@ class Scorer:
     call: Callable
     vector: VectorScore | None
 
-    def score_blocks(self, predictions: BatchPredictions, baseline_first: bool, everything: Targets,
-                     sampled: Targets) -> np.ndarray:
+    def score_blocks(
+        self, predictions: BatchPredictions, baseline_first: bool, everything: Targets, sampled: Targets
+    ) -> np.ndarray:
         """Score of every block of the batch; block 0 is the unpermuted rows if ``baseline_first``."""
         targets = [everything if baseline_first and k == 0 else sampled for k in range(len(predictions.offsets) - 1)]
         if self.vector is not None:
             scores = self._vectorized(predictions, baseline_first, targets)
             if scores is not None:
                 return scores
-        return np.array([_call(self.call, predictions.view(k), t.X, t.y, t.sample_weight) for k, t in enumerate(targets)])
+        return np.array(
+            [_call(self.call, predictions.view(k), t.X, t.y, t.sample_weight) for k, t in enumerate(targets)]
+        )
 
-    def _vectorized(self, predictions: BatchPredictions, baseline_first: bool, targets: list[Targets]) -> np.ndarray | None:
+    def _vectorized(
+        self, predictions: BatchPredictions, baseline_first: bool, targets: list[Targets]
+    ) -> np.ndarray | None:
         response = predictions.response("predict")
         if response.ndim != 1 or targets[-1].y.ndim != 1 or len(targets[-1].y) < 2:
             return None
@@ -117,7 +122,9 @@ def _neg_mean_squared_error(y: np.ndarray, predictions: np.ndarray, sample_weigh
     return -_average((y.astype(float) - predictions) ** 2, sample_weight)
 
 
-def _neg_root_mean_squared_error(y: np.ndarray, predictions: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
+def _neg_root_mean_squared_error(
+    y: np.ndarray, predictions: np.ndarray, sample_weight: np.ndarray | None
+) -> np.ndarray:
     return -np.sqrt(-_neg_mean_squared_error(y, predictions, sample_weight))
 
 

@@ -26,8 +26,15 @@ from .pipeline_split import CannotSplit, split_for_permutation
 logger = logging.getLogger(__name__)
 
 # Estimators whose response methods check a frame's column names, then work on its values alone.
-_NAME_CHECKING_MODULES = ("sklearn.linear_model.", "sklearn.svm.", "sklearn.tree.", "sklearn.ensemble._forest",
-                          "sklearn.neighbors.", "sklearn.naive_bayes", "sklearn.discriminant_analysis")
+_NAME_CHECKING_MODULES = (
+    "sklearn.linear_model.",
+    "sklearn.svm.",
+    "sklearn.tree.",
+    "sklearn.ensemble._forest",
+    "sklearn.neighbors.",
+    "sklearn.naive_bayes",
+    "sklearn.discriminant_analysis",
+)
 _RESPONSE_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 # One block of a batch: None for the unpermuted rows, else (columns permuted together, row order).
@@ -62,8 +69,9 @@ class EvaluationSpace:
         """
         return isinstance(self.X, np.ndarray) and self.X.dtype.kind in "biuf" and bool(np.isfinite(self.X).all())
 
-    def stack(self, row_positions: np.ndarray, copies: list[Copy], frame: bool = True
-              ) -> tuple[pd.DataFrame | np.ndarray, list[int]]:
+    def stack(
+        self, row_positions: np.ndarray, copies: list[Copy], frame: bool = True
+    ) -> tuple[pd.DataFrame | np.ndarray, list[int]]:
         """All blocks one above the other, and the row offsets where each block starts (plus the end).
 
         ``frame=False`` hands an array (not a frame of ``frame_columns``) to a predictor whose
@@ -75,14 +83,16 @@ class EvaluationSpace:
         sizes = [self.X.shape[0] if copy is None else len(row_positions) for copy in copies]
         offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         if isinstance(self.X, pd.DataFrame):
-            identity = np.concatenate([np.arange(self.X.shape[0]) if copy is None else row_positions for copy in copies])
+            identity = np.concatenate(
+                [np.arange(self.X.shape[0]) if copy is None else row_positions for copy in copies]
+            )
             return self._stack_frame(identity, row_positions, copies, offsets), offsets
         rows = self.X[row_positions]
         stacked = self._buffer(offsets[-1])
         first = 1 if copies and copies[0] is None else 0  # only a batch's first block is ever the baseline
         if first:
-            stacked[:offsets[1]] = self.X
-        _permute_blocks(stacked[offsets[first]:].reshape(len(copies) - first, *rows.shape), rows, copies[first:])
+            stacked[: offsets[1]] = self.X
+        _permute_blocks(stacked[offsets[first] :].reshape(len(copies) - first, *rows.shape), rows, copies[first:])
         if self.frame_columns is not None and (frame or not self.values_suffice):
             return pd.DataFrame(stacked, columns=self.frame_columns, copy=False), offsets
         return stacked, offsets
@@ -94,14 +104,15 @@ class EvaluationSpace:
             buffer = self._buffers.array = np.empty((n_rows, self.X.shape[1]), dtype=self.X.dtype)
         return buffer[:n_rows]
 
-    def _stack_frame(self, identity: np.ndarray, row_positions: np.ndarray, copies: list[Copy],
-                     offsets: list[int]) -> pd.DataFrame:
+    def _stack_frame(
+        self, identity: np.ndarray, row_positions: np.ndarray, copies: list[Copy], offsets: list[int]
+    ) -> pd.DataFrame:
         takes = {position: identity for position in range(self.X.shape[1])}
         for k, copy in enumerate(copies):
             for position in [] if copy is None else copy[0]:
                 if takes[position] is identity:
                     takes[position] = identity.copy()
-                takes[position][offsets[k]:offsets[k + 1]] = row_positions[copy[1]]
+                takes[position][offsets[k] : offsets[k + 1]] = row_positions[copy[1]]
         return take_columns(self.X, [takes[position] for position in range(self.X.shape[1])])
 
 
@@ -121,8 +132,9 @@ def _permute_blocks(blocks: np.ndarray, rows: np.ndarray, copies: list[Copy]) ->
             blocks[k][:, columns] = rows[np.ix_(order, columns)]
 
 
-def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]],
-                     split_budget_mb: float | None) -> EvaluationSpace:
+def evaluation_space(
+    model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]], split_budget_mb: float | None
+) -> EvaluationSpace:
     """The cheapest exact place to evaluate permuted copies of ``X``.
 
     Parameters
@@ -146,23 +158,38 @@ def evaluation_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[
         try:
             split = split_for_permutation(model, X, split_budget_mb)
         except Exception as err:  # a check that cannot even run is a failed check, never a failed explanation
-            why = str(err) if isinstance(err, CannotSplit) else f"checking the preprocessing failed ({type(err).__name__}: {err})"
+            why = (
+                str(err)
+                if isinstance(err, CannotSplit)
+                else f"checking the preprocessing failed ({type(err).__name__}: {err})"
+            )
             reason = f"every permuted copy runs through the whole Pipeline: {why}"
             logger.warning("permutation importance: %s", reason)
             return _model_space(model, X, units, "full_pipeline", reason)
-        return EvaluationSpace(split.final_estimator, split.X, [split.columns_of(unit) for unit in units],
-                               "pipeline_transformed_once", split.reason)
+        return EvaluationSpace(
+            split.final_estimator,
+            split.X,
+            [split.columns_of(unit) for unit in units],
+            "pipeline_transformed_once",
+            split.reason,
+        )
     reason = "the model predicts the permuted copies of its input"
     return _model_space(model, X, units, "full_pipeline" if isinstance(model, Pipeline) else "model", reason)
 
 
-def _model_space(model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]], path: str, reason: str) -> EvaluationSpace:
+def _model_space(
+    model: Any, X: pd.DataFrame | np.ndarray, units: list[list[int]], path: str, reason: str
+) -> EvaluationSpace:
     if isinstance(X, pd.DataFrame) and X.shape[1] and _one_numeric_dtype(X):
         fitted_names = getattr(model, "feature_names_in_", None)
-        values_suffice = (type(model).__module__.startswith(_NAME_CHECKING_MODULES) and fitted_names is not None
-                          and list(fitted_names) == list(X.columns))
-        return EvaluationSpace(model, X.to_numpy(), units, path, reason, frame_columns=X.columns,
-                               values_suffice=values_suffice)
+        values_suffice = (
+            type(model).__module__.startswith(_NAME_CHECKING_MODULES)
+            and fitted_names is not None
+            and list(fitted_names) == list(X.columns)
+        )
+        return EvaluationSpace(
+            model, X.to_numpy(), units, path, reason, frame_columns=X.columns, values_suffice=values_suffice
+        )
     return EvaluationSpace(model, X, units, path, reason)
 
 

@@ -39,8 +39,19 @@ from ..models import dense, raw_column_origins, split_pipeline
 
 # Fitted transformers whose transform maps each row on its own, each input column to its own outputs.
 ROW_WISE_TRANSFORMERS = (
-    Binarizer, KBinsDiscretizer, MaxAbsScaler, MinMaxScaler, MissingIndicator, OneHotEncoder, OrdinalEncoder,
-    PowerTransformer, QuantileTransformer, RobustScaler, SimpleImputer, SplineTransformer, StandardScaler,
+    Binarizer,
+    KBinsDiscretizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    MissingIndicator,
+    OneHotEncoder,
+    OrdinalEncoder,
+    PowerTransformer,
+    QuantileTransformer,
+    RobustScaler,
+    SimpleImputer,
+    SplineTransformer,
+    StandardScaler,
     TargetEncoder,
 )
 _CHECK_ROWS = 100
@@ -118,8 +129,10 @@ def split_for_permutation(model: Any, X: pd.DataFrame | np.ndarray, memory_budge
         final_estimator=final,
         X=X_transformed,
         origin=origin,
-        reason=(f"{type(final).__name__} evaluated on rows transformed once: the preprocessing is row-wise and "
-                f"each of its {len(origin)} output columns comes from one raw column (checked)"),
+        reason=(
+            f"{type(final).__name__} evaluated on rows transformed once: the preprocessing is row-wise and "
+            f"each of its {len(origin)} output columns comes from one raw column (checked)"
+        ),
     )
 
 
@@ -149,7 +162,9 @@ def _check_responses(model: Any, final: Any, sample: Any, transformed: np.ndarra
         if hasattr(model, method) and hasattr(final, method):
             ours, theirs = np.asarray(getattr(final, method)(transformed)), np.asarray(getattr(model, method)(sample))
             if not _same(ours, theirs, rtol=_RESPONSE_RTOL):
-                raise CannotSplit(f"{type(final).__name__}.{method} on the transformed array differs from the Pipeline's")
+                raise CannotSplit(
+                    f"{type(final).__name__}.{method} on the transformed array differs from the Pipeline's"
+                )
 
 
 def _same(a: np.ndarray, b: np.ndarray, rtol: float = 0.0) -> bool:

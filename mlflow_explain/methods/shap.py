@@ -79,8 +79,9 @@ def shap_values(
     order = rng.permutation(X.shape[0])
     drawn = np.sort(rng.permutation(X.shape[0])[:background_rows])  # drawn anyway: later draws stay the same
     explained = np.sort(order[:max_rows])
-    target, to_raw, pipeline_note = _explained_model(model, X, order, explained, drawn if background is None else None,
-                                                     feature_names)
+    target, to_raw, pipeline_note = _explained_model(
+        model, X, order, explained, drawn if background is None else None, feature_names
+    )
     chosen = _choose(target, task, algorithm, pipeline_note)
     positions = np.sort(order[:permutation_max_rows]) if chosen.name == "permutation" else explained
     if chosen.name == "permutation":
@@ -117,8 +118,13 @@ class _RawColumns:
     rows, and the background rows), so that they are not transformed a second time.
     """
 
-    def __init__(self, preprocessor: Any = None, origins: np.ndarray | None = None, n_raw: int = 0,
-                 done: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None):
+    def __init__(
+        self,
+        preprocessor: Any = None,
+        origins: np.ndarray | None = None,
+        n_raw: int = 0,
+        done: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    ):
         self.preprocessor, self.origins, self.n_raw = preprocessor, origins, n_raw
         self.done_positions, self.done_rows, self.done_background = done or (np.empty(0, dtype=int), None, None)
 
@@ -144,8 +150,9 @@ class _RawColumns:
         return np.einsum("ntk,tr->nrk", values, membership)
 
 
-def _explained_model(model: Any, X: Any, order: np.ndarray, explained: np.ndarray, drawn: np.ndarray | None,
-                     names: list[str]) -> tuple[Any, _RawColumns, str]:
+def _explained_model(
+    model: Any, X: Any, order: np.ndarray, explained: np.ndarray, drawn: np.ndarray | None, names: list[str]
+) -> tuple[Any, _RawColumns, str]:
     """The estimator to explain, how its columns map to raw ones, and a note on the choice.
 
     A Pipeline's preprocessing is checked on a seeded sample of rows (``models.raw_column_origins``).
@@ -166,12 +173,15 @@ def _explained_model(model: Any, X: Any, order: np.ndarray, explained: np.ndarra
             origins = raw_column_origins(preprocessor, sample, names)
     except ValueError as why:
         return model, _RawColumns(), f"the Pipeline's preprocessing cannot be mapped back to raw columns ({why})"
-    note = f"final step of the Pipeline, on its {len(origins)} transformed columns summed back to {len(names)} raw columns"
+    note = (
+        f"final step of the Pipeline, on its {len(origins)} transformed columns summed back to {len(names)} raw columns"
+    )
     return final, _RawColumns(preprocessor, origins, len(names), done), note
 
 
-def _transform_once(preprocessor: Any, X: Any, explained: np.ndarray, drawn: np.ndarray | None, check: np.ndarray
-                    ) -> tuple[tuple, tuple[np.ndarray, np.ndarray]]:
+def _transform_once(
+    preprocessor: Any, X: Any, explained: np.ndarray, drawn: np.ndarray | None, check: np.ndarray
+) -> tuple[tuple, tuple[np.ndarray, np.ndarray]]:
     """One transform call over the explained rows, the background rows, the check sample and its copies.
 
     Returns ((explained positions, their rows, background rows or None), (sample rows, copies)), all transformed.
@@ -179,8 +189,9 @@ def _transform_once(preprocessor: Any, X: Any, explained: np.ndarray, drawn: np.
     blocks = [explained, np.empty(0, dtype=int) if drawn is None else drawn, check]
     copies = origin_check_takes(check, X.shape[1])
     stacked = take_columns(X, [np.concatenate([*blocks, rows]) for rows in copies])
-    rows, background, sample, shuffled = np.split(dense(preprocessor.transform(stacked)),
-                                                  np.cumsum([len(block) for block in blocks]))
+    rows, background, sample, shuffled = np.split(
+        dense(preprocessor.transform(stacked)), np.cumsum([len(block) for block in blocks])
+    )
     return (explained, rows, None if drawn is None else background), (sample, shuffled)
 
 
@@ -195,8 +206,12 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choi
         return _Choice("permutation", _permutation, f"{pipeline_note}; the whole Pipeline is explained on raw columns")
     suffix = f" ({pipeline_note})" if pipeline_note else ""
     if algorithm in ("auto", "tree") and type(model).__module__.startswith("lightgbm"):
-        return _Choice("tree", _lightgbm_tree, f"{kind} is a LightGBM tree ensemble: its own exact TreeSHAP "
-                                               f"(predict(pred_contrib=True), which shap's TreeExplainer calls too){suffix}")
+        return _Choice(
+            "tree",
+            _lightgbm_tree,
+            f"{kind} is a LightGBM tree ensemble: its own exact TreeSHAP "
+            f"(predict(pred_contrib=True), which shap's TreeExplainer calls too){suffix}",
+        )
     # Linear before tree: a linear model is no tree ensemble, and trying TreeExplainer on it costs more than SHAP.
     linear_problem = _linear_problem(model) if algorithm in ("auto", "linear") else None
     if algorithm == "linear" or (algorithm == "auto" and linear_problem is None):
@@ -207,9 +222,14 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choi
     if algorithm == "tree" or (algorithm == "auto" and tree_problem is None):
         if tree_problem:
             raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {tree_problem}")
-        return _Choice("tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}")
-    why = "shap.algorithm is 'permutation'" if algorithm == "permutation" else (
-        f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem})")
+        return _Choice(
+            "tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}"
+        )
+    why = (
+        "shap.algorithm is 'permutation'"
+        if algorithm == "permutation"
+        else (f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem})")
+    )
     return _Choice("permutation", _permutation, f"{why}: sampled model-agnostic PermutationExplainer{suffix}")
 
 
@@ -223,7 +243,9 @@ def _tree_explainer(model: Any) -> tuple[shap.TreeExplainer | None, str | None]:
 
 def _linear_problem(model: Any) -> str | None:
     kind = type(model).__name__
-    linear_family = type(model).__module__.startswith("sklearn.linear_model") or isinstance(model, (LinearSVC, LinearSVR))
+    linear_family = type(model).__module__.startswith("sklearn.linear_model") or isinstance(
+        model, (LinearSVC, LinearSVR)
+    )
     if not linear_family or not hasattr(model, "coef_"):
         return f"{kind} is not a linear model with coef_"
     if isinstance(model, _NONLINEAR_LINK_MODELS):
@@ -231,8 +253,9 @@ def _linear_problem(model: Any) -> str | None:
     return None
 
 
-def _tree(explainer: shap.TreeExplainer, model: Any, rows: Any, background: Any, task: Task
-          ) -> tuple[np.ndarray, np.ndarray, str]:
+def _tree(
+    explainer: shap.TreeExplainer, model: Any, rows: Any, background: Any, task: Task
+) -> tuple[np.ndarray, np.ndarray, str]:
     values = explainer.shap_values(rows, check_additivity=False)
     probability = task.is_classification and explainer.model.tree_output == "probability"
     space = "prediction" if not task.is_classification else ("probability" if probability else "margin")
@@ -279,10 +302,15 @@ class _Codec:
 
     def __init__(self, like: pd.DataFrame | None):
         self.like = like
-        self.categories = {} if like is None else {
-            name: pd.Index(pd.unique(like[name].dropna()))
-            for name in like.columns if not pd.api.types.is_numeric_dtype(like[name])
-        }
+        self.categories = (
+            {}
+            if like is None
+            else {
+                name: pd.Index(pd.unique(like[name].dropna()))
+                for name in like.columns
+                if not pd.api.types.is_numeric_dtype(like[name])
+            }
+        )
 
     def encode(self, X: Any) -> np.ndarray:
         if self.like is None:
@@ -291,7 +319,8 @@ class _Codec:
         for name in X.columns:
             if name in self.categories:
                 self.categories[name] = self.categories[name].append(
-                    pd.Index(pd.unique(X[name].dropna())).difference(self.categories[name]))
+                    pd.Index(pd.unique(X[name].dropna())).difference(self.categories[name])
+                )
                 codes = self.categories[name].get_indexer(X[name]).astype(float)
                 columns[name] = np.where(X[name].isna(), np.nan, codes)
             else:
@@ -332,8 +361,9 @@ def _per_class(values: np.ndarray, base: np.ndarray, task: Task, space: str) -> 
     """
     values = _as_3d(values)
     base = np.asarray(base, dtype=float)
-    base = np.broadcast_to(base.reshape(1, -1) if base.ndim <= 1 else base.reshape(len(values), -1),
-                           (len(values), values.shape[2])).copy()
+    base = np.broadcast_to(
+        base.reshape(1, -1) if base.ndim <= 1 else base.reshape(len(values), -1), (len(values), values.shape[2])
+    ).copy()
     if task.kind == "binary" and values.shape[2] == 1:
         offset = 1.0 if space == "probability" else 0.0
         values = np.concatenate([-values, values], axis=2)

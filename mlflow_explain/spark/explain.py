@@ -78,20 +78,33 @@ def explain(
     plan = None
     if cfg.permutation.enabled:
         permutation = cfg.permutation
-        plan = plan_permutation(model, data.feature_names, scoring=permutation.scoring, n_repeats=permutation.n_repeats,
-                                random_state=permutation.random_state, max_samples=permutation.max_samples,
-                                feature_groups=permutation.feature_groups, memory_budget_mb=permutation.memory_budget_mb)
-    explanation = Explanation(task=data.task, feature_names=data.feature_names, n_rows=data.n_rows,
-                              config=cfg.to_dict(), versions={**package_versions(model), "pyspark": pyspark.__version__},
-                              model_type=type(model).__name__)
+        plan = plan_permutation(
+            model,
+            data.feature_names,
+            scoring=permutation.scoring,
+            n_repeats=permutation.n_repeats,
+            random_state=permutation.random_state,
+            max_samples=permutation.max_samples,
+            feature_groups=permutation.feature_groups,
+            memory_budget_mb=permutation.memory_budget_mb,
+        )
+    explanation = Explanation(
+        task=data.task,
+        feature_names=data.feature_names,
+        n_rows=data.n_rows,
+        config=cfg.to_dict(),
+        versions={**package_versions(model), "pyspark": pyspark.__version__},
+        model_type=type(model).__name__,
+    )
     logger.info("mlflow_explain on Spark: %d rows in %d partitions.", data.n_rows, data.frame.rdd.getNumPartitions())
     _compute(explanation, model, data, cfg, plan, shap_output)
     log_to_run(explanation, cfg, run_id, started)
     return explanation
 
 
-def _compute(explanation: Explanation, model: Any, data: SparkData, cfg: ExplainConfig, plan: Any,
-             shap_output: str | None) -> None:
+def _compute(
+    explanation: Explanation, model: Any, data: SparkData, cfg: ExplainConfig, plan: Any, shap_output: str | None
+) -> None:
     """Run the enabled methods on the cluster; a failing one is recorded (or re-raised, per on_error)."""
     if shap_output and not cfg.shap.enabled:
         raise InvalidInputError("shap_output was given but shap.enabled is false.")
@@ -99,12 +112,14 @@ def _compute(explanation: Explanation, model: Any, data: SparkData, cfg: Explain
     try:
         if plan is not None:
             with timed(explanation, "permutation"):
-                explanation.permutation = guarded(explanation, "permutation", cfg.on_error,
-                                                  spark_permutation_importance, handle, data, plan)
+                explanation.permutation = guarded(
+                    explanation, "permutation", cfg.on_error, spark_permutation_importance, handle, data, plan
+                )
         if cfg.shap.enabled:
             with timed(explanation, "shap"):
-                explanation.shap = guarded(explanation, "shap", cfg.on_error, spark_shap_values,
-                                           model, handle, data, cfg.shap, shap_output)
+                explanation.shap = guarded(
+                    explanation, "shap", cfg.on_error, spark_shap_values, model, handle, data, cfg.shap, shap_output
+                )
     finally:
         handle.unpersist()
     if explanation.shap is not None:

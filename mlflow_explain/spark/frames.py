@@ -62,7 +62,9 @@ def check_frame(model: Any, frame: Any, target: str) -> SparkData:
         missing = missing | F.isnan(column(target))
     counts = frame.agg(F.count(F.lit(1)).alias("rows"), F.sum(missing.cast("long")).alias("missing")).first()
     if counts["missing"]:
-        raise InvalidInputError(f"The target has {counts['missing']} missing (NaN) value(s); drop those rows before explaining.")
+        raise InvalidInputError(
+            f"The target has {counts['missing']} missing (NaN) value(s); drop those rows before explaining."
+        )
     labels = probe.y
     if hasattr(model, "classes_"):
         labels = frame.select(target).distinct().limit(_MAX_LABELS).toPandas()[target].to_numpy()

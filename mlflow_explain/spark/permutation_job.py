@@ -36,11 +36,14 @@ def spark_permutation_importance(model_handle: Broadcast, data: SparkData, plan:
         Equal to :func:`mlflow_explain.spark.statistics.permutation_importance_partitions` on the
         same partitions.
     """
-    schema = StructType([StructField(name, IntegerType(), False) for name in KEYS]
-                        + [StructField(name, DoubleType(), False) for name in plan.statistic_names])
+    schema = StructType(
+        [StructField(name, IntegerType(), False) for name in KEYS]
+        + [StructField(name, DoubleType(), False) for name in plan.statistic_names]
+    )
     statistics = data.frame.mapInPandas(_partition_statistics(model_handle, plan, data.target), schema)
-    totals = statistics.groupBy(*KEYS).agg(*[getattr(F, combiner(name))(name).alias(name)
-                                             for name in plan.statistic_names])
+    totals = statistics.groupBy(*KEYS).agg(
+        *[getattr(F, combiner(name))(name).alias(name) for name in plan.statistic_names]
+    )
     return plan.result(totals.toPandas())
 
 

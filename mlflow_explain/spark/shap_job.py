@@ -57,8 +57,9 @@ class _Job:
     kwargs: dict  # passed to methods.shap.shap_values
 
 
-def spark_shap_values(model: Any, model_handle: Broadcast, data: SparkData, config: ShapConfig,
-                      shap_output: str | None = None) -> SparkShapResult:
+def spark_shap_values(
+    model: Any, model_handle: Broadcast, data: SparkData, config: ShapConfig, shap_output: str | None = None
+) -> SparkShapResult:
     """SHAP values of every row of ``data`` computed on the executors with ``mapInPandas``.
 
     The explainer is chosen on the driver exactly as the core chooses it, from a seeded background
@@ -82,14 +83,34 @@ def spark_shap_values(model: Any, model_handle: Broadcast, data: SparkData, conf
     """
     background = sample_rows(data, config.background_rows, config.random_state)
     background_rows = model_rows(model, background, data.target).X
-    probe = shap_values(model, background_rows, data.task, feature_names=data.feature_names,
-                        algorithm=config.algorithm, max_rows=2, permutation_max_rows=2, local_rows=0,
-                        random_state=config.random_state, check_additivity=False, background=background_rows)
+    probe = shap_values(
+        model,
+        background_rows,
+        data.task,
+        feature_names=data.feature_names,
+        algorithm=config.algorithm,
+        max_rows=2,
+        permutation_max_rows=2,
+        local_rows=0,
+        random_state=config.random_state,
+        check_additivity=False,
+        background=background_rows,
+    )
     if probe.algorithm == "permutation":
         logger.warning("SHAP on Spark: the slow model-agnostic explainer runs on every row: %s", probe.reason)
-    job = _Job(data.target, data.task, data.feature_names, output_names(data.task), {
-        "algorithm": probe.algorithm, "background": background_rows, "random_state": config.random_state,
-        "check_additivity": config.check_additivity, "local_rows": 0})
+    job = _Job(
+        data.target,
+        data.task,
+        data.feature_names,
+        output_names(data.task),
+        {
+            "algorithm": probe.algorithm,
+            "background": background_rows,
+            "random_state": config.random_state,
+            "check_additivity": config.check_additivity,
+            "local_rows": 0,
+        },
+    )
     explained = data.frame.mapInPandas(_explain_partition(model_handle, job), _schema(data, job))
     explained = explained.persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -97,12 +118,13 @@ def spark_shap_values(model: Any, model_handle: Broadcast, data: SparkData, conf
             explained.drop(_ERROR).write.parquet(shap_output)
             logger.info("SHAP values of %d rows written to %s.", data.n_rows, shap_output)
         shap_columns = [f"shap:{output}:{name}" for output in job.outputs for name in job.feature_names]
-        totals = explained.agg(*[F.avg(F.abs(column(name))) for name in shap_columns],
-                               F.max(_ERROR), F.count(F.lit(1))).first()
+        totals = explained.agg(
+            *[F.avg(F.abs(column(name))) for name in shap_columns], F.max(_ERROR), F.count(F.lit(1))
+        ).first()
         sample = explained.orderBy(F.rand(config.random_state)).limit(config.max_rows).toPandas().sort_values(ROW)
     finally:
         explained.unpersist()
-    mean_abs = np.array(totals[:len(shap_columns)], dtype=float).reshape(len(job.outputs), -1).T
+    mean_abs = np.array(totals[: len(shap_columns)], dtype=float).reshape(len(job.outputs), -1).T
     return _result(sample, probe, job, mean_abs, totals[-2], int(totals[-1]), config)
 
 
@@ -113,8 +135,15 @@ def _explain_partition(model_handle: Broadcast, job: _Job):
             if len(batch) == 0:
                 continue
             rows = model_rows(model, batch, job.target)
-            result = shap_values(model, rows.X, job.task, feature_names=job.feature_names, max_rows=len(batch),
-                                 permutation_max_rows=len(batch), **job.kwargs)
+            result = shap_values(
+                model,
+                rows.X,
+                job.task,
+                feature_names=job.feature_names,
+                max_rows=len(batch),
+                permutation_max_rows=len(batch),
+                **job.kwargs,
+            )
             yield _output_rows(batch, result, job, row_ids(partition, start, len(batch)))
             start += len(batch)
 
@@ -143,12 +172,20 @@ def _schema(data: SparkData, job: _Job) -> StructType:
     return StructType([*fields, StructField(_ERROR, DoubleType(), True)])
 
 
-def _result(sample: pd.DataFrame, probe: ShapResult, job: _Job, mean_abs: np.ndarray, max_error: float | None,
-            n_rows: int, config: ShapConfig) -> SparkShapResult:
+def _result(
+    sample: pd.DataFrame,
+    probe: ShapResult,
+    job: _Job,
+    mean_abs: np.ndarray,
+    max_error: float | None,
+    n_rows: int,
+    config: ShapConfig,
+) -> SparkShapResult:
     """The SparkShapResult of the sampled rows."""
     names = job.feature_names
-    values = np.stack([sample[[f"shap:{output}:{name}" for name in names]].to_numpy(dtype=float)
-                       for output in job.outputs], axis=2)
+    values = np.stack(
+        [sample[[f"shap:{output}:{name}" for name in names]].to_numpy(dtype=float) for output in job.outputs], axis=2
+    )
     base = sample[[f"base_value:{output}" for output in job.outputs]].to_numpy(dtype=float)
     data = sample[[f"value:{name}" for name in names]].set_axis(names, axis=1).reset_index(drop=True)
     rng = np.random.RandomState(config.random_state)
@@ -164,7 +201,7 @@ def _result(sample: pd.DataFrame, probe: ShapResult, job: _Job, mean_abs: np.nda
         row_positions=sample[ROW].to_numpy(),
         n_background=probe.n_background,
         max_additivity_error=None if max_error is None or np.isnan(max_error) else float(max_error),
-        local_positions=np.sort(rng.permutation(len(sample))[:config.local_rows]),
+        local_positions=np.sort(rng.permutation(len(sample))[: config.local_rows]),
         total_rows=n_rows,
         total_mean_abs=mean_abs,
     )

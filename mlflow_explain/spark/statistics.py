@@ -131,11 +131,13 @@ class PermutationPlan:
         per_call = _copies_per_call(X_rows, self.memory_budget_mb, len(jobs))
         records = [self._record(BASELINE, BASELINE, y, self._respond(model, X), classes)]
         for start in range(0, len(jobs), per_call):
-            batch = jobs[start:start + per_call]
-            responses = self._respond(model, _permuted_copies(X_rows, [(unit, orders[repeat]) for unit, repeat in batch]))
+            batch = jobs[start : start + per_call]
+            responses = self._respond(
+                model, _permuted_copies(X_rows, [(unit, orders[repeat]) for unit, repeat in batch])
+            )
             n = len(y_rows)
             for k, (unit, repeat) in enumerate(batch):
-                copy = {name: values[k * n:(k + 1) * n] for name, values in responses.items()}
+                copy = {name: values[k * n : (k + 1) * n] for name, values in responses.items()}
                 records.append(self._record(unit, repeat, y_rows, copy, classes))
         frame = pd.DataFrame(records, columns=KEYS + self.statistic_names).fillna(0.0)
         frame.loc[0, ["predict_calls", _MAX_STATISTIC]] = [1 + -(-len(jobs) // per_call), per_call]
@@ -171,9 +173,17 @@ class PermutationPlan:
         )
 
 
-def plan_permutation(model: Any, feature_names: Sequence[str], *, scoring: Any = None, n_repeats: int = 5,
-                     random_state: int = 0, max_samples: float | int = 1.0, feature_groups: Any = None,
-                     memory_budget_mb: float = 512) -> PermutationPlan:
+def plan_permutation(
+    model: Any,
+    feature_names: Sequence[str],
+    *,
+    scoring: Any = None,
+    n_repeats: int = 5,
+    random_state: int = 0,
+    max_samples: float | int = 1.0,
+    feature_groups: Any = None,
+    memory_budget_mb: float = 512,
+) -> PermutationPlan:
     """Check the permutation options the partitioned engine supports and fix its seed.
 
     Parameters
@@ -206,23 +216,30 @@ def plan_permutation(model: Any, feature_names: Sequence[str], *, scoring: Any =
         scoring = "accuracy" if is_classifier(model) else "r2"
     names = [scoring] if isinstance(scoring, str) else scoring
     if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) and name in SCORERS for name in names):
-        raise InvalidInputError(f"permutation.scoring {scoring!r} cannot be computed from per-partition sums on Spark; "
-                                f"use one or more of: {', '.join(SCORERS)}.")
+        raise InvalidInputError(
+            f"permutation.scoring {scoring!r} cannot be computed from per-partition sums on Spark; "
+            f"use one or more of: {', '.join(SCORERS)}."
+        )
     if feature_groups:
         raise InvalidInputError("permutation.feature_groups is not supported by the Spark engine; leave it empty.")
     if not isinstance(max_samples, float):
         raise InvalidInputError(
-            f"permutation.max_samples must be a fraction (float) on Spark, where partitions are sampled, not {max_samples!r}.")
+            "permutation.max_samples must be a fraction (float) on Spark, where partitions are sampled, "
+            f"not {max_samples!r}."
+        )
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max + 1))
     return PermutationPlan(list(map(str, feature_names)), list(names), n_repeats, seed, max_samples, memory_budget_mb)
 
 
-def partition_shuffles(seed: int, partition: int, n_rows: int, n_repeats: int,
-                       max_samples: float) -> tuple[np.ndarray, list[np.ndarray]]:
+def partition_shuffles(
+    seed: int, partition: int, n_rows: int, n_repeats: int, max_samples: float
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Rows a partition uses and, per repeat, the order of its permuted column (scikit-learn's scheme)."""
     random_state = np.random.RandomState((seed + partition) % 2**32)
     n_used = int(max_samples * n_rows)
-    rows = sample_without_replacement(n_rows, n_used, random_state=random_state) if n_used < n_rows else np.arange(n_rows)
+    rows = (
+        sample_without_replacement(n_rows, n_used, random_state=random_state) if n_used < n_rows else np.arange(n_rows)
+    )
     shuffle, order, orders = np.arange(len(rows)), np.arange(len(rows)), []
     for _ in range(n_repeats):
         random_state.shuffle(shuffle)
@@ -237,8 +254,9 @@ def aggregate(statistics: pd.DataFrame) -> pd.DataFrame:
     return statistics.groupby(KEYS, as_index=False).agg(how)
 
 
-def permutation_importance_partitions(model: Any, partitions: Iterable[tuple[Any, np.ndarray]],
-                                      plan: PermutationPlan) -> PermutationResult:
+def permutation_importance_partitions(
+    model: Any, partitions: Iterable[tuple[Any, np.ndarray]], plan: PermutationPlan
+) -> PermutationResult:
     """The single-process engine: the partitioned scheme run over ``(X, y)`` partitions in order.
 
     Parameters
@@ -267,7 +285,7 @@ def _permuted_copies(X: pd.DataFrame | np.ndarray, copies: list[tuple[int, np.nd
     if isinstance(X, np.ndarray):
         stacked = np.tile(X, (len(copies), 1))
         for k, (column, order) in enumerate(copies):
-            stacked[k * len(X):(k + 1) * len(X), column] = X[order, column]
+            stacked[k * len(X) : (k + 1) * len(X), column] = X[order, column]
         return stacked
     frames = []
     for column, order in copies:
