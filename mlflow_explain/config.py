@@ -68,7 +68,9 @@ class PermutationConfig(_Section):
     )
     feature_groups: dict = _option({}, "name -> list of columns permuted together and reported as one feature")
     n_jobs: int = _option(1, "parallel workers for the permuted copies (-1: all cores)")
-    memory_budget_mb: float = _option(512, "memory allowed for the permuted copies evaluated in one predict call", gt=0)
+    memory_budget_mb: float = _option(
+        512.0, "memory allowed for the permuted copies evaluated in one predict call", gt=0
+    )
     split_pipeline: bool = _option(
         True, "Pipelines with verified row-wise, per-column preprocessing: transform once (same result)"
     )

@@ -18,6 +18,7 @@ SECTIONS = [name for name in ExplainConfig.model_fields if name != "on_error"]
 def test_defaults_are_the_documented_file():
     documented = yaml.safe_load(DEFAULT_YAML.read_text())
     assert load_config().to_dict() == documented == ExplainConfig().to_dict()
+    assert repr(load_config()) == repr(ExplainConfig()), "defaults already of their field's type (512.0, not 512)"
 
 
 def _declared() -> dict:
