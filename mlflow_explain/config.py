@@ -1,130 +1,210 @@
-"""The one configuration object: typed sections, YAML loading, merging and validation."""
+"""The one configuration object: pydantic models, YAML loading, merging and validation.
+
+Each option is declared once, below: its type, its default, its constraint and its description.
+``mlflow_explain/default_config.yaml`` (shipped in the package) and ``configs/default.yaml`` are
+that declaration written out as commented YAML by :func:`defaults_yaml`; ``tests/test_config.py``
+fails when either file differs from it (rewrite both with ``python configs/write_default.py``).
+"""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import functools
+import textwrap
 import types
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.yaml")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: the same YAML, faster
+
+Seed = Annotated[int, Field(ge=0)]  # numpy's RandomState takes 0 .. 2**32 - 1
+Scorer = str | Callable[..., Any]
+_SECONDS = "a positive number of seconds or null"
 
 
-@dataclasses.dataclass
-class ValidationConfig:
-    path: str | None
-    target: str | None
-    max_rows: int
-    random_state: int
+def _option(default: Any, description: str, expects: str | None = None, **constraints: Any) -> Any:
+    """A field: its default, constraints, the YAML comment, and (where the types do not say it) what it expects."""
+    extra = {"expects": expects} if expects else None
+    return Field(default, description=description, json_schema_extra=extra, **constraints)
 
 
-@dataclasses.dataclass
-class PermutationConfig:
-    enabled: bool
-    n_repeats: int
-    scoring: Any  # None, a scorer name, a callable, or a list/dict of them
-    random_state: int
-    max_samples: float | int
-    feature_groups: dict
-    n_jobs: int
-    memory_budget_mb: float
-    split_pipeline: bool
-    budget_s: float | None
+class _Section(BaseModel):
+    """Unknown keys rejected; strict types (an int is a float, a bool is not an int, a string is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-@dataclasses.dataclass
-class ShapConfig:
-    enabled: bool
-    algorithm: Literal["auto", "tree", "linear", "permutation"]
-    max_rows: int
-    background_rows: int
-    permutation_max_rows: int
-    dependence_top_k: int
-    local_rows: int
-    random_state: int
-    check_additivity: bool
-    budget_s: float | None
+class ValidationConfig(_Section):
+    """``validation``: where the validation rows come from and how many are used."""
+
+    path: str | None = _option(None, "CSV or Parquet file to read the validation rows from when none are passed")
+    target: str | None = _option(None, "name of the target column inside the validation data")
+    max_rows: int = _option(10000, "validation rows used at most (a seeded sample beyond that)", gt=0)
+    random_state: Seed = _option(0, "seed of that sample")
 
 
-@dataclasses.dataclass
-class GradcamConfig:
-    enabled: bool
-    target_layer: str | None
-    max_images: int
-    max_rows: int
-    batch_size: int
-    deletion_fraction: float
-    deletion_fill: Literal["blur", "zero"]
-    random_state: int
+class PermutationConfig(_Section):
+    """``permutation``: permutation importance."""
+
+    enabled: bool = _option(True, "compute permutation importance")
+    n_repeats: int = _option(5, "times each feature is shuffled", gt=0)
+    scoring: Scorer | list[Scorer] | tuple[Scorer, ...] | dict[str, Scorer] | None = _option(
+        None,
+        "sklearn scorer name, list of names, or null (r2 / accuracy)",
+        expects="null, a scorer name or callable, or a list or mapping of them",
+    )
+    random_state: Seed = _option(0, "seed of the shuffles (same results as sklearn's permutation_importance)")
+    max_samples: Annotated[float, Field(gt=0, le=1)] | Annotated[int, Field(ge=1)] = _option(
+        1.0,
+        "rows per repeat: a fraction (float) or a count (int), as in sklearn",
+        expects="a fraction in (0, 1] or a row count >= 1",
+    )
+    feature_groups: dict = _option({}, "name -> list of columns permuted together and reported as one feature")
+    n_jobs: int = _option(1, "parallel workers for the permuted copies (-1: all cores)")
+    memory_budget_mb: float = _option(
+        512.0, "memory allowed for the permuted copies evaluated in one predict call", gt=0
+    )
+    split_pipeline: bool = _option(
+        True, "Pipelines with verified row-wise, per-column preprocessing: transform once (same result)"
+    )
+    budget_s: float | None = _option(
+        None,
+        "time budget in seconds: over it (estimated from a timed predict), fewer rows, then repeats",
+        expects=_SECONDS,
+        gt=0,
+    )
 
 
-@dataclasses.dataclass
-class LoggingConfig:
-    artifact_dir: str
-    report: bool
-    spool_dir: str | None
+class ShapConfig(_Section):
+    """``shap``: SHAP values, their explainer and the plots drawn from them."""
+
+    enabled: bool = _option(True, "compute SHAP values")
+    algorithm: Literal["auto", "tree", "linear", "permutation"] = _option(
+        "auto", "auto (tree, then linear, then permutation), tree, linear or permutation"
+    )
+    max_rows: int = _option(2000, "rows explained at most (a seeded sample beyond that)", gt=0)
+    background_rows: int = _option(100, "background rows for the linear and permutation explainers", ge=0)
+    permutation_max_rows: int = _option(200, "rows explained at most by the slow model-agnostic explainer", gt=0)
+    dependence_top_k: int = _option(5, "dependence plots drawn for this many top features", ge=0)
+    local_rows: int = _option(3, "rows given a waterfall plot (seeded choice); the first also a force plot", ge=0)
+    random_state: Seed = _option(0, "seed of the row and background samples")
+    check_additivity: bool = _option(True, "check values + base value = model output and record the largest error")
+    budget_s: float | None = _option(
+        None,
+        "time budget in seconds: over it (estimated from a timed small batch), fewer rows",
+        expects=_SECONDS,
+        gt=0,
+    )
 
 
-@dataclasses.dataclass
-class CompareConfig:
-    enabled: bool
-    baseline: str
-    top_k: int
-    drift_threshold: float
+class GradcamConfig(_Section):
+    """``gradcam``: Grad-CAM heatmaps of image classifiers and their faithfulness test."""
+
+    enabled: bool = _option(True, "compute Grad-CAM heatmaps")
+    target_layer: str | None = _option(
+        None, "layer to explain, as named by model.named_modules(); null: the last Conv2d run"
+    )
+    max_images: int = _option(
+        32, "images drawn in the grids (misclassified ones always among them, seeded choice)", gt=0
+    )
+    max_rows: int = _option(
+        1000, "images explained at most for the mean heatmaps and faithfulness (seeded sample)", gt=0
+    )
+    batch_size: int = _option(64, "images per forward/backward pass, on the model's device", gt=0)
+    deletion_fraction: float = _option(
+        0.2,
+        "share of pixels removed by the faithfulness test (gradcam/deletion_drop)",
+        expects="a fraction in (0, 1)",
+        gt=0,
+        lt=1,
+    )
+    deletion_fill: Literal["blur", "zero"] = _option(
+        "zero", "removed pixels become: zero (as the RISE deletion test), or blur (a Gaussian-blurred copy)"
+    )
+    random_state: Seed = _option(0, "seed of the shown images, the sample and the random pixels")
 
 
-@dataclasses.dataclass
-class EvaluateConfig:
-    run_by_default: bool
+class LoggingConfig(_Section):
+    """``logging``: the artifact folder, the report and the spool."""
+
+    artifact_dir: str = _option("explain", "artifact folder of the run that receives every file")
+    report: bool = _option(True, "write report.html (one self-contained page)")
+    spool_dir: str | None = _option(
+        None,
+        "folder keeping explanations MLflow could not take (server down) for `mlflow-explain sync`; "
+        "null: such a failure is recorded (status partial) and logged, and training goes on",
+    )
 
 
-@dataclasses.dataclass
-class SparkConfig:
-    master: str
-    app_name: str
-    conf: dict
+class CompareConfig(_Section):
+    """``compare``: drift against a baseline run."""
+
+    enabled: bool = _option(True, "compare each new explanation with a baseline run and log the drift")
+    baseline: str = _option(
+        "previous", "previous (explained run in the experiment), best:<metric> (highest), or a run id"
+    )
+    top_k: int = _option(10, "features counted by top-k overlap and nDCG@k", gt=0)
+    drift_threshold: float = _option(0.9, "nDCG@k below this tags the run mlflow_explain.drift=alert", ge=0, le=1)
 
 
-@dataclasses.dataclass
-class ExplainConfig:
+class EvaluateConfig(_Section):
+    """``evaluate``: the ``mlflow.models.evaluate`` plugin."""
+
+    run_by_default: bool = _option(
+        False, 'run inside mlflow.models.evaluate even when evaluators= does not name "explain"'
+    )
+
+
+class SparkConfig(_Section):
+    """``spark``: the session of the Spark engine."""
+
+    master: str = _option(
+        "local[*]", "Spark master of the session the CLI builds (an existing session is used as it is)"
+    )
+    app_name: str = _option("mlflow_explain", "application name of that session")
+    conf: dict = _option({}, "extra Spark settings of that session, e.g. {spark.driver.memory: 4g}")
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, _Section)
+
+
+def _section(model: type[_Section], description: str) -> Any:
+    return Field(default_factory=model, description=description)
+
+
+class ExplainConfig(_Section):
     """Every option of mlflow_explain; build it with :func:`load_config`."""
 
-    validation: ValidationConfig
-    permutation: PermutationConfig
-    shap: ShapConfig
-    gradcam: GradcamConfig
-    logging: LoggingConfig
-    compare: CompareConfig
-    evaluate: EvaluateConfig
-    spark: SparkConfig
-    on_error: Literal["warn", "raise"]
+    validation: ValidationConfig = _section(ValidationConfig, "the validation rows the methods run on")
+    permutation: PermutationConfig = _section(PermutationConfig, "permutation importance")
+    shap: ShapConfig = _section(ShapConfig, "SHAP values and their plots")
+    gradcam: GradcamConfig = _section(
+        GradcamConfig, "Grad-CAM of PyTorch image classifiers (mlflow_explain.explain_images)"
+    )
+    logging: LoggingConfig = _section(LoggingConfig, "what is written into the MLflow run")
+    compare: CompareConfig = _section(CompareConfig, "explanation drift against a baseline run")
+    evaluate: EvaluateConfig = _section(EvaluateConfig, "the mlflow.models.evaluate plugin")
+    spark: SparkConfig = _section(
+        SparkConfig, "the Spark engine: mlflow_explain.spark.explain and `mlflow-explain explain --spark`"
+    )
+    on_error: Literal["warn", "raise"] = _option(
+        "warn", "warn: a failing method is recorded and the rest is kept; raise: re-raise"
+    )
 
     def to_dict(self) -> dict:
         """The config as plain nested data (callables shown by name), for summary.json."""
-        return _plain(dataclasses.asdict(self))
+        return _plain(self.model_dump())
 
 
-_POSITIVE = {
-    "validation.max_rows",
-    "permutation.n_repeats",
-    "permutation.memory_budget_mb",
-    "shap.max_rows",
-    "shap.permutation_max_rows",
-    "compare.top_k",
-    "gradcam.max_images",
-    "gradcam.max_rows",
-    "gradcam.batch_size",
-}
-_NON_NEGATIVE = {"shap.background_rows", "shap.dependence_top_k", "shap.local_rows"}
-_POSITIVE_OR_NULL = {"permutation.budget_s", "shap.budget_s"}
+_SECTIONS = frozenset(name for name, field in ExplainConfig.model_fields.items() if _is_section(field.annotation))
 
 ConfigSource = str | Path | Mapping | ExplainConfig | None
 
@@ -142,37 +222,51 @@ def load_config(source: ConfigSource = None, overrides: Sequence[str] | Mapping 
     Returns
     -------
     ExplainConfig
-        The validated config.
+        The validated config (a new object, also when ``source`` is one).
 
     Raises
     ------
     ConfigError
         On an unknown key, a value of the wrong type or out of range, or an unreadable file.
     """
-    merged = copy.deepcopy(_defaults())
     if isinstance(source, ExplainConfig):
-        merged = dataclasses.asdict(source)
+        merged = source.model_dump()
     elif isinstance(source, (str, Path)):
-        merged = _merge(merged, _read_yaml(Path(source)), "")
+        merged = _merge(_defaults(), _read_yaml(Path(source)))
     elif isinstance(source, Mapping):
-        merged = _merge(merged, source, "")
-    elif source is not None:
+        merged = _merge(_defaults(), source)
+    elif source is None:
+        merged = _defaults()
+    else:
         raise ConfigError(f"config must be a YAML path, a dict or an ExplainConfig, not {type(source).__name__}.")
     if overrides:
-        as_dict = overrides if isinstance(overrides, Mapping) else _parse_overrides(overrides)
-        merged = _merge(merged, as_dict, "")
-    return _build(ExplainConfig, merged, "")
+        merged = _merge(merged, overrides if isinstance(overrides, Mapping) else _parse_overrides(overrides))
+    try:
+        return ExplainConfig.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError(_message(err)) from err
 
 
 @functools.lru_cache(maxsize=1)
 def _defaults() -> dict:
-    """configs/default.yaml, parsed once per process (callers deep-copy it before changing it)."""
-    return _read_yaml(DEFAULT_CONFIG_PATH)
+    """The defaults as nested dicts, built once per process (shared: merged into copies, never changed)."""
+    return ExplainConfig().model_dump()
+
+
+def _merge(base: dict, update: Mapping) -> dict:
+    """``update`` over ``base``: sections key by key, every other value (feature_groups, spark.conf) whole."""
+    merged = dict(base)
+    for key, value in update.items():
+        if key in _SECTIONS and isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _read_yaml(path: Path) -> dict:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except OSError as err:
         raise ConfigError(f"Cannot read config file {path}: {err.strerror}.") from err
     except yaml.YAMLError as err:
@@ -195,83 +289,76 @@ def _parse_overrides(items: Sequence[str]) -> dict:
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw) if raw.strip() else None
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override {item!r} sets a key inside {part!r}, which an earlier override set.")
+        try:
+            node[leaf] = yaml.load(raw, Loader=_YAML_LOADER) if raw.strip() else None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"Override {item!r} does not hold a valid YAML value ({err.problem}).") from err
     return result
 
 
-def _merge(base: Mapping, update: Mapping, prefix: str) -> dict:
-    """Recursively merge ``update`` over ``base``; keys absent from ``base`` are errors."""
-    merged = copy.deepcopy(dict(base))
-    unknown = [f"{prefix}{key}" for key in update if key not in base]
+# --- pydantic's errors as one sentence naming the key ---------------------------------------------------------
+
+_RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+_UNKNOWN_ERRORS = frozenset({"extra_forbidden", "invalid_key"})  # a key not declared; a key that is not a string
+
+
+def _message(err: ValidationError) -> str:
+    """One sentence for a ValidationError: every unknown key, else the first key with a bad value."""
+    errors = err.errors()
+    unknown = [".".join(map(str, error["loc"])) for error in errors if error["type"] in _UNKNOWN_ERRORS]
     if unknown:
-        raise ConfigError(f"Unknown config key(s): {', '.join(map(str, unknown))}.")
-    for key, value in update.items():
-        # feature_groups is a free-form mapping: replaced whole, not merged key by key.
-        if isinstance(base[key], Mapping) and base[key] and isinstance(value, Mapping):
-            merged[key] = _merge(base[key], value, f"{prefix}{key}.")
-        else:
-            merged[key] = value
-    return merged
+        return f"Unknown config key(s): {', '.join(unknown)}."
+    first = errors[0]
+    key = _field_key(first["loc"])
+    name = ".".join(key)
+    if len(key) == 1 and key[0] in _SECTIONS:
+        return f"Config section {name!r} must be a mapping, not {first['input']!r}."
+    field = _field(key)
+    failed = {error["type"] for error in errors if _field_key(error["loc"]) == key}
+    expects = (field.json_schema_extra or {}).get("expects")
+    if expects is None:
+        expects = _range(field.metadata) if failed & _RANGE_ERRORS else _describe(field.annotation)
+    return f"Config key {name!r} must be {expects}, not {first['input']!r}."
 
 
-def _build(cls: type, values: Mapping, prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for field in dataclasses.fields(cls):
-        name, expected = f"{prefix}{field.name}", hints[field.name]
-        value = values[field.name]
-        if dataclasses.is_dataclass(expected):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"Config section {name!r} must be a mapping, not {value!r}.")
-            kwargs[field.name] = _build(expected, value, f"{name}.")
-        else:
-            kwargs[field.name] = _check_value(name, value, expected)
-    return cls(**kwargs)
+def _field_key(loc: tuple) -> tuple[str, ...]:
+    """The option a pydantic error location points into: (section, key) or (top-level key,)."""
+    return tuple(map(str, loc[:2] if loc[0] in _SECTIONS and len(loc) > 1 else loc[:1]))
 
 
-def _check_value(name: str, value: Any, expected: Any) -> Any:
-    if not _matches(value, expected):
-        raise ConfigError(f"Config key {name!r} must be {_describe(expected)}, not {value!r}.")
-    if name in _POSITIVE and value <= 0:
-        raise ConfigError(f"Config key {name!r} must be positive, not {value!r}.")
-    if name in _NON_NEGATIVE and value < 0:
-        raise ConfigError(f"Config key {name!r} must not be negative, not {value!r}.")
-    if name in _POSITIVE_OR_NULL and value is not None and value <= 0:
-        raise ConfigError(f"Config key {name!r} must be a positive number of seconds or null, not {value!r}.")
-    if name == "permutation.max_samples" and (value <= 0 or (isinstance(value, float) and value > 1)):
-        raise ConfigError(f"Config key {name!r} must be a fraction in (0, 1] or a row count >= 1, not {value!r}.")
-    if name == "gradcam.deletion_fraction" and not 0 < value < 1:
-        raise ConfigError(f"Config key {name!r} must be a fraction in (0, 1), not {value!r}.")
-    return value
+def _field(key: tuple[str, ...]) -> Any:
+    model: type[BaseModel] = ExplainConfig
+    for part in key[:-1]:
+        model = model.model_fields[part].annotation
+    return model.model_fields[key[-1]]
 
 
-def _matches(value: Any, expected: Any) -> bool:
-    origin = typing.get_origin(expected)
-    if expected is Any:
-        return True
+def _range(metadata: list) -> str:
+    """A field's bounds in words: "positive", "0 or more", "in [0, 1]"."""
+    low = next(((m.gt, "(") for m in metadata if isinstance(m, annotated_types.Gt)), None)
+    low = low or next(((m.ge, "[") for m in metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next(((m.lt, ")") for m in metadata if isinstance(m, annotated_types.Lt)), None)
+    high = high or next(((m.le, "]") for m in metadata if isinstance(m, annotated_types.Le)), None)
+    if low and high:
+        return f"in {low[1]}{low[0]}, {high[0]}{high[1]}"
+    if low:
+        return "positive" if low == (0, "(") else f"{low[0]} or more" if low[1] == "[" else f"more than {low[0]}"
+    return f"less than {high[0]}" if high[1] == ")" else f"{high[0]} or less"
+
+
+def _describe(annotation: Any) -> str:
+    """A type in words, for "must be ...": "an int", "a number or null", "one of 'auto', 'tree'"."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _describe(get_args(annotation)[0])
     if origin in (Union, types.UnionType):
-        return any(_matches(value, option) for option in typing.get_args(expected))
+        return " or ".join(_describe(option) for option in get_args(annotation))
     if origin is Literal:
-        return value in typing.get_args(expected)
-    if expected is type(None):
-        return value is None
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, expected)
-
-
-def _describe(expected: Any) -> str:
-    origin = typing.get_origin(expected)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(option) for option in typing.get_args(expected))
-    if origin is Literal:
-        return "one of " + ", ".join(repr(option) for option in typing.get_args(expected))
-    if expected is type(None):
-        return "null"
-    name = expected.__name__
-    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+        return "one of " + ", ".join(repr(option) for option in get_args(annotation))
+    words = {int: "an int", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}
+    return "null" if annotation is type(None) else words.get(annotation) or f"a {annotation.__name__}"
 
 
 def _plain(value: Any) -> Any:
@@ -282,3 +369,51 @@ def _plain(value: Any) -> Any:
     if callable(value):
         return getattr(value, "__name__", repr(value))
     return value
+
+
+# --- the defaults written out as commented YAML -------------------------------------------------------------
+
+_HEADER = """\
+# mlflow_explain configuration: every option with its default.
+# A user's YAML file, a dict passed in code (config={"permutation": {"n_repeats": 10}})
+# or `--set permutation.n_repeats=10` on the CLI is merged over this file; every key is
+# optional and an unknown key is an error.
+# Generated from mlflow_explain/config.py by `python configs/write_default.py`: edit the models, not this file.
+"""
+_COMMENT_COLUMN, _WIDTH = 24, 120
+
+
+def defaults_yaml() -> str:
+    """The defaults as YAML, each option followed by its description as a comment.
+
+    Returns
+    -------
+    str
+        The text of ``mlflow_explain/default_config.yaml`` and ``configs/default.yaml``.
+    """
+    lines = _HEADER.splitlines()
+    for name, field in ExplainConfig.model_fields.items():
+        if _is_section(field.annotation):
+            lines += ["", *_commented(f"{name}:", field.description)]
+            lines += [
+                line
+                for key, option in field.annotation.model_fields.items()
+                for line in _commented(f"  {key}: {_scalar(option.default)}", option.description)
+            ]
+        else:
+            lines += ["", *_commented(f"{name}: {_scalar(field.default)}", field.description)]
+    return "\n".join(lines) + "\n"
+
+
+def _commented(text: str, description: str | None) -> list[str]:
+    """``text`` with ``description`` as a comment beside it, wrapped to the page width under the first line."""
+    if not description:
+        raise ValueError(f"Config option {text.split(':')[0].strip()!r} has no description.")
+    column = max(_COMMENT_COLUMN, len(text) + 2)
+    wrapped = textwrap.wrap(description, _WIDTH - column - 2) or [""]
+    return [f"{text:<{column}}# {wrapped[0]}", *(f"{'':<{column}}# {line}" for line in wrapped[1:])]
+
+
+def _scalar(value: Any) -> str:
+    """One value in YAML's flow style: null, true, 1.0, {}, local[*]."""
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("\n...\n").strip()

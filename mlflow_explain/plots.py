@@ -7,6 +7,7 @@ and raster pass; the MLflow UI's artifact viewer and the report show them as ima
 from __future__ import annotations
 
 import io
+import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -199,7 +200,10 @@ def force_plot_html(result: ShapResult, row: int, output: int) -> str:
     )
     page = io.StringIO()
     shap.save_html(page, plot)
-    return page.getvalue()
+    # shap writes the plot's data as raw JSON inside a <script>: a feature name holding "</script>" would end the
+    # script there and turn the rest of the name into markup. "<" as \u003c is the same JSON, and inert.
+    data = json.dumps(plot.data)
+    return page.getvalue().replace(data, data.replace("<", "\\u003c"))
 
 
 def drift_ranks(drift: Drift, max_features: int = 15) -> Chart:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
@@ -11,11 +13,13 @@ from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from mlflow_explain import plots
+from mlflow_explain import report as report_module
+from mlflow_explain.compare import compare_runs, drift
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
-from mlflow_explain.report import render_report
-from mlflow_explain.results import Explanation
+from mlflow_explain.report import render_comparison, render_report
+from mlflow_explain.results import Explanation, Finding, GradcamResult, RunImportances, Task
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -186,3 +190,179 @@ def test_report_shows_errors(regression):
     )
     html = render_report(failed, {})
     assert "status-partial" in html and "shap failed" in html and "&lt;boom&gt;" in html
+
+
+def _hostile(where: str) -> str:
+    """Markup that would run a script, close an attribute or a tag, or decode an entity, were it not escaped."""
+    return f"<img src=x onerror=alert('{where}')>\"'&amp;</script><script>alert(\"{where}\")</script>"
+
+
+class _Page(HTMLParser):
+    """The tags, attributes and visible text of a page (attribute values and text unescaped, as a browser does)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _assert_shown_as_text_only(html: str, hostile: list[str]) -> _Page:
+    page = _Page(html)
+    assert {tag for tag, _ in page.tags} <= _REPORT_TAGS, "no tag of the data became markup"
+    assert not [(tag, name) for tag, attrs in page.tags for name in attrs if name.startswith("on")]
+    assert all(not attrs.get("src", "data:").startswith("http") for _, attrs in page.tags)
+    shown = "".join(page.text)
+    missing = [value for value in hostile if value not in shown]
+    assert not missing, f"shown as text: {missing}"
+    return page
+
+
+_REPORT_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "table", "tr", "th", "td"} | {
+    "p",
+    "b",
+    "span",
+    "div",
+    "img",
+    "iframe",
+    "footer",
+}
+
+
+def _gradcam_result(class_names: list[str], target_layer: str) -> GradcamResult:
+    """A small Grad-CAM result built by hand (the report only reads it): 4 images, 2 classes, 1 misclassified."""
+    rng = np.random.RandomState(0)
+    maps = rng.rand(4, 3, 3)
+    return GradcamResult(
+        target_layer=target_layer,
+        class_names=class_names,
+        positions=np.arange(4),
+        probabilities=np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]),
+        labels=np.array([0, 1, 1, 1]),
+        heatmaps_predicted=maps,
+        heatmaps_true=maps,
+        mean_heatmaps=maps[:2],
+        class_counts=np.array([1, 3]),
+        shown=np.array([0, 2]),
+        shown_images=rng.rand(2, 1, 3, 3),
+        shown_heatmaps_predicted=maps[:2],
+        shown_heatmaps_true=maps[:2],
+        deletion_drop=0.4,
+        random_drop=0.1,
+        deletion_fraction=0.2,
+        deletion_fill="blur",
+        device="cpu",
+        n_images=4,
+    )
+
+
+def test_every_user_controlled_string_is_escaped_in_the_report(regression):
+    """Feature, class, step, package and run names, messages, layer names: all shown as text, none as markup."""
+    features = [_hostile(f"feature {i}") for i in range(3)]
+    rng = np.random.RandomState(2)
+    X = pd.DataFrame(rng.randn(150, 3), columns=features)
+    y = X[features[0]] * 2 + X[features[1]]
+    explanation = _explanation(RandomForestRegressor(n_estimators=10, random_state=0).fit(X, y), X, y)
+    hostile = {
+        key: _hostile(key) for key in ("model", "error", "step", "warning", "finding", "run", "run id", "timing")
+    }
+    hostile |= {key: _hostile(key) for key in ("package", "version", "class 0", "class 1", "layer")}
+    explanation.model_type = hostile["model"]
+    explanation.errors = {hostile["step"]: hostile["error"]}
+    explanation.warnings = [hostile["warning"]]
+    explanation.diagnostics = [Finding("dominant_feature", "warning", (features[0],), 0.9, hostile["finding"])]
+    explanation.timings = {hostile["timing"]: 0.5}
+    explanation.versions = {hostile["package"]: hostile["version"]}
+    table = explanation.importances
+    baseline = RunImportances(
+        hostile["run id"], hostile["run"], "experiment", 0, table[::-1].assign(rank=table["rank"])
+    )
+    explanation.drift = drift(baseline, table.assign(importance=table["importance"][::-1].to_numpy()), 2, 0.9)
+    images = {path: plots.render(fig) for path, fig in plots.explanation_figures(explanation, 2).items()}
+    html = render_report(explanation, images, plots.force_plot_html(explanation.shap, 0, 0))
+    page = _assert_shown_as_text_only(
+        html, features + [value for key, value in hostile.items() if "class" not in key and key != "layer"]
+    )
+    assert {attrs["alt"] for tag, attrs in page.tags if tag == "img"} == set(images), "figures named by their path"
+    assert [attrs.get("sandbox") for tag, attrs in page.tags if tag == "iframe"] == ["allow-scripts"]
+
+    classes = [hostile["class 0"], hostile["class 1"]]
+    images_only = Explanation(
+        task=Task("binary", tuple(classes)),
+        feature_names=[],
+        n_rows=4,
+        config={},
+        model_type=hostile["model"],
+        gradcam=_gradcam_result(classes, hostile["layer"]),
+    )
+    page = _assert_shown_as_text_only(render_report(images_only, {}), [*classes, hostile["layer"], hostile["model"]])
+    shown = " ".join("".join(page.text).split())
+    assert "1 of them are misclassified, 1 of those shown" in shown and "pixels are blurred" in shown
+
+
+def test_every_user_controlled_string_is_escaped_in_the_comparison(regression):
+    names = {key: _hostile(key) for key in ("run a", "run b", "experiment", "note")}
+    table = regression.importances
+    runs = [
+        RunImportances("a" * 32, names["run a"], names["experiment"], 0, table),
+        RunImportances(
+            "b" * 32, names["run b"], names["experiment"], 1, table.assign(importance=table["importance"] ** 2)
+        ),
+    ]
+    comparison = compare_runs(runs, top_k=3, notes=[names["note"]])
+    images = {name: plots.render(figure) for name, figure in plots.comparison_figures(comparison).items()}
+    page = _assert_shown_as_text_only(render_comparison(comparison, images), list(names.values()))
+    assert len([tag for tag, _ in page.tags if tag == "img"]) == len(images) == 4
+    shown = "".join(page.text)
+    assert f"{runs[0].label}{runs[1].label}permutation" in shown, "the stability table names both runs, as text"
+
+
+def test_both_reports_share_the_base_page(regression):
+    """Head and style, the title, the header table, the problems and the footer come from one template."""
+    comparison = compare_runs([RunImportances("a" * 32, "a", "e", 0, regression.importances)], notes=["only one"])
+    failed = Explanation(regression.task, regression.feature_names, 10, {}, warnings=["only one"], errors={"x": "y"})
+    pages = {"report": render_report(failed, {}), "comparison": render_comparison(comparison, {})}
+    heads = {
+        name: html.split("<title>")[0] + html.split("</title>")[1].split("<h1>")[0] for name, html in pages.items()
+    }
+    assert heads["report"] == heads["comparison"] and "<style>" in heads["report"], "the same head and style"
+    for html in pages.values():
+        assert html.rstrip().endswith("</footer>\n</body>\n</html>") and '<footer class="note">mlflow_explain ' in html
+        assert '<p class="warning">only one</p>' in html, "problems listed the same way"
+        assert html.index("</h1>") < html.index("<table>") < html.index('<p class="warning">'), "header, problems"
+    assert '<p class="error"><b>x failed:</b> y</p>' in pages["report"]
+    environment = report_module._environment()
+    for name in ("report.html", "comparison.html"):
+        source = environment.loader.get_source(environment, name)[0]
+        assert '{% extends "base.html" %}' in source
+    assert environment.autoescape is True
+
+
+def test_templates_mark_nothing_safe():
+    """Autoescape is only as good as its exceptions: the templates have none."""
+    folder = Path(report_module.__file__).with_name("templates")
+    sources = {path.name: path.read_text() for path in folder.iterdir()}
+    assert {"base.html", "report.html", "comparison.html"} <= set(sources)
+    for name, source in sources.items():
+        for loophole in ("|safe", "| safe", "autoescape false", "Markup", "|e(", "escape(false"):
+            assert loophole not in source, f"{name} holds {loophole}"
+
+
+def test_a_script_closing_feature_name_leaves_the_force_plot_whole():
+    """shap puts the plot's data in a <script>: a "</script>" in a name must not end it early."""
+    rng = np.random.RandomState(3)
+    name = "</script><img src=x onerror=alert(1)>"
+    X = pd.DataFrame(rng.randn(120, 2), columns=[name, "b"])
+    y = X[name] - X["b"]
+    model = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
+    result = shap_values(model, X, detect_task(model, y.to_numpy()), feature_names=[name, "b"], max_rows=20)
+    html = plots.force_plot_html(result, 0, 0)
+    tags = [tag for tag, _ in _Page(html).tags]
+    assert tags.count("script") == 2 and "img" not in tags, "shap's library, then the plot's data: no markup"
+    assert name not in html and "\\u003c/script>\\u003cimg src=x onerror=alert(1)>" in html
