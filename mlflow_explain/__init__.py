@@ -7,11 +7,11 @@ PyTorch image classifiers with ``explain_images`` (extra ``torch``).
 
 from .api import explain
 from .autolog import autolog, set_validation_data
-from .compare import Comparison, compare
+from .compare_api import compare
 from .config import ExplainConfig, load_config
 from .errors import ConfigError, ExplainError, InvalidInputError, MissingDependencyError
 from .image_api import explain_images
-from .results import Explanation
+from .results import Comparison, Explanation
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,6 @@ and raster pass; the MLflow UI's artifact viewer and the report show them as ima
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,11 +14,8 @@ import shap
 
 from . import image_plots
 from .keys import key_parts
-from .results import Drift, Explanation, PermutationResult, ShapResult
+from .results import Comparison, Drift, Explanation, PermutationResult, ShapResult
 from .svg import PALETTE, Chart, Drawing, colours, format_number
-
-if TYPE_CHECKING:
-    from .compare import Comparison
 
 _MAX_LABEL = 40
 _ROW = 22.0  # pixels per feature row in bar charts

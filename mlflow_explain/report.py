@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import TYPE_CHECKING
 
-from .results import Explanation, PermutationResult
-
-if TYPE_CHECKING:
-    from .compare import Comparison
+from .results import Comparison, Explanation, PermutationResult
 
 _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 1.5em; color: #222;

@@ -11,10 +11,11 @@ The golden files were generated from main before issue 14's refactoring. A delib
 change regenerates them (and the diff of ``tests/golden/`` shows what changed for users)::
 
     python tests/update_golden.py            # every case
-    python tests/update_golden.py -k wine    # some cases
+    python tests/update_golden.py -k drift   # some cases
 
 Deliberate difference allowed: issue 14 adds ``timings_s.total`` to ``summary.json`` (main wrote
-the summary before stamping the total), so the golden comparison leaves ``timings_s.total`` out.
+the summary before stamping the total), so the golden comparison leaves ``timings_s.total`` out;
+:func:`test_summary_holds_every_logged_timing_including_the_total` checks it against the metrics.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ def _diabetes() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
     return X.iloc[:300], y.iloc[:300], X.iloc[300:400], y.iloc[300:400]
 
 
-def _wine() -> pd.DataFrame:
+def _wine_forest() -> tuple[pd.DataFrame, RandomForestClassifier]:
+    """Wine's odd rows (target column ``label`` included), and a forest fitted on its even rows."""
     X, y = load_wine(return_X_y=True, as_frame=True)
-    return X.assign(label=y)
+    model = RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0).fit(X[::2], y[::2])
+    return X[1::2].assign(label=y[1::2]), model
 
 
 def regressor_without_active_run() -> str:
@@ -85,12 +88,10 @@ def binary_pipeline_in_training_run() -> str:
 
 def multiclass_into_given_run() -> str:
     """Wine, a random forest classifier, target column in the frame, logged to a finished run by id."""
-    wine = _wine()
-    model = RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0)
-    model.fit(wine.drop(columns="label")[::2], wine["label"][::2])
+    rows, model = _wine_forest()
     with mlflow.start_run(run_name=CASE_RUN) as run:
         pass
-    mlflow_explain.explain(model, wine[1::2], target="label", config=CONFIG, run_id=run.info.run_id)
+    mlflow_explain.explain(model, rows, target="label", config=CONFIG, run_id=run.info.run_id)
     return run.info.run_id
 
 
@@ -130,11 +131,9 @@ def spark_multiclass(spark: Any) -> str:
     """Wine on Spark (the shared local session), the same random forest as the multiclass case."""
     from mlflow_explain.spark import explain
 
-    wine = _wine()
-    model = RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0)
-    model.fit(wine.drop(columns="label")[::2], wine["label"][::2])
+    rows, model = _wine_forest()
     with mlflow.start_run(run_name=CASE_RUN) as run:
-        explain(model, spark.createDataFrame(wine[1::2]), "label", config=CONFIG)
+        explain(model, spark.createDataFrame(rows), "label", config=CONFIG)
     return run.info.run_id
 
 
@@ -155,7 +154,7 @@ NEEDS = {
 def manifest(run_id: str, folder: Path) -> dict[str, Any]:
     """What the user sees of run ``run_id``, with the values that change from call to call replaced."""
     data = MlflowClient().get_run(run_id).data
-    explain_dir = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="explain", dst_path=folder))
+    explain_dir = manifest_folder(run_id, folder)
     files = sorted(path.relative_to(explain_dir).as_posix() for path in explain_dir.rglob("*") if path.is_file())
     tables = {name: list(pd.read_csv(explain_dir / name, nrows=0).columns) for name in files if name.endswith(".csv")}
     if "shap_values.parquet" in files:
@@ -173,6 +172,11 @@ def manifest(run_id: str, folder: Path) -> dict[str, Any]:
         "tables": tables,
         "summary": _without_volatile(summary),
     }
+
+
+def manifest_folder(run_id: str, folder: Path) -> Path:
+    """The run's ``explain/`` artifacts, downloaded into ``folder``."""
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="explain", dst_path=str(folder)))
 
 
 def _without_volatile(summary: dict[str, Any]) -> dict[str, Any]:
@@ -233,3 +237,17 @@ def test_run_matches_its_golden_manifest(case_run, tmp_path):
         pytest.skip(f"wrote {golden}")
     found = differences(json.loads(golden.read_text(encoding="utf-8")), actual, rel)
     assert not found, f"run of case {name!r} differs from {golden.name}:\n" + "\n".join(found)
+
+
+def test_summary_holds_every_logged_timing_including_the_total(tracking_uri, tmp_path):
+    run_id = multiclass_into_given_run()
+    summary = json.loads(manifest_folder(run_id, tmp_path).joinpath("summary.json").read_text(encoding="utf-8"))
+    metrics = MlflowClient().get_run(run_id).data.metrics
+    logged = {
+        key[len("explain/time_") : -len("_s")]: value
+        for key, value in metrics.items()
+        if key.startswith("explain/time_")
+    }
+    assert set(summary["timings_s"]) == {"permutation", "shap", "artifacts", "total"}
+    assert summary["timings_s"] == pytest.approx(logged, rel=1e-12)
+    assert summary["timings_s"]["total"] > summary["timings_s"]["permutation"] + summary["timings_s"]["shap"]
