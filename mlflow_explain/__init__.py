@@ -5,15 +5,14 @@ the MLflow run as per-feature metrics, tables, plots and one HTML report; Grad-C
 PyTorch image classifiers with ``explain_images`` (extra ``torch``).
 """
 
+from ._version import __version__
 from .api import explain
 from .autolog import autolog, set_validation_data
-from .compare import Comparison, compare
+from .compare_api import compare
 from .config import ExplainConfig, load_config
 from .errors import ConfigError, ExplainError, InvalidInputError, MissingDependencyError
 from .image_api import explain_images
-from .results import Explanation
-
-__version__ = "0.1.0"
+from .results import Comparison, Explanation
 
 __all__ = [
     "Comparison",

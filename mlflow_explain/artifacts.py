@@ -1,6 +1,6 @@
-"""Write an Explanation as files: tables, plots, report, summary (no MLflow).
+"""Write an Explanation, or a Comparison, as files: tables, plots, report, summary (no MLflow).
 
-The folder it fills is what lands under ``explain/`` in the run.
+The folder it fills is what lands under ``explain/`` (or ``compare/``) in the run.
 """
 
 from __future__ import annotations
@@ -20,19 +20,20 @@ from . import plots, report
 from .config import ExplainConfig
 from .engine import guarded, timed
 from .keys import key_parts
-from .results import Explanation, GradcamResult, ShapResult
+from .results import Comparison, Explanation, GradcamResult, ShapResult
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
 
-def write_artifacts(explanation: Explanation, directory: Path, config: ExplainConfig) -> list[Path]:
-    """Write every artifact of ``explanation`` under ``directory``; return the files written.
+def write_artifacts(explanation: Explanation, directory: Path, config: ExplainConfig) -> None:
+    """Write the tables, plots, report and error list of ``explanation`` under ``directory``.
 
     A failing plot or report is recorded in ``explanation.errors`` (or re-raised, per
-    ``on_error``) and the other files are still written; summary.json comes last so it holds
-    the final status.
+    ``on_error``) and the other files are still written. The time it takes is
+    ``explanation.timings["artifacts"]``; :func:`write_summary` comes after, so summary.json holds
+    the final status and every timing.
     """
     directory.mkdir(parents=True, exist_ok=True)
     with timed(explanation, "artifacts"):
@@ -54,8 +55,22 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
     if explanation.errors:
         lines = [f"{step}: {message}" for step, message in explanation.errors.items()]
         (directory / "error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_summary(explanation: Explanation, directory: Path) -> None:
+    """Write ``summary.json`` (:func:`summary`) under ``directory``."""
     _write_json(directory / "summary.json", summary(explanation))
-    return sorted(path for path in directory.rglob("*") if path.is_file())
+
+
+def write_comparison(comparison: Comparison, directory: Path) -> None:
+    """Write the comparison's figures, tables (``importances_by_run.csv``, ``stability.csv``) and report."""
+    directory.mkdir(parents=True, exist_ok=True)
+    images = {name: plots.render(figure) for name, figure in plots.comparison_figures(comparison).items()}
+    for name, svg in images.items():
+        (directory / name).write_bytes(svg)
+    comparison.importances.to_csv(directory / "importances_by_run.csv", index=False)
+    comparison.stability.to_csv(directory / "stability.csv", index=False)
+    (directory / "report.html").write_text(report.render_comparison(comparison, images), encoding="utf-8")
 
 
 def summary(explanation: Explanation) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def compare_command(
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    from .compare import compare
+    from .compare_api import compare
 
     config = _load(config_path, overrides)
     try:

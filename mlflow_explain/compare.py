@@ -1,4 +1,4 @@
-"""Cross-run comparison of importance tables and explanation drift (pure computation, no MLflow).
+"""Cross-run comparison of importance tables and explanation drift: the metrics (pure computation, no MLflow).
 
 Every run's ``importances.csv`` is the same long table, so comparing runs is comparing tables:
 for each method, importance per feature per run, their ranks, and pairwise stability (Spearman
@@ -8,44 +8,13 @@ score SageMaker Clarify's model monitor uses for feature-attribution drift).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import logging
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from . import plots, report, tracking
-from .config import ConfigSource, ExplainConfig, load_config
-from .errors import InvalidInputError
-from .results import Drift, RunImportances
-
-logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Comparison:
-    """Importances of several runs side by side, their pairwise stability, and what was left out."""
-
-    runs: list[RunImportances]
-    importances: pd.DataFrame
-    stability: pd.DataFrame
-    top_k: int
-    notes: list[str]
-    run_id: str | None = None  # the comparison run it was logged to
-
-    def methods(self) -> list[str]:
-        return sorted(self.importances["method"].unique())
-
-    def matrix(self, method: str) -> pd.DataFrame:
-        """Importance as runs (rows, in order) x features (columns, most important overall first)."""
-        rows = self.importances[self.importances["method"] == method]
-        matrix = rows.pivot_table(index="run_label", columns="feature", values="importance", sort=False)
-        matrix = matrix.reindex([run.label for run in self.runs]).dropna(how="all")
-        return matrix[matrix.mean().sort_values(ascending=False).index]
+from .results import Comparison, Drift, RunImportances
 
 
 def summary_importance(table: pd.DataFrame, method: str) -> pd.Series:
@@ -170,98 +139,3 @@ def _stability(runs: list[RunImportances], k: int) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-def baseline_drift(
-    run_id: str, importances: pd.DataFrame, config: ExplainConfig, features: list[str] | None = None
-) -> Drift | None:
-    """Drift of a new explanation against the baseline run ``config.compare.baseline`` names, if any.
-
-    The baseline's importances are read from its metrics, their keys mapped back to ``features``
-    (default: the features of ``importances``; pass the explanation's reported features).
-    """
-    baseline_run = tracking.find_baseline(run_id, config.compare.baseline)
-    if baseline_run is None:
-        logger.info("No baseline run with an explanation to compare run %s with.", run_id)
-        return None
-    names = features if features is not None else list(dict.fromkeys(importances["feature"]))
-    baseline = tracking.logged_importances(baseline_run, names)
-    if baseline is None:
-        return None
-    return drift(baseline, importances, config.compare.top_k, config.compare.drift_threshold)
-
-
-def compare(
-    experiment_names: list[str] | None = None,
-    experiment_ids: list[str] | None = None,
-    run_ids: list[str] | None = None,
-    filter_string: str | None = None,
-    max_runs: int = 50,
-    log_to: str | None = None,
-    order_by: str | None = None,
-    config: ConfigSource = None,
-) -> Comparison:
-    """Compare the explanations of several runs, across experiments, and log the comparison.
-
-    Parameters
-    ----------
-    experiment_names, experiment_ids : list of str, optional
-        Experiments whose runs are compared (up to ``max_runs`` newest, filtered by ``filter_string``).
-    run_ids : list of str, optional
-        Exactly these runs instead.
-    filter_string : str, optional
-        An MLflow search filter, e.g. ``"params.model = 'rf'"``.
-    max_runs : int, default=50
-    log_to : str, optional
-        Experiment (created if needed) that receives the comparison run; default the first run's.
-    order_by : str, optional
-        Metric ordering the runs in the plots (ascending); default their start time.
-    config : path, dict or ExplainConfig, optional
-        ``compare.top_k`` and ``logging.artifact_dir`` are read from it.
-
-    Returns
-    -------
-    Comparison
-        Importances by run, pairwise stability, notes on skipped runs, and the comparison run id.
-    """
-    cfg = load_config(config)
-    runs, notes = tracking.find_runs(experiment_names, experiment_ids, run_ids, filter_string or "", max_runs)
-    if not runs:
-        raise InvalidInputError("No runs matched: " + (" ".join(notes) or "check the experiments and the filter."))
-    explained = []
-    for run in runs:
-        importances = tracking.read_importances(run, cfg.logging.artifact_dir, order_by)
-        if importances is None:
-            notes.append(f"Run {run.info.run_name or run.info.run_id} has no explanation; skipped.")
-        else:
-            explained.append(importances)
-    if not explained:
-        raise InvalidInputError(f"None of the {len(runs)} matching run(s) has an explanation to compare.")
-    if len(explained) == 1:
-        notes.append("Only one run has an explanation: there is nothing to compare it with.")
-    comparison = compare_runs(explained, cfg.compare.top_k, notes)
-    for note in comparison.notes:
-        logger.warning("mlflow_explain.compare: %s", note)
-    with tempfile.TemporaryDirectory(prefix="mlflow_explain_compare_") as folder:
-        directory = Path(folder)
-        images = {name: plots.render(figure) for name, figure in plots.comparison_figures(comparison).items()}
-        for name, svg in images.items():
-            (directory / name).write_bytes(svg)
-        comparison.importances.to_csv(directory / "importances_by_run.csv", index=False)
-        comparison.stability.to_csv(directory / "stability.csv", index=False)
-        (directory / "report.html").write_text(report.render_comparison(comparison, images), encoding="utf-8")
-        experiment_id = tracking.experiment_id(log_to) if log_to else runs[0].info.experiment_id
-        comparison.run_id = tracking.log_comparison(
-            directory, experiment_id, f"compare {len(explained)} runs", _summary_metrics(comparison)
-        )
-    return comparison
-
-
-def _summary_metrics(comparison: Comparison) -> dict[str, float]:
-    metrics: dict[str, float] = {"compare/runs": len(comparison.runs)}
-    if len(comparison.stability):
-        k = comparison.top_k
-        for method, rows in comparison.stability.groupby("method"):
-            metrics[f"compare/mean_spearman.{method}"] = rows["spearman"].mean()
-            metrics[f"compare/min_ndcg_at_k.{method}"] = rows[f"ndcg_at_{k}"].min()
-    return metrics

@@ -1,4 +1,20 @@
-"""Run the enabled methods on one request and gather everything into an Explanation (no MLflow)."""
+"""The engine interface, and the plumbing every engine shares (no MLflow).
+
+An engine turns one request (a model, what to explain it on, the config) into an
+:class:`~mlflow_explain.results.Explanation`: ``engine.compute(request)``. It names its steps
+(``permutation``, ``shap``, ``gradcam``: the Explanation fields they fill) and hands them to
+:func:`run_steps`, which times and guards each one and runs the diagnostics; the explanation
+itself comes from :func:`new_explanation`. What happens next (drift, artifacts, logging) is the
+same for every engine: :func:`mlflow_explain.pipeline.explain_with`.
+
+Engines: :class:`~mlflow_explain.tabular_engine.TabularEngine` (tables, in process),
+:class:`~mlflow_explain.image_engine.ImageEngine` (Grad-CAM) and
+:class:`~mlflow_explain.spark.engine.SparkEngine` (a Spark DataFrame, on the executors).
+A new engine is a request dataclass deriving from :class:`ExplainRequest`, a class whose
+``compute`` checks the request, maps its step names to callables and returns
+``run_steps(new_explanation(...), steps, ...)``, and a public function that builds the request
+and calls ``explain_with(engine, request, run_id, started)``.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +24,13 @@ import importlib.metadata
 import logging
 import platform
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
-from . import budget
+import pandas as pd
+
 from .config import ExplainConfig
-from .data import ValidationData
 from .diagnostics import diagnose
-from .methods.permutation import permutation_importance
-from .methods.shap import shap_values
 from .results import Explanation, Task
 
 logger = logging.getLogger(__name__)
@@ -26,37 +40,72 @@ _PACKAGES = ("mlflow_explain", "mlflow", "scikit-learn", "shap", "numpy", "panda
 
 @dataclasses.dataclass
 class ExplainRequest:
-    """One thing to explain: a fitted model, its validation data, its task and the config."""
+    """What every engine's request holds: the fitted model and the config; each engine adds its data."""
 
     model: Any
-    data: ValidationData
-    task: Task
     config: ExplainConfig
 
 
-def run(request: ExplainRequest) -> Explanation:
-    """Compute every enabled method; a failing method is recorded (or re-raised, per ``on_error``)."""
-    explanation = Explanation(
-        task=request.task,
-        feature_names=request.data.feature_names,
-        n_rows=request.data.n_rows,
+RequestT = TypeVar("RequestT", bound=ExplainRequest, contravariant=True)
+
+
+class Engine(Protocol[RequestT]):
+    """Computes an explanation of one request, without MLflow."""
+
+    def compute(self, request: RequestT) -> Explanation:
+        """Every enabled method's result, timings and diagnostics; a failing method is recorded in ``errors``."""
+        ...
+
+
+def new_explanation(
+    request: ExplainRequest, task: Task, feature_names: list[str], n_rows: int, extra_packages: tuple[str, ...] = ()
+) -> Explanation:
+    """An empty explanation of ``request``: its task, features, rows, config and the package versions."""
+    return Explanation(
+        task=task,
+        feature_names=feature_names,
+        n_rows=n_rows,
         config=request.config.to_dict(),
-        versions=package_versions(request.model),
+        versions=package_versions(request.model, extra_packages),
         model_type=type(request.model).__name__,
     )
-    methods: dict[str, Callable[[ExplainRequest, Explanation], Any]] = {}
-    if request.config.permutation.enabled:
-        methods["permutation"] = _permutation
-    if request.config.shap.enabled:
-        methods["shap"] = _shap
-    for name, method in methods.items():
+
+
+def run_steps(
+    explanation: Explanation,
+    steps: Mapping[str, Callable[[], Any]],
+    on_error: str,
+    *,
+    rows: Callable[[], pd.DataFrame] | None = None,
+    passthrough: tuple[type[Exception], ...] = (),
+) -> Explanation:
+    """Run each step, timed and guarded under its name, into ``explanation.<name>``; then the diagnostics.
+
+    Parameters
+    ----------
+    explanation : Explanation
+        Receives each step's result as the attribute named like the step (None when it failed).
+    steps : mapping of str to callable
+        The enabled steps in order, each called without arguments.
+    on_error : {"warn", "raise"}
+        ``warn`` records a failing step in ``explanation.errors`` and goes on; ``raise`` re-raises.
+    rows : callable, default=None
+        Returns the rows (a frame of raw features) the diagnostics look at; they run when given and
+        permutation importance or SHAP values were computed.
+    passthrough : tuple of exception types, default=()
+        Errors that always propagate (such as bad input found by a step).
+
+    Returns
+    -------
+    Explanation
+        ``explanation``, filled in.
+    """
+    for name, step in steps.items():
         with timed(explanation, name):
-            result = guarded(explanation, name, request.config.on_error, method, request, explanation)
+            result = guarded(explanation, name, on_error, step, passthrough=passthrough)
         setattr(explanation, name, result)
-    if explanation.permutation is not None or explanation.shap is not None:
-        findings = guarded(
-            explanation, "diagnostics", request.config.on_error, diagnose, explanation, request.data.frame()
-        )
+    if rows is not None and (explanation.permutation is not None or explanation.shap is not None):
+        findings = guarded(explanation, "diagnostics", on_error, lambda: diagnose(explanation, rows()))
         explanation.diagnostics = findings or []
     return explanation
 
@@ -120,73 +169,3 @@ def _installed_version(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _note(explanation: Explanation, limits: budget.Limits) -> None:
-    if limits.message:
-        explanation.warnings.append(limits.message)
-        logger.warning("mlflow_explain: %s", limits.message)
-
-
-def _permutation(request: ExplainRequest, explanation: Explanation):
-    cfg, data = request.config.permutation, request.data
-    n_repeats, max_samples = cfg.n_repeats, cfg.max_samples
-    if cfg.budget_s is not None:
-        predict = getattr(request.model, "predict_proba", None) if request.task.is_classification else None
-        per_row = budget.seconds_per_row(predict or request.model.predict, data.X, budget.PROBE_ROWS_PERMUTATION)
-        rows = budget.rows_of(max_samples, data.n_rows)
-        n_units = len(data.feature_names) + len(cfg.feature_groups)
-        limits = budget.permutation_limits(per_row, data.n_rows, rows, n_units, n_repeats, cfg.budget_s)
-        _note(explanation, limits)
-        if limits.message:
-            n_repeats, max_samples = limits.repeats, limits.rows
-    return permutation_importance(
-        request.model,
-        data.X,
-        data.y,
-        scoring=cfg.scoring,
-        n_repeats=n_repeats,
-        random_state=cfg.random_state,
-        max_samples=max_samples,
-        sample_weight=data.sample_weight,
-        feature_groups=cfg.feature_groups,
-        feature_names=data.feature_names,
-        n_jobs=cfg.n_jobs,
-        memory_budget_mb=cfg.memory_budget_mb,
-        split_pipeline=cfg.split_pipeline,
-    )
-
-
-def _shap(request: ExplainRequest, explanation: Explanation):
-    cfg = request.config.shap
-    max_rows, permutation_max_rows = cfg.max_rows, cfg.permutation_max_rows
-    if cfg.budget_s is not None:
-        found: dict[str, str] = {}
-
-        def probe(rows: Any) -> None:
-            found["algorithm"] = _shap_values(
-                request, rows, max_rows=len(rows), permutation_max_rows=len(rows), local_rows=0, check_additivity=False
-            ).algorithm
-
-        per_row = budget.seconds_per_row(probe, request.data.X, budget.PROBE_ROWS_SHAP)
-        wanted = permutation_max_rows if found["algorithm"] == "permutation" else max_rows
-        limits = budget.shap_limits(per_row, min(wanted, request.data.n_rows), cfg.budget_s)
-        _note(explanation, limits)
-        if limits.message:
-            max_rows, permutation_max_rows = min(max_rows, limits.rows), min(permutation_max_rows, limits.rows)
-    return _shap_values(request, request.data.X, max_rows=max_rows, permutation_max_rows=permutation_max_rows)
-
-
-def _shap_values(request: ExplainRequest, X: Any, **overrides: Any):
-    """``shap_values`` of ``X`` with the request's model, task and SHAP config, some keys overridden."""
-    cfg = request.config.shap
-    options = {
-        "algorithm": cfg.algorithm,
-        "max_rows": cfg.max_rows,
-        "background_rows": cfg.background_rows,
-        "permutation_max_rows": cfg.permutation_max_rows,
-        "local_rows": cfg.local_rows,
-        "random_state": cfg.random_state,
-        "check_additivity": cfg.check_additivity,
-    } | overrides
-    return shap_values(request.model, X, request.task, feature_names=request.data.feature_names, **options)

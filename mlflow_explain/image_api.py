@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .api import log_to_run
 from .config import ConfigSource, load_config
-from .engine import guarded, package_versions, timed
-from .errors import InvalidInputError, MissingDependencyError
-from .results import Explanation, GradcamResult, Task
-
-logger = logging.getLogger(__name__)
+from .errors import InvalidInputError
+from .image_engine import ImageEngine, ImageRequest
+from .pipeline import explain_with
+from .results import Explanation
 
 
 def explain_images(
@@ -77,51 +73,15 @@ def explain_images(
     0.41
     """
     started = time.perf_counter()
-    cfg = load_config(config)
-    method = _gradcam_method()
-    if not hasattr(images, "__len__"):
-        raise InvalidInputError(
-            f"Images must be an array or Tensor of shape (n, channels, height, width), not {type(images).__name__}."
-        )
-    settings = cfg.gradcam
-    explanation = Explanation(
-        task=Task("multiclass", tuple(class_names or ())),
-        feature_names=[],
-        n_rows=len(images),
-        config=cfg.to_dict(),
-        versions=package_versions(model, extra=("torch", "captum")),
-        model_type=type(model).__name__,
+    request = ImageRequest(
+        model=model,
+        config=load_config(config),
+        images=images,
+        labels=labels,
+        class_names=class_names,
+        target_layer=target_layer,
     )
-    if settings.enabled:
-        with timed(explanation, "gradcam"):
-            compute = functools.partial(
-                method,
-                target_layer=target_layer or settings.target_layer,
-                max_images=settings.max_images,
-                max_rows=settings.max_rows,
-                batch_size=settings.batch_size,
-                deletion_fraction=settings.deletion_fraction,
-                deletion_fill=settings.deletion_fill,
-                random_state=settings.random_state,
-            )
-            explanation.gradcam = guarded(
-                explanation,
-                "gradcam",
-                cfg.on_error,
-                compute,
-                model,
-                images,
-                labels,
-                class_names,
-                passthrough=(InvalidInputError,),
-            )
-    else:
-        logger.info("gradcam.enabled is false: no Grad-CAM heatmaps computed.")
-    if explanation.gradcam is not None:
-        names = tuple(explanation.gradcam.class_names)
-        explanation.task = Task("binary" if len(names) == 2 else "multiclass", names)
-    log_to_run(explanation, cfg, run_id, started)
-    return explanation
+    return explain_with(ImageEngine(), request, run_id, started)[0]
 
 
 def read_images_file(path: str | Path) -> dict[str, Any]:
@@ -153,14 +113,3 @@ def read_images_file(path: str | Path) -> dict[str, Any]:
             "labels": archive["labels"] if "labels" in archive.files else None,
             "class_names": [str(name) for name in archive["class_names"]] if "class_names" in archive.files else None,
         }
-
-
-def _gradcam_method() -> Callable[..., GradcamResult]:
-    """The Grad-CAM function, or a clear error when PyTorch or Captum is missing."""
-    try:
-        from .methods.gradcam import gradcam
-    except ImportError as err:
-        raise MissingDependencyError(
-            f"Grad-CAM needs PyTorch and Captum ({err.name} is not installed): pip install 'mlflow-explain[torch]'."
-        ) from err
-    return gradcam

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,11 +15,8 @@ import shap
 
 from . import image_plots
 from .keys import key_parts
-from .results import Drift, Explanation, PermutationResult, ShapResult
+from .results import Comparison, Drift, Explanation, PermutationResult, ShapResult
 from .svg import PALETTE, Chart, Drawing, colours, format_number
-
-if TYPE_CHECKING:
-    from .compare import Comparison
 
 _MAX_LABEL = 40
 _ROW = 22.0  # pixels per feature row in bar charts

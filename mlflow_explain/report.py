@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import base64
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
-from .results import Explanation, PermutationResult
-
-if TYPE_CHECKING:
-    from .compare import Comparison
+from ._version import __version__
+from .results import Comparison, Explanation, PermutationResult
 
 _MOVED_SHOWN = 15  # features listed in the drift section's table, largest rank shift first
 
@@ -75,7 +73,6 @@ def render_comparison(comparison: Comparison, images: dict[str, bytes]) -> str:
     str
         The HTML page.
     """
-    from . import __version__  # the package is fully imported by the time a report is rendered
 
     k = comparison.top_k
     experiments = dict.fromkeys(run.experiment_name for run in comparison.runs)

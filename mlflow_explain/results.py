@@ -189,6 +189,28 @@ class Drift:
 
 
 @dataclasses.dataclass
+class Comparison:
+    """Importances of several runs side by side, their pairwise stability, and what was left out."""
+
+    runs: list[RunImportances]
+    importances: pd.DataFrame
+    stability: pd.DataFrame
+    top_k: int
+    notes: list[str]
+    run_id: str | None = None  # the comparison run it was logged to
+
+    def methods(self) -> list[str]:
+        return sorted(self.importances["method"].unique())
+
+    def matrix(self, method: str) -> pd.DataFrame:
+        """Importance as runs (rows, in order) x features (columns, most important overall first)."""
+        rows = self.importances[self.importances["method"] == method]
+        matrix = rows.pivot_table(index="run_label", columns="feature", values="importance", sort=False)
+        matrix = matrix.reindex([run.label for run in self.runs]).dropna(how="all")
+        return matrix[matrix.mean().sort_values(ascending=False).index]
+
+
+@dataclasses.dataclass
 class Explanation:
     """Everything one explanation produced: results, the long importance table, timings, problems."""
 

@@ -376,6 +376,11 @@ def experiment_id(name: str) -> str:
     return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
-@functools.lru_cache(maxsize=256)
 def _experiment_name(experiment_id: str) -> str:
-    return MlflowClient().get_experiment(experiment_id).name
+    return _cached_experiment_name(mlflow.get_tracking_uri(), experiment_id)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_experiment_name(tracking_uri: str, experiment_id: str) -> str:
+    """Experiment names by tracking store: ids restart at 1 in every store, so the id alone names nothing."""
+    return MlflowClient(tracking_uri).get_experiment(experiment_id).name

@@ -89,6 +89,30 @@ def server_uri(mlflow_server, request, monkeypatch):
     mlflow.set_tracking_uri(previous_uri)
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (two cores, two partitions) shared by every test that needs Spark."""
+    from mlflow_explain import load_config
+    from mlflow_explain.spark import spark_session
+
+    config = load_config(
+        overrides={
+            "spark": {
+                "master": "local[2]",
+                "app_name": "mlflow_explain_tests",
+                "conf": {
+                    "spark.ui.enabled": "false",
+                    "spark.sql.shuffle.partitions": "2",
+                    "spark.default.parallelism": "2",
+                },
+            }
+        }
+    )
+    session = spark_session(config.spark)
+    yield session
+    session.stop()
+
+
 def run_example(name: str, cwd, tracking_uri: str | None = None, **variables: str) -> str:
     """Run ``examples/<name>`` as a new user would; return its stdout.
 

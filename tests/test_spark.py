@@ -22,7 +22,7 @@ from mlflow_explain import InvalidInputError, load_config
 from mlflow_explain.cli import main
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
-from mlflow_explain.spark import explain, spark_session
+from mlflow_explain.spark import explain
 from mlflow_explain.spark.frames import SparkData, check_frame, model_rows, sample_rows
 from mlflow_explain.spark.permutation_job import spark_permutation_importance
 from mlflow_explain.spark.shap_job import spark_shap_values
@@ -32,26 +32,6 @@ from tests.conftest import mixed_frame, mixed_pipeline
 REGRESSION_SCORERS = ["r2", "neg_mean_squared_error", "neg_mean_absolute_error"]
 CLASSIFICATION_SCORERS = ["accuracy", "neg_log_loss"]
 QUIET = {"compare": {"enabled": False}, "shap": {"dependence_top_k": 1, "local_rows": 1}}
-
-
-@pytest.fixture(scope="session")
-def spark():
-    config = load_config(
-        overrides={
-            "spark": {
-                "master": "local[2]",
-                "app_name": "mlflow_explain_tests",
-                "conf": {
-                    "spark.ui.enabled": "false",
-                    "spark.sql.shuffle.partitions": "2",
-                    "spark.default.parallelism": "2",
-                },
-            }
-        }
-    )
-    session = spark_session(config.spark)
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
-import pyspark
-
 from .. import tracking
-from ..api import log_to_run
-from ..config import ConfigSource, ExplainConfig, load_config
-from ..diagnostics import diagnose
-from ..engine import guarded, package_versions, timed
-from ..errors import InvalidInputError
+from ..config import ConfigSource, load_config
 from ..models import check_model
+from ..pipeline import explain_with
 from ..results import Explanation
-from .frames import SparkData, check_frame, model_rows, sample_rows
-from .permutation_job import spark_permutation_importance
-from .shap_job import spark_shap_values
-from .statistics import plan_permutation
-
-logger = logging.getLogger(__name__)
+from .engine import SparkEngine, SparkRequest
+from .frames import check_frame
 
 
 def explain(
@@ -74,58 +64,5 @@ def explain(
     cfg = load_config(config)
     model = tracking.load_logged_model(model_or_uri)[0] if isinstance(model_or_uri, str) else model_or_uri
     check_model(model)
-    data = check_frame(model, spark_df, target)
-    plan = None
-    if cfg.permutation.enabled:
-        permutation = cfg.permutation
-        plan = plan_permutation(
-            model,
-            data.feature_names,
-            scoring=permutation.scoring,
-            n_repeats=permutation.n_repeats,
-            random_state=permutation.random_state,
-            max_samples=permutation.max_samples,
-            feature_groups=permutation.feature_groups,
-            memory_budget_mb=permutation.memory_budget_mb,
-        )
-    explanation = Explanation(
-        task=data.task,
-        feature_names=data.feature_names,
-        n_rows=data.n_rows,
-        config=cfg.to_dict(),
-        versions={**package_versions(model), "pyspark": pyspark.__version__},
-        model_type=type(model).__name__,
-    )
-    logger.info("mlflow_explain on Spark: %d rows in %d partitions.", data.n_rows, data.frame.rdd.getNumPartitions())
-    _compute(explanation, model, data, cfg, plan, shap_output)
-    log_to_run(explanation, cfg, run_id, started)
-    return explanation
-
-
-def _compute(
-    explanation: Explanation, model: Any, data: SparkData, cfg: ExplainConfig, plan: Any, shap_output: str | None
-) -> None:
-    """Run the enabled methods on the cluster; a failing one is recorded (or re-raised, per on_error)."""
-    if shap_output and not cfg.shap.enabled:
-        raise InvalidInputError("shap_output was given but shap.enabled is false.")
-    handle = data.frame.sparkSession.sparkContext.broadcast(model)
-    try:
-        if plan is not None:
-            with timed(explanation, "permutation"):
-                explanation.permutation = guarded(
-                    explanation, "permutation", cfg.on_error, spark_permutation_importance, handle, data, plan
-                )
-        if cfg.shap.enabled:
-            with timed(explanation, "shap"):
-                explanation.shap = guarded(
-                    explanation, "shap", cfg.on_error, spark_shap_values, model, handle, data, cfg.shap, shap_output
-                )
-    finally:
-        handle.unpersist()
-    if explanation.shap is not None:
-        rows = explanation.shap.data
-    elif explanation.permutation is not None:
-        rows = model_rows(model, sample_rows(data, cfg.shap.max_rows, cfg.shap.random_state), data.target).frame()
-    else:
-        return
-    explanation.diagnostics = guarded(explanation, "diagnostics", cfg.on_error, diagnose, explanation, rows) or []
+    request = SparkRequest(model=model, config=cfg, data=check_frame(model, spark_df, target), shap_output=shap_output)
+    return explain_with(SparkEngine(), request, run_id, started)[0]

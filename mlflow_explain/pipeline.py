@@ -1,0 +1,152 @@
+"""One path from any engine's request to the MLflow run: compute, drift, artifacts and timings, logging.
+
+:func:`explain_with` runs an engine (pure computation) and :func:`publish` takes its explanation
+through the same steps for every engine, in this order:
+
+1. drift against the baseline run (tracking.py reads the baseline, compare.py computes the drift);
+2. the artifacts written (artifacts.py: tables, figures, report), the total time stamped, and
+   ``summary.json`` written last, so it holds the final status and every timing the metrics hold;
+3. metrics, tags and files logged by tracking.py; when MLflow is unreachable, spooled to
+   ``logging.spool_dir`` (or the failure recorded), never breaking the caller's training.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TypeVar
+
+from . import spool, tracking
+from .artifacts import write_artifacts, write_summary
+from .compare import drift
+from .config import ExplainConfig
+from .engine import Engine, ExplainRequest, guarded
+from .results import Drift, Explanation
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=ExplainRequest)
+
+
+def explain_with(engine: Engine[R], request: R, run_id: str | None, started: float) -> tuple[Explanation, list[str]]:
+    """Compute ``request`` with ``engine`` and publish the explanation into a run.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine that computes the explanation.
+    request : ExplainRequest
+        What it explains, with the config.
+    run_id : str or None
+        Run to log into; default the active run, or a new one.
+    started : float
+        ``time.perf_counter()`` when the caller started, for ``explain/time_total_s``.
+
+    Returns
+    -------
+    (Explanation, list of str)
+        The explanation and the files logged (relative to ``logging.artifact_dir``; empty when
+        nothing reached MLflow).
+    """
+    explanation = engine.compute(request)
+    return explanation, publish(explanation, request.config, run_id, started)
+
+
+def publish(explanation: Explanation, config: ExplainConfig, run_id: str | None, started: float) -> list[str]:
+    """Take ``explanation`` (of any engine) through drift, artifacts and timings, and logging, in that order.
+
+    When MLflow cannot take the explanation, it is spooled to ``logging.spool_dir`` (or the failure
+    is recorded); the caller's training is never broken (unless ``on_error: raise``). The
+    arguments are those of :func:`explain_with`; returns the files logged (empty when MLflow was
+    unreachable).
+    """
+    with tempfile.TemporaryDirectory(prefix="mlflow_explain_") as folder:
+        directory = Path(folder)
+        try:
+            with tracking.target_run(run_id) as target_run_id:
+                if config.compare.enabled:
+                    explanation.drift = guarded(
+                        explanation, "compare", config.on_error, baseline_drift, explanation, target_run_id, config
+                    )
+                files = _write(explanation, directory, config, started)
+                tracking.log_explanation(explanation, directory, target_run_id, config.logging.artifact_dir)
+        except Exception as err:
+            if config.on_error == "raise" or not tracking.unreachable(err):
+                raise
+            _not_logged(explanation, directory, run_id, config, started, err)
+            return []
+    logger.info(
+        "mlflow_explain: explanation of %s logged to run %s (status %s).",
+        explanation.model_type,
+        target_run_id,
+        explanation.status,
+    )
+    return files
+
+
+def baseline_drift(explanation: Explanation, run_id: str, config: ExplainConfig) -> Drift | None:
+    """Drift of ``explanation`` against the baseline run ``config.compare.baseline`` names, if there is one.
+
+    The baseline's importances are read from its metrics, their keys mapped back to the
+    explanation's reported features.
+    """
+    importances = explanation.importances
+    if importances.empty:
+        return None
+    baseline_run = tracking.find_baseline(run_id, config.compare.baseline)
+    if baseline_run is None:
+        logger.info("No baseline run with an explanation to compare run %s with.", run_id)
+        return None
+    baseline = tracking.logged_importances(baseline_run, explanation.reported_features)
+    if baseline is None:
+        return None
+    return drift(baseline, importances, config.compare.top_k, config.compare.drift_threshold)
+
+
+def _write(explanation: Explanation, directory: Path, config: ExplainConfig, started: float) -> list[str]:
+    """Artifacts, then the total time, then summary.json; the files written, relative to ``directory``."""
+    write_artifacts(explanation, directory, config)
+    explanation.timings["total"] = time.perf_counter() - started
+    write_summary(explanation, directory)
+    return sorted(path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file())
+
+
+def _not_logged(
+    explanation: Explanation, directory: Path, run_id: str | None, config: ExplainConfig, started: float, err: Exception
+) -> None:
+    """MLflow could not take the explanation: spool it to ``logging.spool_dir``, or record the failure."""
+    message = f"{type(err).__name__}: {err}"
+    if not config.logging.spool_dir:
+        explanation.errors["logging"] = message
+        logger.warning(
+            "mlflow_explain: the explanation could not be logged to MLflow and is lost (set "
+            "logging.spool_dir to keep it for `mlflow-explain sync`); training is unaffected: %s",
+            message,
+        )
+        return
+    if not (directory / "summary.json").exists():
+        _write(explanation, directory, config, started)
+    active_run_id, experiment_id, tracking_uri = tracking.pending_target()
+    entry = spool.save(
+        config.logging.spool_dir,
+        directory,
+        run_id=run_id or active_run_id,
+        experiment_id=experiment_id,
+        tracking_uri=tracking_uri,
+        artifact_dir=config.logging.artifact_dir,
+        metrics=tracking.explanation_metrics(explanation),
+        tags=tracking.explanation_tags(explanation),
+    )
+    explanation.warnings.append(
+        f"MLflow was unreachable ({message}); the explanation was spooled to {entry}: "
+        "upload it with `mlflow-explain sync`."
+    )
+    logger.warning(
+        "mlflow_explain: MLflow is unreachable; explanation spooled to %s (upload it with "
+        "`mlflow-explain sync --spool-dir %s`): %s",
+        entry,
+        config.logging.spool_dir,
+        message,
+    )

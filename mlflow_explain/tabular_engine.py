@@ -1,0 +1,110 @@
+"""The local tabular engine: permutation importance and SHAP values of a model on in-memory rows (no MLflow)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from typing import Any
+
+from . import budget
+from .data import ValidationData
+from .engine import ExplainRequest, new_explanation, run_steps
+from .methods.permutation import permutation_importance
+from .methods.shap import shap_values
+from .results import Explanation, PermutationResult, ShapResult, Task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TabularRequest(ExplainRequest):
+    """A fitted model, its validation rows and its task (and the config)."""
+
+    data: ValidationData
+    task: Task
+
+
+class TabularEngine:
+    """Permutation importance and SHAP values in this process, each within its time budget when one is set."""
+
+    def compute(self, request: TabularRequest) -> Explanation:
+        """Every enabled method on the request's rows; a failing method is recorded (or re-raised, per ``on_error``)."""
+        data, config = request.data, request.config
+        explanation = new_explanation(request, request.task, data.feature_names, data.n_rows)
+        steps = {}
+        if config.permutation.enabled:
+            steps["permutation"] = functools.partial(_permutation, request, explanation)
+        if config.shap.enabled:
+            steps["shap"] = functools.partial(_shap, request, explanation)
+        return run_steps(explanation, steps, config.on_error, rows=data.frame)
+
+
+def _note(explanation: Explanation, limits: budget.Limits) -> None:
+    if limits.message:
+        explanation.warnings.append(limits.message)
+        logger.warning("mlflow_explain: %s", limits.message)
+
+
+def _permutation(request: TabularRequest, explanation: Explanation) -> PermutationResult:
+    cfg, data = request.config.permutation, request.data
+    n_repeats, max_samples = cfg.n_repeats, cfg.max_samples
+    if cfg.budget_s is not None:
+        predict = getattr(request.model, "predict_proba", None) if request.task.is_classification else None
+        per_row = budget.seconds_per_row(predict or request.model.predict, data.X, budget.PROBE_ROWS_PERMUTATION)
+        rows = budget.rows_of(max_samples, data.n_rows)
+        n_units = len(data.feature_names) + len(cfg.feature_groups)
+        limits = budget.permutation_limits(per_row, data.n_rows, rows, n_units, n_repeats, cfg.budget_s)
+        _note(explanation, limits)
+        if limits.message:
+            n_repeats, max_samples = limits.repeats, limits.rows
+    return permutation_importance(
+        request.model,
+        data.X,
+        data.y,
+        scoring=cfg.scoring,
+        n_repeats=n_repeats,
+        random_state=cfg.random_state,
+        max_samples=max_samples,
+        sample_weight=data.sample_weight,
+        feature_groups=cfg.feature_groups,
+        feature_names=data.feature_names,
+        n_jobs=cfg.n_jobs,
+        memory_budget_mb=cfg.memory_budget_mb,
+        split_pipeline=cfg.split_pipeline,
+    )
+
+
+def _shap(request: TabularRequest, explanation: Explanation) -> ShapResult:
+    cfg = request.config.shap
+    max_rows, permutation_max_rows = cfg.max_rows, cfg.permutation_max_rows
+    if cfg.budget_s is not None:
+        found: dict[str, str] = {}
+
+        def probe(rows: Any) -> None:
+            found["algorithm"] = _shap_values(
+                request, rows, max_rows=len(rows), permutation_max_rows=len(rows), local_rows=0, check_additivity=False
+            ).algorithm
+
+        per_row = budget.seconds_per_row(probe, request.data.X, budget.PROBE_ROWS_SHAP)
+        wanted = permutation_max_rows if found["algorithm"] == "permutation" else max_rows
+        limits = budget.shap_limits(per_row, min(wanted, request.data.n_rows), cfg.budget_s)
+        _note(explanation, limits)
+        if limits.message:
+            max_rows, permutation_max_rows = min(max_rows, limits.rows), min(permutation_max_rows, limits.rows)
+    return _shap_values(request, request.data.X, max_rows=max_rows, permutation_max_rows=permutation_max_rows)
+
+
+def _shap_values(request: TabularRequest, X: Any, **overrides: Any) -> ShapResult:
+    """``shap_values`` of ``X`` with the request's model, task and SHAP config, some keys overridden."""
+    cfg = request.config.shap
+    options = {
+        "algorithm": cfg.algorithm,
+        "max_rows": cfg.max_rows,
+        "background_rows": cfg.background_rows,
+        "permutation_max_rows": cfg.permutation_max_rows,
+        "local_rows": cfg.local_rows,
+        "random_state": cfg.random_state,
+        "check_additivity": cfg.check_additivity,
+    } | overrides
+    return shap_values(request.model, X, request.task, feature_names=request.data.feature_names, **options)
