@@ -17,6 +17,7 @@ from .data import ValidationData
 from .diagnostics import diagnose
 from .methods.permutation import permutation_importance
 from .methods.shap import shap_values
+from .models import model_name
 from .results import Explanation, Task
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def run(request: ExplainRequest) -> Explanation:
         n_rows=request.data.n_rows,
         config=request.config.to_dict(),
         versions=package_versions(request.model),
-        model_type=type(request.model).__name__,
+        model_type=model_name(request.model),
     )
     methods: dict[str, Callable[[ExplainRequest, Explanation], Any]] = {}
     if request.config.permutation.enabled:
