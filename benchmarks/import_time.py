@@ -10,10 +10,11 @@ the heavy modules present in ``sys.modules`` afterwards:
   with the plugin installed and without it;
 - ``import mlflow_explain``, ``mlflow-explain --help`` and ``mlflow-explain config``.
 
-"With the plugin" is this interpreter with this checkout first on ``PYTHONPATH`` (so the checkout's
-code answers the installed entry point). "Without" is a throwaway virtualenv whose only site folder is
-a copy of this interpreter's site-packages made of symbolic links, minus the plugin's dist-info and its
-editable-install finder: the same packages, and no ``explain`` entry point (the script checks that).
+"Installed" is this interpreter with this checkout first on ``PYTHONPATH`` (so the checkout's code
+answers the installed entry point). "Not installed" is a throwaway virtualenv whose only site folder
+is a copy of this interpreter's site-packages made of symbolic links, minus the plugin's dist-info
+and its editable-install finder: the same packages, and no ``explain`` entry point (the script
+checks both).
 
     python benchmarks/import_time.py [--repeats 5]
 """
@@ -89,22 +90,32 @@ def without_plugin(folder: Path) -> Path:
     return python
 
 
-def measure(python: Path, statement: str | None, env: dict[str, str], folder: Path, repeats: int) -> dict:
-    """Median seconds of ``statement`` over fresh interpreters, and the heavy modules it loaded."""
-    seconds, result = [], {}
+def measure(interpreters: dict[str, tuple[Path, dict]], statement: str | None, folder: Path, repeats: int) -> dict:
+    """Per interpreter: median seconds of ``statement``, the heavy modules it loaded and the evaluators.
+
+    The interpreters take turns (in alternating order), so a change of the machine's load hits them alike.
+    """
+    seconds: dict[str, list[float]] = {name: [] for name in interpreters}
+    found: dict[str, dict] = {}
     for repeat in range(repeats):
-        out = folder / f"probe-{repeat}.json"
-        if statement is None:
-            started = time.perf_counter()
-            subprocess.run([str(python), "-c", "pass"], check=True, env=env, cwd=folder)
-            seconds.append(time.perf_counter() - started)
-            continue
-        code = _PROBE.format(statement=statement, prefixes=HEAVY + PLUGIN_HEAVY + ("mlflow_explain",), out=str(out))
-        subprocess.run([str(python), "-c", code], check=True, env=env, cwd=folder)
-        result = json.loads(out.read_text())
-        seconds.append(result["seconds"])
-    loaded, evaluators = result.get("loaded", []), result.get("evaluators")
-    return {"seconds": statistics.median(seconds), "loaded": loaded, "evaluators": evaluators}
+        for name in list(interpreters)[:: 1 if repeat % 2 == 0 else -1]:
+            python, env = interpreters[name]
+            elapsed, found[name] = _probe(python, env, statement, folder)
+            seconds[name].append(elapsed)
+    return {name: {"seconds": statistics.median(seconds[name]), **found[name]} for name in interpreters}
+
+
+def _probe(python: Path, env: dict[str, str], statement: str | None, folder: Path) -> tuple[float, dict]:
+    """One fresh interpreter: the seconds ``statement`` took, and what it loaded (wall seconds of ``pass`` for None)."""
+    if statement is None:
+        started = time.perf_counter()
+        subprocess.run([str(python), "-c", "pass"], check=True, env=env, cwd=folder)
+        return time.perf_counter() - started, {"loaded": [], "evaluators": None}
+    out = folder / "probe.json"
+    code = _PROBE.format(statement=statement, prefixes=HEAVY + PLUGIN_HEAVY + ("mlflow_explain",), out=str(out))
+    subprocess.run([str(python), "-c", code], check=True, env=env, cwd=folder)
+    result = json.loads(out.read_text())
+    return result.pop("seconds"), result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,18 +123,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="Fresh interpreters per figure (median reported).")
     args = parser.parse_args(argv)
     base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
-    with_env = base_env | {"PYTHONPATH": str(REPOSITORY)}
+    installed = (Path(sys.executable), base_env | {"PYTHONPATH": str(REPOSITORY)})
     rows = []
     with tempfile.TemporaryDirectory(prefix="import_time_") as tmp:
         folder = Path(tmp)
-        bare_python = without_plugin(folder)
+        interpreters = {"installed": installed, "not installed": (without_plugin(folder), base_env)}
         for label, statement in CASES.items():
-            rows.append((label, "with", measure(Path(sys.executable), statement, with_env, folder, args.repeats)))
-            if label.startswith(("python -c", "import mlflow.models", "mlflow.models")):
-                rows.append((label, "without", measure(bare_python, statement, base_env, folder, args.repeats)))
+            mlflow_side = label.startswith(("python -c", "import mlflow.models", "mlflow.models"))
+            chosen = interpreters if mlflow_side else {"installed": installed}
+            rows += [(label, name, row) for name, row in measure(chosen, statement, folder, args.repeats).items()]
     for _, plugin, row in rows:
-        if plugin == "without" and row.get("evaluators") and "explain" in row["evaluators"]:
-            raise SystemExit("The plugin's entry point is still found without the plugin: the figures would lie.")
+        if row.get("evaluators") is not None and ("explain" in row["evaluators"]) != (plugin == "installed"):
+            raise SystemExit(
+                f"The explain entry point is {'missing' if plugin == 'installed' else 'found'} {plugin}: "
+                "the figures would lie (install the plugin first: pip install -e .)."
+            )
     print(f"python {platform.python_version()}, {args.repeats} fresh interpreters per figure (median), {_load()}\n")
     print("| what | plugin | seconds | heavy modules loaded |")
     print("|---|---|---:|---|")
