@@ -55,12 +55,12 @@ def as_estimator(model: Any, y: np.ndarray) -> Any:
 
 
 def _is_estimator(model: Any) -> bool:
-    """True when scikit-learn's tag machinery (``is_classifier``, its scorers' checks) accepts ``model``."""
-    try:
-        is_classifier(model)
-    except AttributeError:  # scikit-learn >= 1.7 without __sklearn_tags__
-        return False
-    return True
+    """True for a scikit-learn estimator, which its tag machinery (``is_classifier``, the scorers) accepts.
+
+    A scikit-learn ``BaseEstimator`` (XGBoost's and LightGBM's models are ones), or an object with
+    its own ``__sklearn_tags__``; scikit-learn >= 1.7 raises AttributeError on anything else.
+    """
+    return isinstance(model, BaseEstimator) or hasattr(model, "__sklearn_tags__")
 
 
 class PredictOnly(BaseEstimator):
