@@ -76,15 +76,15 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """This package's module type: importing the submodule ``autolog`` or ``compare`` keeps the function.
+    """This package's module type: a public name stays the public object when a submodule shares it.
 
-    The import system binds a submodule on its package (``mlflow_explain.autolog = <module>``); two
-    public functions share their submodule's name, so that binding is skipped for them and the name
-    keeps resolving to the function, as it did when this package imported everything eagerly.
+    The import system binds a submodule on its package (``mlflow_explain.autolog = <module>``), and
+    ``autolog`` and ``compare`` are also submodules' names; that binding is skipped for public names,
+    which keep resolving to the function, as they did when this package imported everything eagerly.
     """
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _SOURCES.get(name) == name:
+        if isinstance(value, types.ModuleType) and name in _SOURCES:
             return
         super().__setattr__(name, value)
 
