@@ -7,7 +7,7 @@ from typing import Any
 
 from .config import ConfigSource, load_config
 from .data import load_validation_data
-from .models import check_model, detect_task
+from .models import as_estimator, check_model, detect_task
 from .pipeline import explain_with
 from .results import Explanation
 from .tabular_engine import TabularEngine, TabularRequest
@@ -27,8 +27,10 @@ def explain(
 
     Parameters
     ----------
-    model : fitted estimator
-        A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model.
+    model : fitted estimator, or any object with ``predict``
+        A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model; any other
+        object that only predicts (``predict``, and ``predict_proba`` for a classifier) is explained
+        model-agnostically (see ``models.as_estimator``).
     X : DataFrame, array, or path to a CSV/Parquet file, default=None
         Validation rows; None reads ``validation.path`` from the config.
     y : array-like, default=None
@@ -64,14 +66,20 @@ def explain_logged(
     sample_weight: Any = None,
     config: ConfigSource = None,
     run_id: str | None = None,
+    input_names: list[str] | None = None,
 ) -> tuple[Explanation, list[str]]:
     """``explain()``, also returning the paths of the files it logged (relative to ``logging.artifact_dir``).
 
-    Parameters and errors are those of ``explain()``; the list is empty when nothing reached MLflow.
+    Parameters and errors are those of ``explain()``, and ``input_names``: the model's input columns in
+    order when the model does not record them itself (a logged model's signature). The list is empty
+    when nothing reached MLflow.
     """
     started = time.perf_counter()
     cfg = load_config(config)
     check_model(model)
-    data = load_validation_data(model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation)
+    data = load_validation_data(
+        model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
+    )
+    model = as_estimator(model, data.y)
     request = TabularRequest(model=model, config=cfg, data=data, task=detect_task(model, data.y))
     return explain_with(TabularEngine(), request, run_id, started)

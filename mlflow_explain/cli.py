@@ -1,7 +1,8 @@
 """The ``mlflow-explain`` command line (click, like mlflow's own CLI).
 
 Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem); ``sync`` exits
-with 1 when some spooled explanation could not be uploaded (it stays spooled).
+with 1 when some spooled explanation could not be uploaded (it stays spooled). MLflow and the engine
+are imported inside the commands that use them, so ``--help`` and ``config`` start at once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import sys
 
 import click
 import yaml
-from mlflow.exceptions import MlflowException
-from tqdm.auto import tqdm
 
 from .config import load_config
 from .errors import ExplainError, InvalidInputError
@@ -92,8 +91,11 @@ def explain_command(
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> None:
+    from mlflow.exceptions import MlflowException
+    from tqdm.auto import tqdm
+
     from . import tracking
-    from .api import explain
+    from .api import explain_logged
     from .image_api import explain_images, read_images_file
 
     config = _load(config_path, overrides)
@@ -102,8 +104,10 @@ def explain_command(
     steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)
     try:
         steps.set_postfix_str("loading model")
-        load = tracking.load_pytorch_model if images_path is not None else tracking.load_logged_model
-        model, model_run_id = load(model_uri)
+        if images_path is not None:
+            (model, model_run_id), input_names = tracking.load_pytorch_model(model_uri), None
+        else:
+            model, model_run_id, input_names = tracking.load_logged_model(model_uri)
         steps.update()
         target_run = run_id or model_run_id
         if target_run is None:
@@ -116,7 +120,9 @@ def explain_command(
         elif use_spark:
             explanation = _explain_on_spark(model, data_path, target, config, target_run, shap_output)
         else:
-            explanation = explain(model, data_path, target=target, config=config, run_id=target_run)
+            explanation = explain_logged(
+                model, data_path, target=target, config=config, run_id=target_run, input_names=input_names
+            )[0]
         steps.update()
     except (ExplainError, OSError) as err:
         _fail(str(err))
@@ -149,6 +155,8 @@ def compare_command(
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> None:
+    from mlflow.exceptions import MlflowException
+
     from .compare_api import compare
 
     config = _load(config_path, overrides)

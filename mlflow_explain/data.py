@@ -81,12 +81,20 @@ def load_validation_data(
     target: str | None = None,
     sample_weight: Any = None,
     config: ValidationConfig,
+    input_names: list[str] | None = None,
 ) -> ValidationData:
     """Check the validation rows against the model and return them ready to explain.
 
     ``X`` may be a DataFrame, an array, a CSV/Parquet path, or None (then ``config.path``);
     the target is ``y`` or the column ``target`` (or ``config.target``) of ``X``.
+
+    A frame's columns are matched to the model's by name: the names the model was fitted on
+    (``feature_names_in_``, as LightGBM spells them too), else ``input_names`` (a logged model's
+    signature). A model fitted on an array that nothing names takes a DataFrame in its column order,
+    but a file's columns must then be x0, x1, ... in order: a file's column order promises nothing,
+    so any other names raise InvalidInputError.
     """
+    from_file = isinstance(X if X is not None else config.path, (str, Path))
     X = _read_if_path(X if X is not None else config.path)
     target = target if target is not None else config.target
     if target is not None and y is None:
@@ -96,7 +104,7 @@ def load_validation_data(
         raise InvalidInputError("The validation data is empty (0 rows).")
     if X.shape[1] == 0:
         raise InvalidInputError("The validation data has no feature columns.")
-    X, names = _match_model_columns(model, X)
+    X, names = _match_model_columns(model, X, input_names, from_file)
     y = _as_target(y, X.shape[0])
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).ravel()
     if weights is not None and weights.shape[0] != X.shape[0]:
@@ -145,35 +153,81 @@ def _as_2d(X: Any) -> pd.DataFrame | np.ndarray:
     return array
 
 
-def _match_model_columns(model: Any, X: pd.DataFrame | np.ndarray) -> tuple[pd.DataFrame | np.ndarray, list[str]]:
+# How the errors name the source of the model's column names: (columns it lacks, columns it has too many).
+_TRAINED_ON = ("the model was trained on", "the model was not trained on")
+_SIGNATURE = ("the model's signature names", "the model's signature does not name")
+
+
+def _match_model_columns(
+    model: Any, X: pd.DataFrame | np.ndarray, input_names: list[str] | None, from_file: bool
+) -> tuple[pd.DataFrame | np.ndarray, list[str]]:
     """X in the column order and layout the model was fitted on, and the feature names to report."""
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        names = [str(n) for n in names]
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None:
+        names = [str(n) for n in fitted]
         if isinstance(X, pd.DataFrame):
-            columns = [str(c) for c in X.columns]
-            missing = [n for n in names if n not in columns]
-            extra = [c for c in columns if c not in names]
-            if missing:
-                raise InvalidInputError(
-                    f"The validation data lacks column(s) the model was trained on: {', '.join(missing)}."
-                )
-            if extra:
-                raise InvalidInputError(
-                    f"The validation data has column(s) the model was not trained on: {', '.join(extra)}."
-                )
-            X = X.set_axis(columns, axis=1)
-            return (X[names] if columns != names else X), names
+            return _in_model_order(model, X, names, _TRAINED_ON)
         if X.shape[1] == len(names):
             return pd.DataFrame(X, columns=names), names
+    signed = fitted is None and input_names is not None
+    if signed and isinstance(X, pd.DataFrame):
+        X, reported = _in_model_order(model, X, input_names, _SIGNATURE)
+    else:
+        reported = input_names if signed and X.shape[1] == len(input_names) else column_names(X)
     expected = getattr(model, "n_features_in_", None)
     if expected is not None and X.shape[1] != expected:
         raise InvalidInputError(
             f"The validation data has {X.shape[1]} feature columns but the model expects {expected}."
         )
-    if expected is not None and isinstance(X, pd.DataFrame) and all(map(pd.api.types.is_numeric_dtype, X.dtypes)):
-        return X.to_numpy(), column_names(X)  # fitted on an array: give it one, keep the frame's names
-    return X, column_names(X)
+    if expected is None or not isinstance(X, pd.DataFrame):
+        return X, reported
+    if not signed:
+        _check_unnamed_order(reported, from_file)
+    if all(map(pd.api.types.is_numeric_dtype, X.dtypes)):
+        return X.to_numpy(), reported  # fitted on an array: give it one, keep the frame's names
+    return X, reported
+
+
+def _in_model_order(
+    model: Any, X: pd.DataFrame, names: list[str], source: tuple[str, str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """The frame's columns in the order of the model's ``names`` (the frame's own names kept), and those.
+
+    LightGBM records a name with its spaces replaced by underscores (``mean radius`` is
+    ``mean_radius``), so for a LightGBM model the frame's names are compared spelled that way.
+    """
+    columns = [str(c) for c in X.columns]
+    spelled = columns
+    if type(model).__module__.startswith("lightgbm") and len({c.replace(" ", "_") for c in columns}) == len(columns):
+        spelled = [c.replace(" ", "_") for c in columns]
+    missing = [n for n in names if n not in spelled]
+    if missing:
+        raise InvalidInputError(f"The validation data lacks column(s) {source[0]}: {', '.join(missing)}.")
+    extra = [c for c, spelling in zip(columns, spelled, strict=True) if spelling not in names]
+    if extra:
+        raise InvalidInputError(f"The validation data has column(s) {source[1]}: {', '.join(extra)}.")
+    order = [spelled.index(n) for n in names]
+    X = X.set_axis(columns, axis=1)
+    return (X if order == list(range(len(columns))) else X.iloc[:, order]), [columns[i] for i in order]
+
+
+def _check_unnamed_order(columns: list[str], from_file: bool) -> None:
+    """Columns of a frame for a model that records no names: a file's must be x0, x1, ... (or 0, 1, ...) in order.
+
+    A DataFrame given in code is taken in its order (as the model was fitted on its values); the
+    column order of a file promises nothing, so there it must be spelled out.
+    """
+    if not from_file:
+        logger.info("The model records no column names: the DataFrame's columns are taken in their order.")
+        return
+    if columns in ([f"x{i}" for i in range(len(columns))], [str(i) for i in range(len(columns))]):
+        return
+    shown = ", ".join(columns[:5]) + (", ..." if len(columns) > 5 else "")
+    raise InvalidInputError(
+        f"The model was fitted on an array and no signature names its inputs, so the order of the file's "
+        f"columns ({shown}) cannot be checked; log the model with a signature (mlflow.models.infer_signature "
+        f"of the training DataFrame), fit it on a DataFrame, or name the columns x0, x1, ... in the model's order."
+    )
 
 
 def _as_target(y: Any, n_rows: int) -> np.ndarray:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .config import ExplainConfig
 from .diagnostics import diagnose
+from .models import model_name
 from .results import Explanation, Task
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def new_explanation(
         n_rows=n_rows,
         config=request.config.to_dict(),
         versions=package_versions(request.model, extra_packages),
-        model_type=type(request.model).__name__,
+        model_type=model_name(request.model),
     )
 
 

@@ -6,6 +6,9 @@
 It unwraps the pyfunc model to the raw estimator where the flavor allows, so tree and linear
 models take the fast exact SHAP path, runs the same engine as ``explain()``, logs into the
 evaluation's run, and returns the metrics and the ``explain/`` artifacts.
+
+MLflow imports this module whenever it loads its evaluator registry (every ``mlflow.models.evaluate``
+call), so the engine and its libraries are imported only once the evaluator is used.
 """
 
 from __future__ import annotations
@@ -14,25 +17,10 @@ import sys
 from pathlib import PurePosixPath
 from typing import Any
 
-from mlflow.models.evaluation import EvaluationResult
-from mlflow.models.evaluation.artifacts import (
-    CsvEvaluationArtifact,
-    JsonEvaluationArtifact,
-    ParquetEvaluationArtifact,
-    TextEvaluationArtifact,
-)
-from mlflow.models.evaluation.base import ModelEvaluator
+from mlflow.models.evaluation.base import EvaluationResult, ModelEvaluator
 
-from . import tracking
-from .api import explain_logged
 from .config import load_config
 from .errors import ConfigError, InvalidInputError
-
-_ARTIFACT_TYPES = {
-    ".csv": CsvEvaluationArtifact,
-    ".parquet": ParquetEvaluationArtifact,
-    ".json": JsonEvaluationArtifact,
-}
 
 
 class ExplainEvaluator(ModelEvaluator):
@@ -53,20 +41,38 @@ class ExplainEvaluator(ModelEvaluator):
         self, *, model_type: str, dataset: Any, run_id: str, evaluator_config: dict, model: Any = None, **kwargs: Any
     ) -> EvaluationResult:
         """Explain ``model`` on the evaluation data, log into ``run_id`` and return metrics and artifacts."""
+        from . import tracking
+        from .api import explain_logged
+
         if model is None:
             raise InvalidInputError("The explain evaluator needs a model; it cannot explain a table of predictions.")
         raw_model = tracking.unwrap_pyfunc(model)
         config = load_config(evaluator_config or None)
         explanation, logged = explain_logged(
-            raw_model, dataset.features_data, dataset.labels_data, config=config, run_id=run_id
+            raw_model,
+            dataset.features_data,
+            dataset.labels_data,
+            config=config,
+            run_id=run_id,
+            input_names=tracking.signature_input_names(model),
         )
         folder = f"{config.logging.artifact_dir}/"
         root = f"{tracking.artifact_root(run_id)}/{folder}" if logged else ""
-        artifacts = {
-            folder + path: _ARTIFACT_TYPES.get(PurePosixPath(path).suffix, TextEvaluationArtifact)(uri=root + path)
-            for path in logged
-        }
+        artifacts = {folder + path: _artifact(path, root + path) for path in logged}
         return EvaluationResult(metrics=tracking.explanation_metrics(explanation), artifacts=artifacts, run_id=run_id)
+
+
+def _artifact(path: str, uri: str) -> Any:
+    """The MLflow evaluation artifact of one logged file, typed by its suffix."""
+    from mlflow.models.evaluation.artifacts import (  # imports matplotlib: only once the evaluator runs
+        CsvEvaluationArtifact,
+        JsonEvaluationArtifact,
+        ParquetEvaluationArtifact,
+        TextEvaluationArtifact,
+    )
+
+    types = {".csv": CsvEvaluationArtifact, ".parquet": ParquetEvaluationArtifact, ".json": JsonEvaluationArtifact}
+    return types.get(PurePosixPath(path).suffix, TextEvaluationArtifact)(uri=uri)
 
 
 def _choosing_unnamed_evaluators() -> bool:

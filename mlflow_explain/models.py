@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse
-from sklearn.base import is_classifier, is_regressor
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .data import take_columns
@@ -26,7 +27,7 @@ def check_model(model: Any) -> None:
     """Raise InvalidInputError unless ``model`` can predict and is fitted."""
     if not hasattr(model, "predict"):
         raise InvalidInputError(f"The model ({type(model).__name__}) has no predict method.")
-    if hasattr(model, "fit"):
+    if hasattr(model, "fit") and _is_estimator(model):
         try:
             check_is_fitted(model)
         except NotFittedError as err:
@@ -37,8 +38,90 @@ def check_model(model: Any) -> None:
             pass  # not a scikit-learn estimator: nothing to check
 
 
+def as_estimator(model: Any, y: np.ndarray) -> Any:
+    """``model`` as scikit-learn's tags and scorers need it: itself, or a ``PredictOnly`` model around it.
+
+    An object scikit-learn does not take for an estimator (a custom ``mlflow.pyfunc.PythonModel``
+    seen through ``tracking.PyfuncPredictor``, a plain class with ``predict``) is wrapped: a
+    classifier when it has ``predict_proba`` or ``classes_`` (its classes are ``classes_``, else the
+    labels in ``y``), a regressor otherwise. Both methods explain it model-agnostically.
+    """
+    if _is_estimator(model):
+        return model
+    if hasattr(model, "predict_proba") or hasattr(model, "classes_"):
+        classes = getattr(model, "classes_", None)
+        return PredictOnlyClassifier(model, np.unique(y) if classes is None else np.asarray(classes))
+    return PredictOnlyRegressor(model)
+
+
+def _is_estimator(model: Any) -> bool:
+    """True for a scikit-learn estimator, which its tag machinery (``is_classifier``, the scorers) accepts.
+
+    A scikit-learn ``BaseEstimator`` (XGBoost's and LightGBM's models are ones), or an object with
+    its own ``__sklearn_tags__``; scikit-learn >= 1.7 raises AttributeError on anything else.
+    """
+    return isinstance(model, BaseEstimator) or hasattr(model, "__sklearn_tags__")
+
+
+class PredictOnly(BaseEstimator):
+    """A fitted object that only predicts (no scikit-learn estimator), forwarding its ``predict``.
+
+    SHAP explains it with the model-agnostic permutation explainer, and permutation importance
+    scores it like any scikit-learn model; results name it ``name``, the wrapped object's class.
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    @property
+    def name(self) -> str:
+        return type(self.model).__name__
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def predict(self, X: Any) -> Any:
+        return self.model.predict(X)
+
+
+class PredictOnlyRegressor(RegressorMixin, PredictOnly):
+    """A predict-only object taken for a regressor."""
+
+
+class PredictOnlyClassifier(ClassifierMixin, PredictOnly):
+    """A predict-only object taken for a classifier of ``classes``; forwards ``predict_proba`` and
+    ``decision_function`` when the object has them."""
+
+    def __init__(self, model: Any, classes: np.ndarray):
+        super().__init__(model)
+        self.classes = classes
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.classes
+
+    @available_if(lambda self: hasattr(self.model, "predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        return self.model.predict_proba(X)
+
+    @available_if(lambda self: hasattr(self.model, "decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        return self.model.decision_function(X)
+
+
+def model_name(model: Any) -> str:
+    """The class name of the user's model (the wrapped object's, for a ``PredictOnly`` model)."""
+    return model.name if isinstance(model, PredictOnly) else type(model).__name__
+
+
 def detect_task(model: Any, y: np.ndarray) -> Task:
-    """Regression, binary or multiclass, from the model and the target; checks the target fits it."""
+    """Regression, binary or multiclass, from the model and the target; checks the target fits it.
+
+    A classifier by scikit-learn's tags, or a model with ``classes_`` that is not a regressor, is a
+    classification of its classes (else of the labels in ``y``); anything else is a regression, whose
+    target must be numeric. A model that only predicts is first wrapped by ``as_estimator``, which
+    takes it for a classifier when it has ``predict_proba`` or ``classes_``.
+    """
     classes = getattr(model, "classes_", None)
     if is_classifier(model) or (classes is not None and not is_regressor(model)):
         if classes is None:

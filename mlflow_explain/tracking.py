@@ -111,14 +111,28 @@ def log_failure(run_id: str, message: str, artifact_dir: str) -> None:
     client.set_tag(run_id, STATUS_TAG, "failed")
 
 
-def load_logged_model(model_uri: str) -> tuple[Any, str | None]:
-    """Load a logged model, unwrapped to the raw estimator where the flavor allows; and its run id.
+def load_logged_model(model_uri: str) -> tuple[Any, str | None, list[str] | None]:
+    """Load a logged model, unwrapped to the raw estimator where the flavor allows; its run id and input names.
 
     scikit-learn, XGBoost and LightGBM models come back as themselves (so tree models take the
-    fast SHAP path); any other pyfunc model is wrapped so that ``predict`` works.
+    fast SHAP path); any other pyfunc model is wrapped so that ``predict`` works. The input names
+    are those of its signature (see ``signature_input_names``).
     """
     pyfunc_model = mlflow.pyfunc.load_model(model_uri)
-    return unwrap_pyfunc(pyfunc_model), pyfunc_model.metadata.run_id
+    return unwrap_pyfunc(pyfunc_model), pyfunc_model.metadata.run_id, signature_input_names(pyfunc_model)
+
+
+def signature_input_names(pyfunc_model: Any) -> list[str] | None:
+    """The column names a pyfunc model's signature gives its inputs, in order; None when it names none.
+
+    A model fitted on an array records no column names itself; its signature (``infer_signature`` of
+    the training frame) is then what tells which column of a data file goes where.
+    """
+    metadata = getattr(pyfunc_model, "metadata", None)
+    schema = metadata.get_input_schema() if metadata is not None else None
+    if schema is None or schema.is_tensor_spec() or not schema.has_input_names():
+        return None
+    return [str(name) for name in schema.input_names()]
 
 
 def load_pytorch_model(model_uri: str) -> tuple[Any, str | None]:

@@ -22,7 +22,16 @@ from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegres
 from sklearn.svm import LinearSVC, LinearSVR
 
 from ..data import take_columns, take_rows
-from ..models import dense, model_outputs, origin_check_takes, output_names, raw_column_origins, split_pipeline
+from ..models import (
+    PredictOnly,
+    dense,
+    model_name,
+    model_outputs,
+    origin_check_takes,
+    output_names,
+    raw_column_origins,
+    split_pipeline,
+)
 from ..results import ShapResult, Task
 from .pipeline_split import structural_problem
 
@@ -201,9 +210,16 @@ class _Choice:
 
 
 def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choice:
-    kind = type(model).__name__
+    kind = model_name(model)
     if pipeline_note and not pipeline_note.startswith("final step"):
         return _Choice("permutation", _permutation, f"{pipeline_note}; the whole Pipeline is explained on raw columns")
+    if isinstance(model, PredictOnly) and algorithm in ("auto", "permutation"):
+        return _Choice(
+            "permutation",
+            _permutation,
+            f"{kind} only predicts (no scikit-learn estimator, tree ensemble or linear model): "
+            "sampled model-agnostic PermutationExplainer",
+        )
     suffix = f" ({pipeline_note})" if pipeline_note else ""
     if algorithm in ("auto", "tree") and type(model).__module__.startswith("lightgbm"):
         return _Choice(
