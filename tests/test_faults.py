@@ -210,6 +210,7 @@ def test_shap_limits_cut_rows():
     assert budget.shap_limits(1.0, rows=2000, budget_s=5).rows == budget.MIN_ROWS
 
 
+@pytest.mark.slow  # enough rows and trees that the budgets bind
 def test_time_budget_makes_both_methods_do_less_and_say_so(tracking_uri):
     X, y = make_regression(n_samples=10000, n_features=12, noise=5.0, random_state=0)
     X = pd.DataFrame(X, columns=[f"x{j}" for j in range(12)])

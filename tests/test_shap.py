@@ -108,6 +108,7 @@ def test_unsupported_model_falls_back_to_sampled_explainer_and_says_why():
     assert result.max_additivity_error < 1e-6
 
 
+@pytest.mark.slow  # shap's model-agnostic explainer, as above
 def test_pipeline_that_mixes_columns_is_explained_on_raw_columns():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = make_pipeline(PCA(3), Ridge()).fit(X, y)

@@ -26,6 +26,7 @@ def _schema(database) -> tuple[set, list]:
     return clauses, revision
 
 
+@pytest.mark.slow  # MLflow migrates a database of its own to compare with
 def test_a_copy_of_the_template_is_the_store_mlflow_creates(migrated_store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where both stores put the Default experiment's artifacts
     created_folder, copied_folder = tmp_path / "created", tmp_path / "copied"
