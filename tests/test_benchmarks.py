@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_limits
 
 from benchmarks import peers
@@ -64,6 +65,7 @@ def test_targets_are_met_or_not_from_the_medians():
     assert "| 5 | 40x | 2 | 100x |" in text, "the plugin's own time and the whole evaluate call, each with its ratio"
 
 
+@pytest.mark.slow  # logs a model, its requirements inferred in a subprocess, and runs mlflow.models.evaluate
 def test_the_plugin_figure_times_the_explain_evaluator_inside_a_real_evaluate_call(tracking_uri):
     from mlflow_explain.evaluator import ExplainEvaluator
 

@@ -12,6 +12,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 WAIT_S = 120  # the UI is a React app fetching everything; a loaded CI machine is slow
 
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
 
 @pytest.fixture(scope="module")
 def browser():

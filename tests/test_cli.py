@@ -17,17 +17,29 @@ from sklearn.ensemble import RandomForestRegressor
 
 from mlflow_explain.cli import main
 
+# Declared, as users may: inferring them loads the model in a subprocess at every log_model (10-40 s here).
+REQUIREMENTS = [*mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=False), "skops"]
 
-@pytest.fixture
-def logged_model(tracking_uri, tmp_path):
-    """A random forest logged with mlflow.sklearn.log_model (skops), and its validation rows as Parquet."""
+
+@pytest.fixture(scope="module")
+def forest(tmp_path_factory):
+    """A random forest fitted once, and its validation rows as Parquet (tests only read them)."""
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = RandomForestRegressor(n_estimators=20, random_state=0).fit(X.iloc[:300], y.iloc[:300])
+    data = tmp_path_factory.mktemp("forest") / "val.parquet"
+    X.iloc[300:].assign(progression=y.iloc[300:]).to_parquet(data)
+    return model, data
+
+
+@pytest.fixture
+def logged_model(forest, tracking_uri):
+    """The forest logged with mlflow.sklearn.log_model (skops) into a new run of this test's store."""
+    model, data = forest
     with mlflow.start_run() as run:
         mlflow.log_param("n_estimators", 20)
-        info = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
-    data = tmp_path / "val.parquet"
-    X.iloc[300:].assign(progression=y.iloc[300:]).to_parquet(data)
+        info = mlflow.sklearn.log_model(
+            model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"], pip_requirements=REQUIREMENTS
+        )
     return info.model_uri, run.info.run_id, data
 
 
@@ -127,6 +139,7 @@ def test_help_documents_every_option():
         assert option in result.output
 
 
+@pytest.mark.integration
 def test_explain_as_a_real_subprocess(logged_model, tracking_uri):
     model_uri, run_id, data = logged_model
     executable = shutil.which("mlflow-explain", path=os.path.dirname(sys.executable)) or shutil.which("mlflow-explain")

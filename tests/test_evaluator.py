@@ -15,13 +15,27 @@ from mlflow_explain.evaluator import ExplainEvaluator
 FAST = {"permutation": {"n_repeats": 2}, "shap": {"max_rows": 100, "dependence_top_k": 1, "local_rows": 1}}
 
 
-@pytest.fixture
-def regressor(tracking_uri):
+# Declared, as users may: inferring them loads the model in a subprocess at every log_model (10-40 s here).
+REQUIREMENTS = mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True)
+
+
+@pytest.fixture(scope="module")
+def forest():
+    """A random forest fitted once (tests only read it), and its validation rows."""
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = RandomForestRegressor(n_estimators=20, random_state=0).fit(X.iloc[:300], y.iloc[:300])
+    return model, X.iloc[300:].assign(y=y.iloc[300:])
+
+
+@pytest.fixture
+def regressor(forest, tracking_uri):
+    """The forest logged into a new run of this test's store, and its validation rows."""
+    model, data = forest
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
-    return info.model_uri, X.iloc[300:].assign(y=y.iloc[300:])
+        info = mlflow.sklearn.log_model(
+            model, name="model", serialization_format="cloudpickle", pip_requirements=REQUIREMENTS
+        )
+    return info.model_uri, data
 
 
 def test_evaluate_with_the_explain_evaluator(regressor, tmp_path):
@@ -50,6 +64,7 @@ def test_evaluate_with_the_explain_evaluator(regressor, tmp_path):
     assert summary["model_type"] == "RandomForestRegressor"
 
 
+@pytest.mark.slow  # its model's requirements are inferred (a subprocess), as a user's would be
 def test_evaluate_a_classifier_with_default_and_explain(tracking_uri):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X.iloc[:400], y.iloc[:400])

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
-from .conftest import run_example
+from .helpers import run_example
+
+pytestmark = pytest.mark.integration
 
 
 def _run_example(name: str, cwd: Path, **variables: str) -> str:
@@ -46,7 +49,10 @@ def test_evaluate_plugin_example(tmp_path):
     assert "r2_score" in run.data.metrics and "permutation_importance/bmi" in run.data.metrics
 
 
+@pytest.mark.torch
 def test_gradcam_digits_example(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("captum")
     output = _run_example("gradcam_digits.py", tmp_path, GRADCAM_EPOCHS="3", OMP_NUM_THREADS="1")
     run_id = re.search(r"Explained run ([0-9a-f]{32})", output).group(1)
     run = _client(tmp_path).get_run(run_id)

@@ -15,7 +15,7 @@ from sklearn.svm import SVC
 
 import mlflow_explain
 from mlflow_explain.keys import key_parts
-from tests.conftest import mixed_frame, mixed_pipeline
+from tests.helpers import mixed_frame, mixed_pipeline
 
 ARTIFACTS = [
     "importances.csv",

@@ -49,6 +49,7 @@ def _files(directory: Path) -> set[str]:
     return {path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file()}
 
 
+@pytest.mark.integration
 def test_server_down_spools_the_explanation_and_sync_uploads_all_of_it(
     mlflow_server, server_uri, tmp_path, monkeypatch
 ):
@@ -117,6 +118,7 @@ def _read_summary(client: MlflowClient, run_id: str, tmp_path: Path) -> dict:
     return json.loads(Path(client.download_artifacts(run_id, "explain/summary.json", str(tmp_path))).read_text())
 
 
+@pytest.mark.integration
 def test_model_raising_on_some_rows_leaves_shap_logged_and_status_partial(server_uri, tmp_path):
     X_train, y_train, X_val, y_val = _diabetes()
     X_train, X_val = (frame.assign(sex_check=frame["sex"]) for frame in (X_train, X_val))
@@ -134,6 +136,7 @@ def test_model_raising_on_some_rows_leaves_shap_logged_and_status_partial(server
     assert "sex != sex_check" in _read_summary(MlflowClient(), run.info.run_id, tmp_path)["errors"]["permutation"]
 
 
+@pytest.mark.integration
 def test_failing_shap_step_leaves_permutation_logged_and_status_partial(server_uri, tmp_path):
     X_train, y_train, X_val, y_val = _diabetes()
     model = RandomForestRegressor(n_estimators=20, max_depth=5, random_state=0).fit(X_train, y_train)
@@ -149,6 +152,8 @@ def test_failing_shap_step_leaves_permutation_logged_and_status_partial(server_u
     assert "not a linear model" in _read_summary(MlflowClient(), run_id, tmp_path)["errors"]["shap"]
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_eight_processes_explaining_into_one_server_at_once_lose_nothing(server_uri, tmp_path):
     worker = Path(__file__).with_name("explain_worker.py")
     environment = {
@@ -205,6 +210,7 @@ def test_shap_limits_cut_rows():
     assert budget.shap_limits(1.0, rows=2000, budget_s=5).rows == budget.MIN_ROWS
 
 
+@pytest.mark.slow  # enough rows and trees that the budgets bind
 def test_time_budget_makes_both_methods_do_less_and_say_so(tracking_uri):
     X, y = make_regression(n_samples=10000, n_features=12, noise=5.0, random_state=0)
     X = pd.DataFrame(X, columns=[f"x{j}" for j in range(12)])

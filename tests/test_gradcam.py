@@ -10,7 +10,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
@@ -18,6 +17,11 @@ from sklearn.linear_model import LogisticRegression
 import mlflow_explain
 from mlflow_explain import ConfigError, InvalidInputError, load_config
 from mlflow_explain.cli import main
+
+torch = pytest.importorskip("torch")  # the modules below import it, and captum
+pytest.importorskip("captum")
+pytestmark = pytest.mark.torch
+
 from mlflow_explain.methods.gradcam import choose_shown, gradcam
 from tests.gradcam_models import CLASS_NAMES, PATTERN, NoConvNet, pattern_images, trained_pattern_net
 
@@ -263,6 +267,7 @@ except mlflow_explain.MissingDependencyError as err:
 """
 
 
+@pytest.mark.integration
 def test_without_torch_the_package_imports_and_grad_cam_says_what_to_install():
     done = subprocess.run([sys.executable, "-c", _WITHOUT_TORCH], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -21,6 +21,8 @@ NEVER = ("shap", "torch", "lightgbm", "xgboost", *PLUGIN_HEAVY)
 
 _REPORT = """
 import json, sys
+
+pytestmark = pytest.mark.integration  # each test starts a fresh interpreter
 prefixes = {prefixes!r}
 print(json.dumps({{
     "loaded": sorted(p for p in prefixes if any(m == p or m.startswith(p + ".") for m in sys.modules)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow.tracking import MlflowClient
@@ -80,6 +81,7 @@ def _artifact_paths(pattern, parts):
     return paths
 
 
+@pytest.mark.integration
 def test_hostile_names_end_to_end_on_the_server(mlflow_server, hostile_run, tmp_path):
     run_id, names, explanation = hostile_run
     client = MlflowClient(mlflow_server.url)

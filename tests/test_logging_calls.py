@@ -15,16 +15,18 @@ from sklearn.ensemble import RandomForestRegressor
 import mlflow_explain
 from mlflow_explain import tracking
 
+from .helpers import copy_sqlite_store
+
 NAMES = ["a/b", "température °C", "x" * 300, "plain", "q'uote", "sp ace"]
 FAST = {"permutation": {"n_repeats": 2}, "shap": {"max_rows": 60, "dependence_top_k": 0, "local_rows": 1}}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One SQLite tracking store for this module's tests (creating one costs seconds)."""
+def store(migrated_store, tmp_path_factory):
+    """One SQLite tracking store for this module's tests, each test in an experiment of its own."""
     folder = tmp_path_factory.mktemp("logging_calls")
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    mlflow.set_tracking_uri(copy_sqlite_store(migrated_store, folder))
     yield folder
     mlflow.set_tracking_uri(previous)
 

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from mlflow_explain.methods import permutation
 from mlflow_explain.methods.permutation import permutation_importance
-from tests.conftest import mixed_frame, mixed_pipeline
+from tests.helpers import mixed_frame, mixed_pipeline
 
 
 def _sklearn(model, X, y, **kwargs):

@@ -15,7 +15,7 @@ from sklearn.preprocessing import Normalizer, StandardScaler
 
 from mlflow_explain.methods import permutation
 from mlflow_explain.methods.permutation import permutation_importance
-from tests.conftest import mixed_frame, mixed_pipeline
+from tests.helpers import mixed_frame, mixed_pipeline
 
 SCORING = ["accuracy", "roc_auc", "neg_log_loss"]
 

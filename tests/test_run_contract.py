@@ -39,7 +39,7 @@ from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier, 
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_explain
-from tests.conftest import mixed_frame, mixed_pipeline
+from tests.helpers import mixed_frame, mixed_pipeline
 
 GOLDEN = Path(__file__).with_name("golden")
 UPDATE = os.environ.get("MLFLOW_EXPLAIN_UPDATE_GOLDEN") == "1"
@@ -146,8 +146,12 @@ CASES: dict[str, tuple[Callable[..., str], float]] = {  # case -> (run it, relat
     "spark": (spark_multiclass, 1e-6),
 }
 NEEDS = {
-    "gradcam": pytest.mark.skipif(not has_torch, reason="PyTorch and Captum are not installed"),
-    "spark": pytest.mark.skipif(not has_spark, reason="PySpark is not installed"),
+    "gradcam": [pytest.mark.torch, pytest.mark.skipif(not has_torch, reason="PyTorch and Captum are not installed")],
+    "spark": [
+        pytest.mark.spark,
+        pytest.mark.slow,
+        pytest.mark.skipif(not has_spark, reason="PySpark is not installed"),
+    ],
 }
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from mlflow.tracking import MlflowClient
 
-from .conftest import run_example
+from .helpers import run_example
+
+pytestmark = pytest.mark.integration
 
 
 def test_quickstart_logs_into_the_server_over_http(mlflow_server, explained_run):

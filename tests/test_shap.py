@@ -15,7 +15,7 @@ from sklearn.svm import SVC
 
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
-from tests.conftest import mixed_frame, mixed_pipeline
+from tests.helpers import mixed_frame, mixed_pipeline
 
 
 def _explain(model, X, y, **kwargs):
@@ -96,6 +96,7 @@ def test_linear_pipeline_is_explained_exactly():
     assert result.algorithm == "linear" and result.max_additivity_error < 1e-6
 
 
+@pytest.mark.slow  # shap's model-agnostic explainer calls an SVC's predict_proba thousands of times
 def test_unsupported_model_falls_back_to_sampled_explainer_and_says_why():
     X, y = load_wine(return_X_y=True, as_frame=True)
     X = X.iloc[:, :4]
@@ -107,6 +108,7 @@ def test_unsupported_model_falls_back_to_sampled_explainer_and_says_why():
     assert result.max_additivity_error < 1e-6
 
 
+@pytest.mark.slow  # shap's model-agnostic explainer, as above
 def test_pipeline_that_mixes_columns_is_explained_on_raw_columns():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = make_pipeline(PCA(3), Ridge()).fit(X, y)

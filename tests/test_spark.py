@@ -22,12 +22,16 @@ from mlflow_explain import InvalidInputError, load_config
 from mlflow_explain.cli import main
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
+
+pytest.importorskip("pyspark")  # the modules below import it
+pytestmark = [pytest.mark.spark, pytest.mark.slow]  # a JVM starts once, then each Spark job takes seconds
+
 from mlflow_explain.spark import explain
 from mlflow_explain.spark.frames import SparkData, check_frame, model_rows, sample_rows
 from mlflow_explain.spark.permutation_job import spark_permutation_importance
 from mlflow_explain.spark.shap_job import spark_shap_values
 from mlflow_explain.spark.statistics import permutation_importance_partitions, plan_permutation
-from tests.conftest import mixed_frame, mixed_pipeline
+from tests.helpers import mixed_frame, mixed_pipeline
 
 REGRESSION_SCORERS = ["r2", "neg_mean_squared_error", "neg_mean_absolute_error"]
 CLASSIFICATION_SCORERS = ["accuracy", "neg_log_loss"]
