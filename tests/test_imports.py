@@ -19,10 +19,10 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 PLUGIN_HEAVY = ("mlflow_explain.api", "mlflow_explain.engine", "mlflow_explain.methods", "mlflow_explain.plots")
 NEVER = ("shap", "torch", "lightgbm", "xgboost", *PLUGIN_HEAVY)
 
+pytestmark = pytest.mark.integration  # each test starts a fresh interpreter
+
 _REPORT = """
 import json, sys
-
-pytestmark = pytest.mark.integration  # each test starts a fresh interpreter
 prefixes = {prefixes!r}
 print(json.dumps({{
     "loaded": sorted(p for p in prefixes if any(m == p or m.startswith(p + ".") for m in sys.modules)),
