@@ -22,7 +22,8 @@ torch = pytest.importorskip("torch")  # the modules below import it, and captum
 pytest.importorskip("captum")
 pytestmark = pytest.mark.torch
 
-from mlflow_explain.methods.gradcam import choose_shown, gradcam
+from mlflow_explain.methods.gradcam import gradcam
+from mlflow_explain.methods.image_attribution import choose_shown
 from tests.gradcam_models import CLASS_NAMES, PATTERN, NoConvNet, pattern_images, trained_pattern_net
 
 
