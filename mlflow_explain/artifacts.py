@@ -145,6 +145,7 @@ def _image_summary(result: ImageAttributionResult) -> dict[str, Any]:
         "deletion_fill": result.deletion_fill,
         "deletion_drop": result.deletion_drop,
         "random_drop": result.random_drop,
+        "faithfulness": result.faithfulness,
         "arrays": result.arrays,
     }
 

@@ -106,7 +106,7 @@ class ImageAttributionResult:
     labelled with it; of the predicted class without labels), NaN for a class with no image.
     ``deletion_drop`` and ``random_drop`` are the mean drops of the predicted class's probability
     when the most highlighted or a random ``deletion_fraction`` of the pixels are replaced
-    (``deletion_fill``: a blurred copy of the image, or zeros).
+    (``deletion_fill``: a blurred copy of the image, or zeros); ``faithfulness`` is their difference.
 
     A subclass names its method (``method``: the metric prefix, artifact folder and Explanation
     field; ``title``: how figures and the report name it), adds the method's own settings as
@@ -135,6 +135,11 @@ class ImageAttributionResult:
     deletion_fill: str
     device: str
     n_images: int
+
+    @property
+    def faithfulness(self) -> float:
+        """``deletion_drop - random_drop``: the one number that compares methods and runs (larger: more faithful)."""
+        return self.deletion_drop - self.random_drop
 
     @property
     def predicted(self) -> np.ndarray:

@@ -241,6 +241,7 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
     for result in explanation.image_results:
         metrics[f"{result.method}/deletion_drop"] = result.deletion_drop
         metrics[f"{result.method}/random_drop"] = result.random_drop
+        metrics[f"{result.method}/faithfulness"] = result.faithfulness
         metrics[f"explain/rows_{result.method}"] = len(result.positions)
     if explanation.drift is not None:
         metrics["explain/drift_ndcg"] = explanation.drift.ndcg
