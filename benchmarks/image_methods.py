@@ -30,16 +30,17 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "examples"))
-
-from digits_cnn import DigitsCNN, train  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 from mlflow_explain.methods.gradcam import GradCam  # noqa: E402
 from mlflow_explain.methods.image_attribution import ImageAttribution, prepare_images  # noqa: E402
 from mlflow_explain.methods.integrated_gradients import IntegratedGradients  # noqa: E402
-from tests.gradcam_models import PATTERN, pattern_images, trained_pattern_net  # noqa: E402
+from tests.gradcam_models import (  # noqa: E402
+    digits_split,
+    pattern_images,
+    peaks_inside,
+    trained_digits_cnn,
+    trained_pattern_net,
+)
 
 
 class AbsoluteIntegratedGradients(IntegratedGradients):
@@ -51,30 +52,14 @@ class AbsoluteIntegratedGradients(IntegratedGradients):
 
 
 def digits_case(epochs: int) -> tuple[torch.nn.Module, np.ndarray, np.ndarray, None]:
-    torch.manual_seed(0)
-    digits = load_digits()
-    X = (digits.images / 16.0).astype(np.float32)[:, None]
-    y = digits.target.astype(np.int64)
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
-    model = DigitsCNN()
-    train(model, X_train, y_train, epochs)
-    return model, X_val, y_val, None
+    X_train, X_val, y_train, y_val = digits_split()
+    return trained_digits_cnn(X_train, y_train, epochs), X_val, y_val, None
 
 
 def pattern_case() -> tuple[torch.nn.Module, np.ndarray, np.ndarray, np.ndarray]:
     model = trained_pattern_net()
     images, labels, corners = pattern_images(300, seed=1)
     return model, images, labels, corners
-
-
-def peaks_inside(maps: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    rows, columns = np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), maps.shape[1:])
-    return (
-        (rows >= corners[:, 0])
-        & (rows < corners[:, 0] + PATTERN)
-        & (columns >= corners[:, 1])
-        & (columns < corners[:, 1] + PATTERN)
-    )
 
 
 def measure(name: str, method: ImageAttribution, model, images, labels, corners) -> None:

@@ -100,7 +100,9 @@ def explain_command(
 
     config = _load(config_path, overrides)
     if images_path is not None and (data_path is not None or target is not None or use_spark):
-        _fail("Pass either --images (image attributions of a PyTorch model) or --data/--target (tabular data), not both.")
+        _fail(
+            "Pass either --images (image attributions of a PyTorch model) or --data/--target (tabular data), not both."
+        )
     steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)
     try:
         steps.set_postfix_str("loading model")

@@ -39,6 +39,17 @@ def pattern_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return images, labels.astype(np.int64), corners
 
 
+def peaks_inside(maps: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Whether each map's maximum (n, SIZE, SIZE) lies in the pattern's box whose top-left corner is given (n, 2)."""
+    rows, columns = np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), maps.shape[1:])
+    return (
+        (rows >= corners[:, 0])
+        & (rows < corners[:, 0] + PATTERN)
+        & (columns >= corners[:, 1])
+        & (columns < corners[:, 1] + PATTERN)
+    )
+
+
 class PatternNet(nn.Module):
     """conv - pool - conv feature map (10 x 10), global max pooling, linear classifier."""
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.torch
 
 from mlflow_explain.methods.gradcam import gradcam
 from mlflow_explain.methods.image_attribution import choose_shown
-from tests.gradcam_models import CLASS_NAMES, PATTERN, NoConvNet, pattern_images, trained_pattern_net
+from tests.gradcam_models import CLASS_NAMES, NoConvNet, pattern_images, peaks_inside, trained_pattern_net
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +44,6 @@ def pattern_result(pattern_model):
     return gradcam(model, images, labels, CLASS_NAMES, max_images=len(images))
 
 
-def _peaks_inside(heatmaps: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    rows, columns = np.unravel_index(heatmaps.reshape(len(heatmaps), -1).argmax(axis=1), heatmaps.shape[1:])
-    return (
-        (rows >= corners[:, 0])
-        & (rows < corners[:, 0] + PATTERN)
-        & (columns >= corners[:, 1])
-        & (columns < corners[:, 1] + PATTERN)
-    )
-
-
 def test_heatmap_peak_falls_inside_the_pattern_box(pattern_model, pattern_result):
     _, images, labels, corners = pattern_model
     result = pattern_result
@@ -61,10 +51,10 @@ def test_heatmap_peak_falls_inside_the_pattern_box(pattern_model, pattern_result
     assert correct.mean() >= 0.9, "the CNN learned the patterns"
     assert result.target_layer == "features.3" and result.heatmaps_predicted.shape == (300, 10, 10)
     assert len(result.shown) == 300 and result.shown_heatmaps_predicted.shape == (300, 20, 20)
-    inside = _peaks_inside(result.shown_heatmaps_predicted, corners[result.positions])
+    inside = peaks_inside(result.shown_heatmaps_predicted, corners[result.positions])
     assert inside[correct].mean() >= 0.8
     # The same peaks against other images' boxes: the check is not met by chance.
-    assert _peaks_inside(result.shown_heatmaps_predicted, np.roll(corners, 1, axis=0))[correct].mean() < 0.3
+    assert peaks_inside(result.shown_heatmaps_predicted, np.roll(corners, 1, axis=0))[correct].mean() < 0.3
 
 
 def test_deletion_drop_is_larger_than_random_drop(pattern_result):

@@ -83,7 +83,8 @@ def test_the_config_chooses_the_methods(digits_model):
         with pytest.raises(ConfigError, match=r"^Config key 'gradcam.methods' must be a non-empty list of the image"):
             load_config({"gradcam": {"methods": methods}})
     config = load_config({"gradcam": {"methods": ["integrated_gradients"]}, "integrated_gradients": {"n_steps": 4}})
-    explanation = ImageEngine().compute(ImageRequest(model=model, config=config, images=images[:20], labels=labels[:20]))
+    request = ImageRequest(model=model, config=config, images=images[:20], labels=labels[:20])
+    explanation = ImageEngine().compute(request)
     assert explanation.gradcam is None and explanation.integrated_gradients.n_steps == 4
     assert set(explanation.timings) == {"integrated_gradients"} and explanation.status == "ok"
 
@@ -114,7 +115,9 @@ def test_explain_images_logs_each_method_and_compares_them(tracking_uri, digits_
             assert summary[method][name] == pytest.approx(getattr(result, name))
         assert metrics[f"explain/rows_{method}"] == 60 and f"explain/time_{method}_s" in metrics
         files = {path.name for path in (folder / method).iterdir()}
-        assert {"mean_heatmaps.svg", "class_0.svg", "heatmaps_predicted.npy", "positions.npy"} <= files
+        assert {"mean_heatmaps.svg", "misclassified.svg", "heatmaps_predicted.npy", "positions.npy"} <= files
+        shown_classes = set(labels[result.positions[result.shown]].tolist())
+        assert {name for name in files if name.startswith("class_")} == {f"class_{k}.svg" for k in shown_classes}
         assert summary[method]["arrays"]["heatmaps_predicted.npy"].startswith(result.arrays["heatmaps_predicted.npy"])
         assert f"<h2>{result.title}</h2>" in report and f'alt="{method}/mean_heatmaps.svg"' in report
         assert f"<td>{result.title}</td>" in report, "a row of the comparison table"
@@ -122,6 +125,7 @@ def test_explain_images_logs_each_method_and_compares_them(tracking_uri, digits_
     assert summary["gradcam"]["target_layer"] == "features.2"
     assert summary["integrated_gradients"]["n_steps"] == 8
     assert summary["integrated_gradients"]["max_convergence_delta"] >= 0
-    assert "Completeness:" in report and "Mean Integrated Gradients per class" in (
-        folder / "integrated_gradients" / "mean_heatmaps.svg"
-    ).read_text()
+    assert (
+        "Completeness:" in report
+        and "Mean Integrated Gradients per class" in (folder / "integrated_gradients" / "mean_heatmaps.svg").read_text()
+    )
