@@ -1,8 +1,9 @@
 """The image engine: attributions of a PyTorch image classifier (Grad-CAM, Integrated Gradients) and their faithfulness.
 
-No MLflow here. The images are checked, scored and chosen once (``methods/image_attribution.py``);
-each method named in ``gradcam.methods`` is then one step, timed and guarded under its name, that
-fills the Explanation field of that name.
+No MLflow here. The images are checked, scored and chosen once, in the step ``image_scoring``
+(``methods/image_attribution.py``); each method named in ``gradcam.methods`` is then one step,
+timed and guarded under its name, that fills the Explanation field of that name, so each method's
+time is its own.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import dataclasses
 import functools
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .engine import ExplainRequest, new_explanation, run_steps
+from .engine import ExplainRequest, guarded, new_explanation, run_steps, timed
 from .errors import InvalidInputError, MissingDependencyError
 from .results import IMAGE_RESULTS, Explanation, ImageAttributionResult, Task
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _METHOD_CLASSES = {"gradcam": "GradCam", "integrated_gradients": "IntegratedGradients"}  # in methods/<name>.py
+_SCORING = "image_scoring"  # the step that checks, scores and chooses the images once for every method
 
 
 @dataclasses.dataclass
@@ -49,18 +51,17 @@ class ImageEngine:
         settings = request.config.gradcam
         task = Task("multiclass", tuple(request.class_names or ()))
         explanation = new_explanation(request, task, [], len(images), extra_packages=("torch", "captum"))
-        steps = {}
-        if settings.enabled:
-            names = list(dict.fromkeys(settings.methods))
-            methods = {name: _method_class(name) for name in names}
-            prepared = functools.cache(functools.partial(_prepare, request))  # once, in the first method's step
-            for name, method in methods.items():
-                steps[name] = functools.partial(_explain, method, request, prepared)
-        else:
+        if not settings.enabled:
             logger.info("gradcam.enabled is false: no image attributions computed.")
-        run_steps(explanation, steps, request.config.on_error, passthrough=(InvalidInputError,))
-        if explanation.image_results:
-            names = tuple(explanation.image_results[0].class_names)
+            return explanation
+        methods = {name: _method_class(name) for name in dict.fromkeys(settings.methods)}
+        on_error = request.config.on_error
+        with timed(explanation, _SCORING):
+            prepared = guarded(explanation, _SCORING, on_error, _prepare, request, passthrough=(InvalidInputError,))
+        if prepared is not None:
+            steps = {name: functools.partial(_explain, method, request, prepared) for name, method in methods.items()}
+            run_steps(explanation, steps, on_error, passthrough=(InvalidInputError,))
+            names = tuple(prepared.class_names)
             explanation.task = Task("binary" if len(names) == 2 else "multiclass", names)
         return explanation
 
@@ -81,12 +82,10 @@ def _prepare(request: ImageRequest) -> PreparedImages:
     )
 
 
-def _explain(
-    method: type[ImageAttribution], request: ImageRequest, prepared: Callable[[], PreparedImages]
-) -> ImageAttributionResult:
+def _explain(method: type[ImageAttribution], request: ImageRequest, prepared: PreparedImages) -> ImageAttributionResult:
     settings = request.config.gradcam
     return method.from_config(request.model, request.config, request.target_layer).explain(
-        prepared(),
+        prepared,
         batch_size=settings.batch_size,
         deletion_fraction=settings.deletion_fraction,
         deletion_fill=settings.deletion_fill,

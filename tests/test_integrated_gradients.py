@@ -86,7 +86,7 @@ def test_the_config_chooses_the_methods(digits_model):
     request = ImageRequest(model=model, config=config, images=images[:20], labels=labels[:20])
     explanation = ImageEngine().compute(request)
     assert explanation.gradcam is None and explanation.integrated_gradients.n_steps == 4
-    assert set(explanation.timings) == {"integrated_gradients"} and explanation.status == "ok"
+    assert set(explanation.timings) == {"image_scoring", "integrated_gradients"} and explanation.status == "ok"
 
 
 def test_explain_images_logs_each_method_and_compares_them(tracking_uri, digits_model, tmp_path):
@@ -129,3 +129,18 @@ def test_explain_images_logs_each_method_and_compares_them(tracking_uri, digits_
         "Completeness:" in report
         and "Mean Integrated Gradients per class" in (folder / "integrated_gradients" / "mean_heatmaps.svg").read_text()
     )
+
+
+def test_a_failing_method_keeps_the_other_methods_results(digits_model, monkeypatch):
+    model, images, labels = digits_model
+
+    def out_of_memory(self, batch, classes):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(IntegratedGradients, "attribute", out_of_memory)
+    config = load_config({"gradcam": {"methods": ["integrated_gradients", "gradcam"]}})
+    request = ImageRequest(model=model, config=config, images=images[:20], labels=labels[:20])
+    explanation = ImageEngine().compute(request)
+    assert explanation.status == "partial"
+    assert explanation.errors == {"integrated_gradients": "RuntimeError: out of memory"}
+    assert explanation.integrated_gradients is None and explanation.gradcam.deletion_drop > 0

@@ -5,7 +5,8 @@ device and chooses the explained and the shown images (seeded). :class:`ImageAtt
 method over those images in batches, in eval mode: upsampling and scaling of the maps, the
 true-class maps of the misclassified images, the per-class means and the faithfulness test. A
 method is a subclass in a file of its own that overrides one step, :meth:`ImageAttribution.attribute`
-(the raw maps of a batch for given target classes), and may prepare itself in
+(the raw maps of a batch for given target classes), reads its options in
+:meth:`ImageAttribution.from_config`, and may prepare itself in
 :meth:`ImageAttribution.setup` and add settings to its result in :meth:`ImageAttribution.details`.
 """
 
@@ -17,7 +18,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from tqdm.auto import tqdm
 from ..errors import InvalidInputError
 from ..results import ImageAttributionResult
 from .faithfulness import Fill, deletion_drops
+
+if TYPE_CHECKING:
+    from ..config import ExplainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +163,13 @@ class ImageAttribution(abc.ABC):
     def title(self) -> str:
         """The method's name for people ("Grad-CAM")."""
         return self.result_type.title
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(
+        cls, model: torch.nn.Module, config: ExplainConfig, target_layer: str | None = None
+    ) -> ImageAttribution:
+        """The method with its options from ``config``; ``target_layer`` is the caller's choice for layer methods."""
 
     def setup(self, example: torch.Tensor) -> None:  # noqa: B027 (a hook: most methods need no preparation)
         """Prepare for a run, given one image (1, C, H, W) on the model's device (called in eval mode)."""
