@@ -12,7 +12,7 @@ Two small CNNs, each trained here (seeded, one thread):
 For each: Grad-CAM, then Integrated Gradients at several ``n_steps`` (zero baseline, the
 configured map: the positive part of the channel sum), and once with the absolute value of the
 channel sum instead, to show why the positive part is the map (its deletion drop). Printed per
-method: seconds, deletion and random drop (zero fill, 20% of the pixels), their difference, the
+method: seconds, deletion and random drop (zero fill, 20% of the pixels), their difference (faithfulness), the
 share of correctly classified images whose peak lies in the pattern's box (PatternNet), and IG's
 completeness gaps (largest |delta|; all |delta| over all |F(x) - F(baseline)|).
 """
@@ -69,7 +69,7 @@ def measure(name: str, method: ImageAttribution, model, images, labels, corners)
     seconds = time.perf_counter() - started
     line = (
         f"  {name:<34} {seconds:7.2f} s   deletion {result.deletion_drop:.3f}   random {result.random_drop:.3f}"
-        f"   difference {result.deletion_drop - result.random_drop:+.3f}"
+        f"   faithfulness {result.faithfulness:+.3f}"
     )
     if corners is not None:
         correct = ~result.misclassified
