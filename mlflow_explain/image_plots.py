@@ -63,6 +63,7 @@ class ImageGrid:
         grid_width = columns * entry_width
         rows = math.ceil(len(self.entries) / self.per_row)
         width = _PAD + grid_width + (self.colour_bar.width() + _GAP if self.colour_bar else 0) + _PAD
+        width = max(width, 2 * _PAD + max(text_width(line, FONT_SIZE * 1.15) for line in title_lines))  # no clipping
         bar_height = max(min(rows * cell_height - _GAP, 320), self.colour_bar.min_height() if self.colour_bar else 0)
         height = top + max(rows * cell_height, bar_height) + _PAD
         parts = [title_element(width / 2, line, line=i) for i, line in enumerate(title_lines)]
@@ -108,8 +109,8 @@ def class_grid(result: ImageAttributionResult, k: int, per_row: int = 4) -> Imag
         result,
         entries,
         per_row,
-        f"Class '{result.class_names[k]}' ({kind}): images and {result.title} of the predicted "
-        f"class ({result.setting})",
+        f"Class '{result.class_names[k]}' ({kind}): images and {result.title} of the predicted class\n"
+        f"({result.setting})",
     )
 
 
@@ -134,7 +135,7 @@ def misclassified_grid(result: ImageAttributionResult, per_row: int = 3) -> Imag
         result,
         entries,
         per_row,
-        f"Misclassified images: {result.title} of the predicted and of the true class ({result.setting})",
+        f"Misclassified images: {result.title} of the predicted and of the true class\n({result.setting})",
     )
 
 
