@@ -215,6 +215,10 @@ def test_cli_explains_a_model_logged_with_mlflow_pytorch(tracking_uri, pattern_m
             "gradcam.max_images=6",
             "--set",
             "gradcam.deletion_fill=blur",
+            "--set",
+            "gradcam.methods=[gradcam, integrated_gradients]",
+            "--set",
+            "integrated_gradients.n_steps=8",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -223,6 +227,7 @@ def test_cli_explains_a_model_logged_with_mlflow_pytorch(tracking_uri, pattern_m
     assert metrics["gradcam/deletion_drop"] > metrics["gradcam/random_drop"] and metrics["explain/rows_gradcam"] == 60
     artifacts = {item.path for item in MlflowClient().list_artifacts(run.info.run_id, "explain/gradcam")}
     assert "explain/gradcam/class_plus.svg" in artifacts and "explain/gradcam/heatmaps_true.npy" in artifacts
+    assert metrics["integrated_gradients/faithfulness"] > 0 and metrics["explain/rows_integrated_gradients"] == 60
 
     bad = CliRunner().invoke(main, ["explain", "--model-uri", info.model_uri, "--images", str(data), "--data", "x.csv"])
     assert bad.exit_code == 2 and "Pass either --images" in bad.stderr
