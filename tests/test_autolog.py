@@ -635,15 +635,13 @@ def test_on_error_raise_propagates(tracking_uri, data, explained):
     StandardScaler().fit(X_train, y_train)  # not explained, so nothing to raise
 
 
+def _descendants(cls):
+    return {descendant for child in type.__subclasses__(cls) for descendant in {child, *_descendants(child)}}
+
+
 def _fit_functions():
     """Every class's own ``fit`` among the scikit-learn estimator classes defined so far."""
-    classes, pending = set(), [BaseEstimator]
-    while pending:
-        for subclass in type.__subclasses__(pending.pop()):
-            if subclass not in classes:
-                classes.add(subclass)
-                pending.append(subclass)
-    return {cls: cls.__dict__.get("fit") for cls in classes}
+    return {cls: cls.__dict__.get("fit") for cls in _descendants(BaseEstimator)}
 
 
 def test_disable_restores_the_original_methods_exactly(explained):
