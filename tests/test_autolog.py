@@ -320,6 +320,7 @@ ORDERS = {
 }
 
 
+@pytest.mark.slow  # 18 cases, each logging models through MLflow's autologging
 @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_coexists_with_mlflow_autologging_in_every_order(
@@ -378,6 +379,7 @@ NOTEBOOK = {
 }
 
 
+@pytest.mark.slow  # trains, explains (SHAP included) and logs two models through MLflow, twice
 @pytest.mark.parametrize("mlflow_first", [True, False], ids=["mlflow-autolog-first", "mlflow-autolog-second"])
 def test_a_notebook_session_with_both_autologs_on(tracking_uri, labelled, explained, quick_model_logging, mlflow_first):
     X_train, y_train, X_val, y_val = labelled
@@ -535,6 +537,7 @@ print(json.dumps({"imported": imported, "wrapped": wrapped, "restored": restored
 """
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_autolog_imports_no_estimator_module_and_patches_those_imported_later():
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
@@ -569,6 +572,7 @@ print(json.dumps({{"imported_before": imported_before, "installed": installed, "
 """
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_installed_before_scikit_learn_is_imported_it_waits_for_it():
     probe = _DEFERRED_PROBE.format(path=str(REPO / "mlflow_explain" / "autolog_patch.py"))
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
