@@ -1,4 +1,4 @@
-"""Plots and tables that cannot mislead (issue 16 item 6), on generated data and real models."""
+"""Plots and tables that cannot mislead (issue 16 items 6 and 7), on generated data and real models."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from mlflow_explain.diagnostics import diagnose
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
+from mlflow_explain.report import render_report
 from mlflow_explain.results import Explanation
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -197,3 +198,29 @@ def test_waterfall_and_force_plot_numbers_for_reading():
     page = plots.force_plot_html(result, 3, 0)
     assert f"Row {result.row_positions[3]}: force plot of the prediction, from E[f(X)] to f(x)" in page
     assert '"outNames": ["f(x), prediction"]' in page
+
+
+def test_the_spread_is_one_std_in_the_weights_table_the_chart_and_the_metrics(categorical):
+    from mlflow_explain.tracking import explanation_metrics
+
+    result = categorical.permutation
+    html = render_report(categorical, {})
+    assert "<th>Weight (mean ± 1 std)</th>" in html
+    table = dict(
+        (feature, (float(weight), float(spread)))
+        for weight, spread, feature in re.findall(r">(-?[\d.]+) ± ([\d.]+)</td><td>([^<]+)</td>", html)
+    )
+    assert set(table) == set(result.feature_names)
+    metrics = explanation_metrics(categorical)
+    std = result.std(result.primary_scorer)
+    assert std.max() > 1e-3, "a spread to see"
+    for j, feature in enumerate(result.feature_names):
+        assert table[feature][1] == pytest.approx(std[j], abs=5e-5)
+        assert metrics[f"permutation_importance_std/{feature}"] == pytest.approx(std[j])
+    root = _svg(plots.permutation_bar(result, result.primary_scorer))
+    assert "(mean ± 1 std over 3 repeats)" in " ".join(_texts(root, "xlabel"))
+    tips = [node.text for node in root.iter(f"{SVG}title")]
+    top = int(np.argmax(result.mean(result.primary_scorer)))
+    assert (
+        f"{result.feature_names[top]}: {result.mean(result.primary_scorer)[top]:.4g} ± {std[top]:.4g} (1 std)" in tips
+    )
