@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from collections import Counter
 from html import escape
 
 import numpy as np
@@ -21,7 +22,7 @@ from shap.plots.colors import red_blue
 
 from . import image_plots
 from .keys import key_parts
-from .results import Comparison, Drift, Explanation, PermutationResult, ShapResult
+from .results import Comparison, Drift, Explanation, PermutationResult, RunImportances, ShapResult
 from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_number, significant_decimals
 
 _MAX_LABEL = 40
@@ -282,61 +283,103 @@ def drift_ranks(drift: Drift, max_features: int = 15) -> Chart:
 
 
 def importance_heatmap(comparison: Comparison, method: str, max_features: int = 20) -> Chart:
-    """Runs (rows) x top features (columns) of one method, coloured by importance."""
-    matrix = comparison.matrix(method).iloc[:, :max_features]
-    values = matrix.to_numpy(dtype=float)
-    unit = "mean |SHAP value|" if method == "shap" else "permutation importance (score drop)"
+    """Runs (rows, grouped by experiment) x top features (columns), coloured by each run's share of its total.
+
+    Each run's importances are divided by their sum (negative permutation importances count as 0),
+    so runs whose importances are in different units (a forest's SHAP values in probability,
+    a boosted model's in log-odds) share one colour scale; the tooltips keep the raw values.
+    """
+    raw = comparison.matrix(method)
+    shares = raw.clip(lower=0).div(raw.clip(lower=0).sum(axis=1).replace(0, np.nan), axis=0)
+    shares = shares[shares.mean().sort_values(ascending=False).index]
+    n_features = shares.shape[1]
+    shares = shares.iloc[:, :max_features]
+    runs, groups = _runs_by_experiment(comparison, list(shares.index))
+    shares = shares.reindex([run.run_id for run in runs])
+    values, raw_values = shares.to_numpy(dtype=float), raw.reindex(index=shares.index, columns=shares.columns)
+    unit = "mean |SHAP value|" if method == "shap" else "permutation importance (negative as 0)"
+    cut = f", top {max_features} of {n_features} features" if n_features > max_features else ""
     chart = Chart(
-        f"{method} importance by run",
-        "feature (most important overall first)",
-        "run (experiment)",
-        width=max(640, 34 * matrix.shape[1] + 420),
-        plot_height=max(26.0 * matrix.shape[0], 120.0),
+        f"{method} importance by run, as a share of each run's total{cut}",
+        "feature (largest mean share first)",
+        "experiment, run",
+        width=max(640, 34 * shares.shape[1] + 420),
+        plot_height=max(26.0 * len(runs), 120.0),
     )
-    chart.x.categories = [_label(c) for c in matrix.columns]
+    chart.x.categories = [_label(c) for c in shares.columns]
     chart.x.rotate = 45
-    chart.y.categories = [_label(r) for r in matrix.index]
+    names = _run_names(runs)
+    chart.y.categories = [_label(name) for name in names]
+    chart.y.groups = groups
     chart.y.inverted = True
-    finite = values[np.isfinite(values)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    fills = np.asarray(colours(values.ravel(), "viridis", low, high)).reshape(values.shape)
-    for i, run in enumerate(matrix.index):
-        for j, feature in enumerate(matrix.columns):
+    high = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    fills = np.asarray(colours(values.ravel(), "viridis", 0.0, high)).reshape(values.shape)
+    for i, (run, name) in enumerate(zip(runs, names, strict=True)):
+        for j, feature in enumerate(shares.columns):
             chart.rect(
                 j - 0.5,
                 j + 0.5,
                 i - 0.5,
                 i + 0.5,
                 fills[i, j],
-                f"{run} / {feature}: {values[i, j]:.4g}",
+                f"{name} ({run.experiment_name}) / {feature}: {values[i, j]:.4%} of the run's total "
+                f"({unit} {raw_values.iloc[i, j]:.4g})",
                 css_class="cell",
             )
-    chart.colour_bar("viridis", low, high, unit)
+    chart.colour_bar("viridis", 0.0, high, f"share of the run's total {unit}", "0%", f"{high:.0%}")
     return chart
 
 
 def rank_shift(comparison: Comparison, method: str, max_features: int = 10) -> Chart:
-    """Rank of each top feature from run to run, runs in comparison order."""
+    """Rank of each top feature from run to run: runs grouped by experiment, in comparison order within each."""
     rows = comparison.importances[comparison.importances["method"] == method]
-    ranks = rows.pivot_table(index="run_label", columns="feature", values="rank", sort=False)
-    ranks = ranks.reindex([run.label for run in comparison.runs]).dropna(how="all")
+    ranks = rows.pivot_table(index="run_id", columns="feature", values="rank", sort=False)
+    runs, groups = _runs_by_experiment(comparison, list(ranks.index))
+    ranks = ranks.reindex([run.run_id for run in runs])
     top = ranks.mean().sort_values().index[:max_features]
     chart = Chart(
         f"How the top features' {method} ranks moved",
-        "run (in comparison order)",
+        "run, grouped by experiment",
         f"rank by {method} importance (1 = most important)",
-        width=max(640, 90 * len(ranks) + 420),
+        width=max(640, 90 * len(runs) + 420),
     )
-    chart.x.categories = [_label(r) for r in ranks.index]
+    chart.x.categories = [_label(name) for name in _run_names(runs)]
+    chart.x.groups = groups
     chart.x.rotate = 30
     chart.y.inverted = chart.y.ranks = True
     entries = []
     for k, feature in enumerate(top):
         colour = PALETTE[k % len(PALETTE)]
-        chart.line(np.arange(len(ranks)), ranks[feature].to_numpy(dtype=float), colour, label=str(feature))
+        chart.line(np.arange(len(runs)), ranks[feature].to_numpy(dtype=float), colour, label=str(feature))
         entries.append((_label(feature), colour))
     chart.legend(entries, "feature")
     return chart
+
+
+def _runs_by_experiment(
+    comparison: Comparison, run_ids: list[str]
+) -> tuple[list[RunImportances], list[tuple[str, int, int]]]:
+    """The runs among ``run_ids``, grouped by experiment (in order of first appearance), and the groups' spans."""
+    chosen = set(run_ids)
+    runs = [run for run in comparison.runs if run.run_id in chosen]
+    experiments = list(dict.fromkeys(run.experiment_name for run in runs))
+    runs.sort(key=lambda run: experiments.index(run.experiment_name))  # stable: comparison order within each
+    groups, first = [], 0
+    for experiment in experiments:
+        count = sum(run.experiment_name == experiment for run in runs)
+        groups.append((_label(experiment), first, first + count - 1))
+        first += count
+    return runs, groups
+
+
+def _run_names(runs: list[RunImportances]) -> list[str]:
+    """A name per run: its run name (its id's first 8 characters without one), with the id where names repeat."""
+    names = [run.run_name or run.run_id[:8] for run in runs]
+    counts = Counter((run.experiment_name, name) for run, name in zip(runs, names, strict=True))
+    return [
+        f"{name} ({run.run_id[:8]})" if counts[(run.experiment_name, name)] > 1 else name
+        for run, name in zip(runs, names, strict=True)
+    ]
 
 
 def comparison_figures(comparison: Comparison) -> dict[str, Chart]:

@@ -233,3 +233,13 @@ def test_categorical_plots_keep_every_text_inside_the_image(browser, tmp_path):
     assert {"shap_beeswarm.svg", "dependence/size.svg", "dependence/year.svg"} <= set(figures)
     shots = {"shap_beeswarm.svg": "beeswarm_categorical.png", "dependence/size.svg": "dependence_categorical.png"}
     _check_figures(browser, figures, tmp_path, shots | {"dependence/year.svg": "dependence_year.png"})
+
+
+def test_comparison_heatmap_keeps_every_text_inside_the_image(browser, tmp_path):
+    """Issue 16 item 9: the heatmap of a forest (probability) and a boosted model (log-odds), shares of each run."""
+    from mlflow_explain import plots
+
+    from .test_plots_honest import comparison_of_two_output_spaces
+
+    figures = plots.comparison_figures(comparison_of_two_output_spaces())
+    _check_figures(browser, figures, tmp_path, {"importance_heatmap.shap.svg": "comparison_heatmap.png"})

@@ -1,4 +1,4 @@
-"""Plots and tables that cannot mislead (issue 16 items 6 and 7), on generated data and real models."""
+"""Plots and tables that cannot mislead (issue 16 items 6, 7 and 9), on generated data and real models."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from mlflow_explain import plots, svg
+from mlflow_explain.compare import compare_runs
 from mlflow_explain.diagnostics import diagnose
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
 from mlflow_explain.report import render_report
-from mlflow_explain.results import Explanation
+from mlflow_explain.results import Comparison, Explanation, RunImportances
 
 SVG = "{http://www.w3.org/2000/svg}"
 SIZES = ["small", "medium", "large"]  # an ordered categorical, in an order that is not alphabetical
@@ -198,6 +199,48 @@ def test_waterfall_and_force_plot_numbers_for_reading():
     page = plots.force_plot_html(result, 3, 0)
     assert f"Row {result.row_positions[3]}: force plot of the prediction, from E[f(X)] to f(x)" in page
     assert '"outNames": ["f(x), prediction"]' in page
+
+
+def comparison_of_two_output_spaces() -> Comparison:
+    """A forest (SHAP in probability) and a boosted model (SHAP in log-odds) of one experiment, a forest of another."""
+    forest, boosting = explain_categorical(forest=True), explain_categorical()
+    assert (forest.shap.output_space, boosting.shap.output_space) == ("probability", "margin")
+    runs = [
+        RunImportances("a" * 32, "forest", "churn study", 1, forest.importances),
+        RunImportances("b" * 32, "boosting", "churn study", 2, boosting.importances),
+        RunImportances("c" * 32, "forest", "churn study, new data", 3, forest.importances),
+    ]
+    return compare_runs(runs)
+
+
+def _cells(root: ElementTree.Element) -> pd.DataFrame:
+    """The heatmap's cells from their tooltips: run, feature, share, raw value."""
+    pattern = r"(.+) / (.+): ([\d.]+)% of the run's total \(mean \|SHAP value\| ([-\d.e+]+)\)"
+    rows = [
+        re.fullmatch(pattern, node.find(f"{SVG}title").text).groups()
+        for node in root.iter(f"{SVG}rect")
+        if node.get("class") == "cell"
+    ]
+    cells = pd.DataFrame(rows, columns=["run", "feature", "share", "raw"])
+    return cells.astype({"share": float, "raw": float})
+
+
+def test_heatmap_compares_shares_of_each_run_and_labels_runs_once():
+    comparison = comparison_of_two_output_spaces()
+    n_features = len(comparison.importances["feature"].unique())
+    root = _svg(plots.importance_heatmap(comparison, "shap", max_features=n_features))
+    cells = _cells(root)
+    assert cells.groupby("run")["share"].sum().to_numpy() == pytest.approx([100] * 3, abs=0.01), "each run's total"
+    top = cells.loc[cells.groupby("run")["raw"].idxmax()].set_index("run")
+    forest, boosting = top.loc["forest (churn study)"], top.loc["boosting (churn study)"]
+    assert boosting["raw"] > 3 * forest["raw"], "log-odds dwarf probabilities in raw units"
+    assert forest["share"] > 20 and boosting["share"] > 20, "as shares both stand out"
+    assert "share of the run's total mean |SHAP value|" in _texts(root, "colour-label")
+
+    assert _texts(root, "tick-y") == ["forest", "boosting", "forest"], "run names, not the experiment in each"
+    assert _texts(root, "group") == ["churn study", "churn study, new data"], "each experiment named once"
+    ranks = _svg(plots.rank_shift(comparison, "shap"))
+    assert "1" in _ticks(ranks, "y"), "rank 1 has its tick"
 
 
 def test_the_spread_is_one_std_in_the_weights_table_the_chart_and_the_metrics(categorical):
