@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.datasets import load_breast_cancer, make_classification, make_regression
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.model_selection import train_test_split
@@ -38,6 +37,7 @@ from torch import nn
 from benchmarks.permutation_engine import medians_of, permuted_rows
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.torch_tabular import torch_estimator
+from tests.torch_tabular_models import ModuleClassifier, ModuleRegressor
 
 N_REPEATS = 5
 TARGET = 1.25
@@ -108,37 +108,6 @@ def regressor_case(quick: bool) -> Case:
     return Case(name, module, X_val, y_val, False)
 
 
-class PlainWrapper(BaseEstimator):
-    """The module as a fitted scikit-learn model: one forward per call, no batching."""
-
-    def __init__(self, module: nn.Module):
-        self.module = module
-
-    def fit(self, X, y=None) -> PlainWrapper:
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    def outputs(self, X) -> np.ndarray:
-        with torch.inference_mode():
-            return self.module(torch.tensor(np.asarray(X), dtype=torch.float32)).double().numpy()
-
-
-class PlainClassifier(ClassifierMixin, PlainWrapper):
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.arange(self.module[-1].out_features)
-
-    def predict(self, X) -> np.ndarray:
-        return self.outputs(X).argmax(axis=1)
-
-
-class PlainRegressor(RegressorMixin, PlainWrapper):
-    def predict(self, X) -> np.ndarray:
-        return self.outputs(X)[:, 0]
-
-
 def run_case(case: Case, repeats: int) -> list[str]:
     adapter = torch_estimator(case.module, case.X, case.y)
     stacked = torch.tensor(
@@ -157,7 +126,7 @@ def run_case(case: Case, repeats: int) -> list[str]:
     def ours() -> object:
         return permutation_importance(adapter, case.X, case.y, n_repeats=N_REPEATS, random_state=0)
 
-    wrapper = PlainClassifier(case.module) if case.classifier else PlainRegressor(case.module)
+    wrapper = ModuleClassifier(case.module) if case.classifier else ModuleRegressor(case.module)
 
     def sklearn() -> object:
         return sklearn_permutation_importance(wrapper, case.X, case.y, n_repeats=N_REPEATS, random_state=0)
