@@ -87,8 +87,7 @@ def deep_shap_values(module: torch.nn.Module, rows: Any, background: Any, *, ran
     import torch
 
     device, dtype = _placement(module)
-    x = torch.as_tensor(np.asarray(rows, dtype=float), dtype=dtype, device=device)
-    refs = torch.as_tensor(np.asarray(background, dtype=float), dtype=dtype, device=device)
+    x, refs = _tensor(rows, device, dtype), _tensor(background, device, dtype)
     with _eval_mode(module), torch.enable_grad():
         chunk_rows = _chunk_rows(module, refs)
         problem = _module_without_rule(module)
@@ -110,11 +109,16 @@ def deep_shap_values(module: torch.nn.Module, rows: Any, background: Any, *, ran
 
 def module_outputs(module: torch.nn.Module, rows: Any) -> np.ndarray:
     """The module's output on ``rows`` as (n_rows, n_outputs), on its device, in eval mode and without gradients."""
-    import torch
-
     device, dtype = _placement(module)
     with _eval_mode(module):
-        return _outputs(module, torch.as_tensor(np.asarray(rows, dtype=float), dtype=dtype, device=device))
+        return _outputs(module, _tensor(rows, device, dtype))
+
+
+def _tensor(rows: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A copy of the rows as a tensor (the network may not write into the caller's rows, which may be read-only)."""
+    import torch
+
+    return torch.tensor(np.asarray(rows, dtype=float), dtype=dtype, device=device)
 
 
 def _outputs(module: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
