@@ -24,7 +24,7 @@ import mlflow_explain  # noqa: E402
 from mlflow_explain.methods.deep_shap import module_outputs  # noqa: E402
 from mlflow_explain.methods.shap import shap_values  # noqa: E402
 from mlflow_explain.methods.sklearn_mlp import mlp_module  # noqa: E402
-from mlflow_explain.models import as_estimator, detect_task, model_outputs  # noqa: E402
+from mlflow_explain.models import detect_task, model_outputs  # noqa: E402
 from tests.deep_models import TorchClassifier, TorchRegressor, fit, relu_mlp, scaled  # noqa: E402
 
 N_ROWS, N_BACKGROUND = 25, 30
@@ -32,7 +32,6 @@ N_ROWS, N_BACKGROUND = 25, 30
 
 def _explain(model, X, y, **kwargs):
     options = {"max_rows": N_ROWS, "background": X.iloc[:N_BACKGROUND]} | kwargs
-    model = as_estimator(model, y)
     return shap_values(model, X, detect_task(model, y), feature_names=list(X.columns), **options)
 
 
@@ -136,16 +135,29 @@ def test_network_deeplift_cannot_explain_falls_back_to_expected_gradients_and_sa
     np.testing.assert_array_equal(_explain(model, X, y).values, result.values)  # seeded points
 
 
-def test_fallback_is_recorded_in_summary_json(tracking_uri, tmp_path):
+def _layer_norm_classifier():
     X, y = scaled("breast_cancer")
-    model = TorchClassifier(fit(_layer_norm_network(), X.to_numpy(), y, "bce").eval(), "logits", [0, 1])
+    return TorchClassifier(fit(_layer_norm_network(), X.to_numpy(), y, "bce").eval(), "logits", [0, 1]), X, y
+
+
+@pytest.mark.parametrize(
+    ("case", "algorithm", "why"),
+    [
+        ("layer_norm", "expected_gradients", "no rule for LayerNorm (module '1')"),
+        ("mlp_pipeline", "deep", "MLPClassifier is a scikit-learn MLP (its weights as a PyTorch network)"),
+    ],
+)
+def test_path_and_reason_are_recorded_in_summary_json(case, algorithm, why, tracking_uri, tmp_path):
+    model, X, y = _layer_norm_classifier() if case == "layer_norm" else _mlp("binary", pipeline=True)
     with mlflow.start_run() as run:
         mlflow_explain.explain(model, X.iloc[:80], y[:80], config={"permutation": {"n_repeats": 2}})
     path = MlflowClient().download_artifacts(run.info.run_id, "explain/summary.json", str(tmp_path))
     with open(path) as file:
         summary = json.load(file)["shap"]
-    assert summary["algorithm"] == "expected_gradients" and "no rule for LayerNorm (module '1')" in summary["reason"]
-    assert summary["max_additivity_error"] > 0
+    assert summary["algorithm"] == algorithm and why in summary["reason"], summary["reason"]
+    assert (summary["max_additivity_error"] > 1e-3) == (algorithm == "expected_gradients")
+    metrics = MlflowClient().get_run(run.info.run_id).data.metrics
+    assert {f"shap_mean_abs/{name}" for name in X.columns} <= set(metrics), "one metric per raw column"
 
 
 def _mlp(kind: str, activation: str = "relu", pipeline: bool = False):

@@ -305,13 +305,23 @@ class _RescaleRule:
         if self.recording:
             self.kept.append((x.detach(), y.detach()))
             return None
-        if self.call >= len(self.kept) or self.kept[self.call][0].shape[1:] != x.shape[1:]:
+        if self.call >= len(self.kept) or not _pairs_of(x, self.kept[self.call][0]):
             raise _ForwardVaries(
                 "the forward runs its activation modules differently for the explained rows than for the background"
             )
-        x_ref, y_ref = (kept.repeat(len(x) // len(kept), *[1] * (kept.dim() - 1)) for kept in self.kept[self.call])
+        x_ref, y_ref = self.kept[self.call]
         self.call += 1
-        dx = x.detach() - x_ref
+        dx, dy = _paired_difference(x.detach(), x_ref), _paired_difference(y.detach(), y_ref)
         small = dx.abs() < _SMALL_STEP
-        multiplier = (y.detach() - y_ref) / torch.where(small, torch.ones_like(dx), dx)
+        multiplier = dy / dx.masked_fill(small, 1.0)
         return torch.where(small, y, y.detach() + (x - x.detach()) * multiplier)
+
+
+def _pairs_of(values: torch.Tensor, refs: torch.Tensor) -> bool:
+    """Whether ``values`` can be the (row, background row) pairs of ``refs``: whole blocks of same-shaped rows."""
+    return values.shape[1:] == refs.shape[1:] and len(values) % len(refs) == 0
+
+
+def _paired_difference(values: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    """``values`` of each pair (row-major: n_refs consecutive pairs per row) less its background row's, broadcast."""
+    return (values.reshape(-1, *refs.shape) - refs).reshape(values.shape)
