@@ -13,8 +13,12 @@ rows explained, 100 seeded background rows), every contender given the same rows
 
 The fast paths are timed as the median of ``--repeats`` runs; the slow ones run once (tens of
 seconds each). Timings on a shared machine are noisy: the load average is printed with them.
+``--threads N`` sets torch's intra-op threads for every contender: on a machine busier than its
+cores, two OpenMP threads wait on each other in every large batched operation (the deep path ran
+7x slower with two threads than with one at load 15 on 2 cores), while DeepExplainer's small
+per-row passes stay on one thread anyway.
 
-    python benchmarks/deep_shap.py [--repeats N]
+    python benchmarks/deep_shap.py [--repeats N] [--threads N] [--cases torch,pipeline]
 """
 
 from __future__ import annotations
@@ -129,15 +133,20 @@ def mlp_pipeline_case(repeats: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--cases", default="torch,pipeline", help="comma-separated: torch, pipeline")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"Machine: {machine()}; torch threads {torch.get_num_threads()}\n")
     print(
         "| case | rows x background | against | their s | ours s (path) | speed-up (target) | "
         "max abs diff / max abs value (target) | additivity error (target) |"
     )
     print("|---|---|---|---:|---:|---:|---:|---:|")
-    print(torch_case(args.repeats), flush=True)
-    print(mlp_pipeline_case(args.repeats), flush=True)
+    cases = {"torch": torch_case, "pipeline": mlp_pipeline_case}
+    for name in args.cases.split(","):
+        print(cases[name](args.repeats), flush=True)
     print(f"\nLoad average after: {machine().split('load average ')[1].split(' (')[0]}")
 
 

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .deep_shap_chain import chain_attributions, chain_layers
+
 if TYPE_CHECKING:
     import torch
 
@@ -93,9 +95,7 @@ def deep_shap_values(module: torch.nn.Module, rows: Any, background: Any, *, ran
         problem = _module_without_rule(module)
         if problem is None:
             try:
-                with _RescaleRule(module, refs) as rule:
-                    values = _pair_attributions(module, x, refs, chunk_rows, lambda inputs, _: inputs)
-                base = rule.reference_outputs.mean(axis=0)
+                values, base = _deeplift(module, x, refs, chunk_rows)
                 problem = _additivity_problem(values, base, _outputs(module, x))
             except _ForwardVaries as why:
                 problem = str(why)
@@ -105,6 +105,19 @@ def deep_shap_values(module: torch.nn.Module, rows: Any, background: Any, *, ran
         strata = [_pair_attributions(module, x, refs, chunk_rows, _random_points(rng, k)) for k in range(_STRATA)]
         values = np.mean(strata, axis=0)
         return DeepShapValues(values, _outputs(module, refs).mean(axis=0), "expected_gradients", problem)
+
+
+def _deeplift(module: torch.nn.Module, x: torch.Tensor, refs: torch.Tensor, chunk_rows: int) -> tuple:
+    """DeepLIFT-SHAP values and base values: in closed form for a chain of linear layers and elementwise
+    activations (``deep_shap_chain``), else by the rescale rule's hooks over every (row, background row) pair."""
+    covered, _ = _rules()
+    layers = chain_layers(module, tuple(kind for kind in covered if kind.__name__ != "Softmax"))  # mixes its entries
+    if layers is not None:
+        values = chain_attributions(layers, x, refs, chunk_rows, _SMALL_STEP)
+        return values, _outputs(module, refs).mean(axis=0)
+    with _RescaleRule(module, refs) as rule:
+        values = _pair_attributions(module, x, refs, chunk_rows, lambda inputs, _: inputs)
+    return values, rule.reference_outputs.mean(axis=0)
 
 
 def module_outputs(module: torch.nn.Module, rows: Any) -> np.ndarray:
