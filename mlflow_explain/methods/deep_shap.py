@@ -4,7 +4,9 @@ Each explained row is paired with every background row; one forward pass over th
 background's own activations computed once beforehand) and one backward pass per output give,
 for every pair, DeepLIFT's attributions of f(row) - f(background row); their mean over the
 background is the row's SHAP values (DeepLIFT-SHAP, the values of ``shap.DeepExplainer``). Pairs
-go through in chunks sized to a memory budget, on the network's device, in eval mode.
+go through in chunks sized to a memory budget, on the network's device, in eval mode. A plain
+chain (a Sequential of Linear layers and elementwise activations, every scikit-learn MLP) skips
+the pass over the pairs: ``deep_shap_chain`` applies the same rule in closed form.
 
 The rescale rule is put into the autograd graph by forward hooks on the network's activation
 modules: an activation's output y is replaced by a tensor of the same value whose gradient is
