@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")  # tests.deep_models imports it
 pytestmark = pytest.mark.torch
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -219,3 +220,10 @@ def test_mlps_take_the_deep_path_and_equal_deep_explainer_per_raw_column(kind, p
     mlp, rows = (model[-1], model[:-1].transform(X)) if pipeline else (model, X)
     explained = result.values[:, :, 1:] if kind == "binary" else result.values  # binary: the positive class's margin
     _assert_equal_to(explained, _deep_explainer(mlp_module(mlp), rows, result, dtype=torch.float64))
+
+
+def test_deep_algorithm_on_a_model_that_is_no_network_says_why():
+    X, y = scaled("breast_cancer")
+    model = LogisticRegression(max_iter=200).fit(X, y)
+    with pytest.raises(ValueError, match="shap.algorithm is 'deep' but LogisticRegression is no PyTorch module"):
+        _explain(model, X, y, algorithm="deep")
