@@ -1,12 +1,13 @@
 """SHAP values with the fastest exact explainer the model allows, reported per raw column.
 
 Tree ensembles get ``TreeExplainer`` and linear models ``LinearExplainer`` (both exact and
-fast), PyTorch networks and scikit-learn MLPs DeepLIFT-SHAP (``deep_shap.py``, fast, exact for
-the networks it covers); anything else the sampled, model-agnostic ``PermutationExplainer`` on
-fewer rows, with a warning. In a scikit-learn Pipeline whose preprocessing maps each output column to one raw
-column (verified, see ``models.raw_column_origins``), the final estimator is explained on the
-transformed rows and the values of the columns a raw column expanded into are summed back onto
-it, so they stay additive. Which explainer ran, and why, is part of the result.
+fast), PyTorch networks and scikit-learn MLPs DeepLIFT-SHAP (``deep_shap.py``: fast and additive,
+the values of shap's ``DeepExplainer``, which approximate Shapley values); anything else the
+sampled, model-agnostic ``PermutationExplainer`` on fewer rows, with a warning. In a scikit-learn
+Pipeline whose preprocessing maps each output column to one raw column (verified, see
+``models.raw_column_origins``), the final estimator is explained on the transformed rows and the
+values of the columns a raw column expanded into are summed back onto it, so they stay additive.
+Which explainer ran, and why, is part of the result.
 """
 
 from __future__ import annotations
@@ -306,7 +307,8 @@ class _DeepChoice(_Choice):
         super().__init__(
             "deep",
             self._explain,
-            f"{subject}: DeepLIFT-SHAP, batched over rows x background rows, exact; {self.ending}",
+            f"{subject}: DeepLIFT-SHAP (shap's DeepExplainer values, additive), batched over rows x background "
+            f"rows; {self.ending}",
         )
 
     def _explain(self, model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
