@@ -23,7 +23,8 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from torch import nn  # noqa: E402
 
 import mlflow_explain  # noqa: E402
-from mlflow_explain.methods.deep_shap import module_outputs  # noqa: E402
+from mlflow_explain.methods import deep_shap  # noqa: E402
+from mlflow_explain.methods.deep_shap import deep_shap_values, module_outputs  # noqa: E402
 from mlflow_explain.methods.shap import shap_values  # noqa: E402
 from mlflow_explain.methods.sklearn_mlp import mlp_module  # noqa: E402
 from mlflow_explain.models import detect_task, model_outputs  # noqa: E402
@@ -227,3 +228,14 @@ def test_deep_algorithm_on_a_model_that_is_no_network_says_why():
     model = LogisticRegression(max_iter=200).fit(X, y)
     with pytest.raises(ValueError, match="shap.algorithm is 'deep' but LogisticRegression is no PyTorch module"):
         _explain(model, X, y, algorithm="deep")
+
+
+def test_rows_in_many_small_passes_give_the_values_of_one_pass(monkeypatch):
+    X, y = scaled("breast_cancer")
+    module = fit(relu_mlp(30, 2), X.to_numpy(), y, "ce").eval()
+    rows, background = X.to_numpy()[:7], X.to_numpy()[7:37]
+    networks = (module, _SharedActivation(module))  # the closed-form chain and the hooks over every pair
+    whole = [deep_shap_values(net, rows, background).values for net in networks]
+    monkeypatch.setattr(deep_shap, "_PASS_BYTES", 1)  # one explained row per pass
+    for net, expected in zip(networks, whole, strict=True):
+        np.testing.assert_allclose(deep_shap_values(net, rows, background).values, expected, rtol=1e-6, atol=1e-6)

@@ -115,7 +115,7 @@ def _deeplift(module: torch.nn.Module, x: torch.Tensor, refs: torch.Tensor, chun
     covered, _ = _rules()
     layers = chain_layers(module, tuple(kind for kind in covered if kind.__name__ != "Softmax"))  # mixes its entries
     if layers is not None:
-        values = chain_attributions(layers, x, refs, chunk_rows, _SMALL_STEP)
+        values = chain_attributions(layers, x, refs, _PASS_BYTES, _SMALL_STEP)
         return values, _outputs(module, refs).mean(axis=0)
     with _RescaleRule(module, refs) as rule:
         values = _pair_attributions(module, x, refs, chunk_rows, lambda inputs, _: inputs)

@@ -38,14 +38,22 @@ def chain_layers(module: torch.nn.Module, elementwise: tuple[type, ...]) -> list
 
 
 def chain_attributions(
-    layers: list[torch.nn.Module], x: torch.Tensor, refs: torch.Tensor, chunk_rows: int, small_step: float
+    layers: list[torch.nn.Module], x: torch.Tensor, refs: torch.Tensor, pass_bytes: int, small_step: float
 ) -> np.ndarray:
     """DeepLIFT-SHAP values (n_rows, n_features, n_outputs) of the chain ``layers`` over the background ``refs``.
 
-    Rows go through in chunks of ``chunk_rows`` (their pairs with every background row fit the memory budget).
+    Rows go through in chunks whose pairs with every background row take at most about ``pass_bytes``:
+    each activation's multipliers, and the gradients of every output at the widest layer (twice: a
+    product and its result).
     """
     import torch
+    from torch import nn
 
+    linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
+    widest, n_outputs = max(layer.in_features for layer in linears), linears[-1].out_features
+    widths = sum(layer.out_features for layer in linears[:-1]) * 2  # multipliers and their differences
+    per_pair = (widths + 2 * n_outputs * widest + x.shape[1]) * x.element_size()
+    chunk_rows = max(1, pass_bytes // (per_pair * len(refs)))
     blocks = []
     with torch.no_grad():
         for start in range(0, len(x), chunk_rows):
