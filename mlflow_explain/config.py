@@ -86,11 +86,13 @@ class ShapConfig(_Section):
     """``shap``: SHAP values, their explainer and the plots drawn from them."""
 
     enabled: bool = _option(True, "compute SHAP values")
-    algorithm: Literal["auto", "tree", "linear", "permutation"] = _option(
-        "auto", "auto (tree, then linear, then permutation), tree, linear or permutation"
+    algorithm: Literal["auto", "tree", "linear", "deep", "permutation"] = _option(
+        "auto",
+        "auto (deep for PyTorch models and scikit-learn MLPs, else tree, then linear, then permutation), "
+        "tree, linear, deep (DeepLIFT-SHAP) or permutation",
     )
     max_rows: int = _option(2000, "rows explained at most (a seeded sample beyond that)", gt=0)
-    background_rows: int = _option(100, "background rows for the linear and permutation explainers", ge=0)
+    background_rows: int = _option(100, "background rows for the linear, deep and permutation explainers", ge=0)
     permutation_max_rows: int = _option(200, "rows explained at most by the slow model-agnostic explainer", gt=0)
     dependence_top_k: int = _option(5, "dependence plots drawn for this many top features", ge=0)
     local_rows: int = _option(3, "rows given a waterfall plot (seeded choice); the first also a force plot", ge=0)

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_clas
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import NotFittedError
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -230,7 +231,25 @@ def _margin(model: Any, X: Any) -> np.ndarray:
         return model.predict(X, output_margin=True)
     if module.startswith("lightgbm"):
         return model.predict(X, raw_score=True)
+    if isinstance(model, MLPClassifier):
+        return _mlp_margin(model, X)
     return model.decision_function(X)
+
+
+def _mlp_margin(model: MLPClassifier, X: Any) -> np.ndarray:
+    """An MLP classifier's output layer before its logistic or softmax: its predict_proba's own steps, less the last.
+
+    The log-odds of the positive class (binary), the softmax logits (multiclass); unlike
+    log(p / (1 - p)), exact where the probabilities round to 0 or 1.
+    """
+    from sklearn.neural_network._base import ACTIVATIONS  # the functions MLPClassifier's forward pass applies
+
+    activation = np.asarray(X, dtype=model.coefs_[0].dtype)
+    for k, (weights, intercepts) in enumerate(zip(model.coefs_, model.intercepts_, strict=True)):
+        activation = activation @ weights + intercepts
+        if k + 1 < len(model.coefs_):
+            ACTIVATIONS[model.activation](activation)  # in place, as in MLPClassifier._forward_pass_fast
+    return activation
 
 
 def raw_column_origins(

@@ -94,7 +94,7 @@ def test_feature_groups_replace_the_default_mapping():
         ({"permutation": {"n_repeats": "five"}}, r"'permutation.n_repeats' must be an int, not 'five'"),
         ({"permutation": {"n_repeats": 0}}, r"'permutation.n_repeats' must be positive"),
         ({"permutation": {"max_samples": 1.5}}, r"fraction in \(0, 1\]"),
-        ({"shap": {"algorithm": "kernel"}}, r"one of 'auto', 'tree', 'linear', 'permutation'"),
+        ({"shap": {"algorithm": "kernel"}}, r"one of 'auto', 'tree', 'linear', 'deep', 'permutation'"),
         ({"shap": "yes"}, r"section 'shap' must be a mapping"),
         ({"on_error": "ignore"}, r"'on_error' must be one of 'warn', 'raise'"),
     ],

@@ -1,11 +1,13 @@
 """SHAP values with the fastest exact explainer the model allows, reported per raw column.
 
 Tree ensembles get ``TreeExplainer`` and linear models ``LinearExplainer`` (both exact and
-fast); anything else the sampled, model-agnostic ``PermutationExplainer`` on fewer rows, with
-a warning. In a scikit-learn Pipeline whose preprocessing maps each output column to one raw
-column (verified, see ``models.raw_column_origins``), the final estimator is explained on the
-transformed rows and the values of the columns a raw column expanded into are summed back onto
-it, so they stay additive. Which explainer ran, and why, is part of the result.
+fast), PyTorch networks and scikit-learn MLPs DeepLIFT-SHAP (``deep_shap.py``: fast and additive,
+the values of shap's ``DeepExplainer``, which approximate Shapley values); anything else the
+sampled, model-agnostic ``PermutationExplainer`` on fewer rows, with a warning. In a scikit-learn
+Pipeline whose preprocessing maps each output column to one raw column (verified, see
+``models.raw_column_origins``), the final estimator is explained on the transformed rows and the
+values of the columns a raw column expanded into are summed back onto it, so they stay additive.
+Which explainer ran, and why, is part of the result.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import logging
 import warnings
 from functools import partial
+from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import shap
+from sklearn.base import is_classifier
 from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 
@@ -33,7 +37,9 @@ from ..models import (
     split_pipeline,
 )
 from ..results import ShapResult, Task
+from .deep_shap import deep_shap_values, module_outputs
 from .pipeline_split import structural_problem
+from .sklearn_mlp import mlp_module, mlp_problem
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +73,15 @@ def shap_values(
         Regression, binary or multiclass, with the class labels.
     feature_names : list of str
         Names of the columns of ``X``.
-    algorithm : {"auto", "tree", "linear", "permutation"}, default="auto"
-        "auto" takes the first of tree, linear, permutation that fits the model.
+    algorithm : {"auto", "tree", "linear", "deep", "permutation"}, default="auto"
+        "auto" takes the first of deep, tree, linear, permutation that fits the model: "deep" for a
+        PyTorch model (one with a ``torch_module``) or a scikit-learn MLP.
     max_rows, background_rows, permutation_max_rows : int
         Rows explained, background rows, and rows explained by the slow permutation explainer.
     local_rows : int
         Rows (a seeded choice among the explained ones) marked for local explanations.
     random_state : int
-        Seed of every sample.
+        Seed of every sample (and of the expected-gradients points, when a network falls back to them).
     check_additivity : bool
         Measure the largest gap between values + base value and the model's own output.
     background : DataFrame or ndarray, default=None
@@ -91,7 +98,7 @@ def shap_values(
     target, to_raw, pipeline_note = _explained_model(
         model, X, order, explained, drawn if background is None else None, feature_names
     )
-    chosen = _choose(target, task, algorithm, pipeline_note)
+    chosen = _choose(target, task, algorithm, pipeline_note, random_state)
     positions = np.sort(order[:permutation_max_rows]) if chosen.name == "permutation" else explained
     if chosen.name == "permutation":
         logger.warning("SHAP: slow model-agnostic path on %d rows: %s", len(positions), chosen.reason)
@@ -103,7 +110,7 @@ def shap_values(
         background = to_raw.background(take_rows(X, drawn) if background is None else background)
     values, base, space = chosen.explain(target, rows, background, task)
     values, base = _per_class(values, base, task, space)
-    error = _additivity_error(target, rows, task, space, values, base) if check_additivity else None
+    error = _additivity_error(chosen.outputs, target, rows, task, space, values, base) if check_additivity else None
     return ShapResult(
         values=to_raw.sum_back(values),
         base_values=base,
@@ -205,14 +212,25 @@ def _transform_once(
 
 
 class _Choice:
-    def __init__(self, name: str, explain: Any, reason: str):
-        self.name, self.explain, self.reason = name, explain, reason
+    """An explainer: ``explain(model, rows, background, task) -> (values, base values, output space)``,
+    and ``outputs(model, rows, task, space)``, the model output its values add up to."""
+
+    def __init__(self, name: str, explain: Any, reason: str, outputs: Any = model_outputs):
+        self.name, self.explain, self.reason, self.outputs = name, explain, reason, outputs
 
 
-def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choice:
+def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_state: int) -> _Choice:
     kind = model_name(model)
     if pipeline_note and not pipeline_note.startswith("final step"):
         return _Choice("permutation", _permutation, f"{pipeline_note}; the whole Pipeline is explained on raw columns")
+    suffix = f" ({pipeline_note})" if pipeline_note else ""
+    deep_problem = None
+    if algorithm in ("auto", "deep"):
+        network, deep_problem = _deep_choice(model, kind, suffix, random_state)
+        if network is not None:
+            return network
+        if algorithm == "deep":
+            raise ValueError(f"shap.algorithm is 'deep' but {deep_problem}")
     if isinstance(model, PredictOnly) and algorithm in ("auto", "permutation"):
         return _Choice(
             "permutation",
@@ -220,7 +238,6 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choi
             f"{kind} only predicts (no scikit-learn estimator, tree ensemble or linear model): "
             "sampled model-agnostic PermutationExplainer",
         )
-    suffix = f" ({pipeline_note})" if pipeline_note else ""
     if algorithm in ("auto", "tree") and type(model).__module__.startswith("lightgbm"):
         return _Choice(
             "tree",
@@ -244,9 +261,77 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str) -> _Choi
     why = (
         "shap.algorithm is 'permutation'"
         if algorithm == "permutation"
-        else (f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem})")
+        else (
+            f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem}) "
+            f"nor a network ({deep_problem})"
+        )
     )
     return _Choice("permutation", _permutation, f"{why}: sampled model-agnostic PermutationExplainer{suffix}")
+
+
+_NETWORK_SPACES = {"logits": "margin", "probabilities": "probability", "regression": "prediction"}
+_SPACE_WORDS = {
+    "margin": "values in margin (log-odds: the output before a final sigmoid or softmax)",
+    "probability": "values in probability (the network's own output)",
+    "prediction": "values in the prediction",
+}
+
+
+def _deep_choice(model: Any, kind: str, suffix: str, random_state: int) -> tuple[_DeepChoice | None, str | None]:
+    """DeepLIFT-SHAP of a PyTorch model (one with a ``torch_module``) or of a scikit-learn MLP; else why not."""
+    adapter = model if hasattr(model, "torch_module") or not isinstance(model, PredictOnly) else model.model
+    if hasattr(adapter, "torch_module"):  # the PyTorch tabular adapter (itself a PredictOnly model), or one wrapped
+        space = _NETWORK_SPACES.get(adapter.output_kind)
+        if space is None:
+            raise ValueError(f"output_kind {adapter.output_kind!r} is none of {sorted(_NETWORK_SPACES)}")
+        subject = f"{type(adapter.torch_module).__name__} is a PyTorch module"
+        choice = _DeepChoice(adapter.torch_module, space, subject, suffix, random_state)
+        choice.outputs = partial(_network_outputs, adapter.torch_module)
+        return choice, None
+    problem = mlp_problem(model)
+    if problem is None and find_spec("torch") is None:
+        problem = f"{kind} is a scikit-learn MLP, but the deep path needs PyTorch, which is not installed"
+    if problem is not None:
+        return None, problem
+    subject = f"{kind} is a scikit-learn MLP (its weights as a PyTorch network)"
+    space = "margin" if is_classifier(model) else "prediction"
+    return _DeepChoice(mlp_module(model), space, subject, suffix, random_state), None
+
+
+class _DeepChoice(_Choice):
+    """DeepLIFT-SHAP of ``module`` in ``space``; once explained, ``name`` and ``reason`` say if it fell back."""
+
+    def __init__(self, module: Any, space: str, subject: str, suffix: str, random_state: int):
+        self.module, self.space, self.random_state = module, space, random_state
+        self.subject, self.ending = subject, f"{_SPACE_WORDS[space]}{suffix}"
+        super().__init__(
+            "deep",
+            self._explain,
+            f"{subject}: DeepLIFT-SHAP (shap's DeepExplainer values, additive), batched over rows x background "
+            f"rows; {self.ending}",
+        )
+
+    def _explain(self, model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+        result = deep_shap_values(self.module, rows, background, random_state=self.random_state)
+        n_outputs, wanted = result.values.shape[2], len(output_names(task))
+        if n_outputs != wanted and not (task.kind == "binary" and n_outputs == 1):
+            raise ValueError(f"The network returns {n_outputs} outputs per row, but its task has {wanted}.")
+        if result.method == "expected_gradients":
+            self.name = "expected_gradients"
+            self.reason = (
+                f"{self.subject}, but {result.fallback_reason}: expected gradients instead (gradients at "
+                f"seeded random points between each row and each background row), additive only approximately; "
+                f"{self.ending}"
+            )
+        return result.values, result.base_values, self.space
+
+
+def _network_outputs(module: Any, model: Any, rows: Any, task: Task, space: str) -> np.ndarray:
+    """A PyTorch model's own output (its module's), one column per output as ``models.model_outputs`` gives it."""
+    outputs = module_outputs(module, rows)
+    if task.kind == "binary" and outputs.shape[1] == 1:
+        return np.hstack([(1.0 if space == "probability" else 0.0) - outputs, outputs])
+    return outputs
 
 
 def _tree_explainer(model: Any) -> tuple[shap.TreeExplainer | None, str | None]:
@@ -387,10 +472,12 @@ def _per_class(values: np.ndarray, base: np.ndarray, task: Task, space: str) -> 
     return values, base
 
 
-def _additivity_error(model: Any, rows: Any, task: Task, space: str, values: np.ndarray, base: np.ndarray) -> float:
+def _additivity_error(
+    outputs: Any, model: Any, rows: Any, task: Task, space: str, values: np.ndarray, base: np.ndarray
+) -> float:
     with warnings.catch_warnings():  # rows given as an array to a model fitted on a frame: the same columns
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        expected = model_outputs(model, rows, task, space)
+        expected = outputs(model, rows, task, space)
     return float(np.max(np.abs(values.sum(axis=1) + base - expected)))
 
 
