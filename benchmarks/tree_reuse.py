@@ -25,7 +25,8 @@ from sklearn.inspection import permutation_importance as sklearn_permutation_imp
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
-from mlflow_explain.methods.permutation import _shuffles, permutation_importance
+from mlflow_explain.methods.permutation import permutation_importance
+from mlflow_explain.methods.permutation_batches import draw_shuffles
 
 N_REPEATS = 5
 
@@ -45,7 +46,7 @@ def tree_reuse_importance(model, X: np.ndarray, y: np.ndarray, n_repeats: int, s
     """
     X = X.astype(np.float32)
     n_rows, n_features = X.shape
-    _, shuffles = _shuffles(seed, n_rows, n_repeats, 1.0)
+    _, shuffles = draw_shuffles(seed, n_rows, n_repeats, 1.0)
     trees, weight = _trees(model)
     base_prediction = model.predict(X)
     baseline = r2_score(y, base_prediction)

@@ -21,6 +21,7 @@ from .config import ExplainConfig
 from .engine import guarded, timed
 from .keys import key_parts
 from .results import Comparison, Explanation, GradcamResult, ShapResult
+from .shap_table import shap_table
 
 logger = logging.getLogger(__name__)
 
@@ -198,15 +199,10 @@ def _write_report(explanation: Explanation, directory: Path, images: dict[str, b
 
 def _shap_table(shap_result: ShapResult) -> pd.DataFrame:
     """One row per explained row: its position, raw values, SHAP values and base values."""
-    columns: dict[str, Any] = {"row": shap_result.row_positions}
-    for name in shap_result.feature_names:
-        values = shap_result.data[name]
-        columns[f"value:{name}"] = values.astype("string") if values.dtype == object else values.to_numpy()
-    for k, output in enumerate(shap_result.output_names):
-        for j, name in enumerate(shap_result.feature_names):
-            columns[f"shap:{output}:{name}"] = shap_result.values[:, j, k]
-        columns[f"base_value:{output}"] = shap_result.base_values[:, k]
-    return pd.DataFrame(columns)
+    data = shap_result.data[shap_result.feature_names]
+    return shap_table(
+        shap_result.row_positions, data, shap_result.values, shap_result.base_values, shap_result.output_names
+    )
 
 
 def _local_table(shap_result: ShapResult) -> pd.DataFrame:

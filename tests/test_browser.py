@@ -190,7 +190,8 @@ def test_a_script_closing_name_in_the_force_plot_neither_runs_nor_breaks_it(brow
     _not_run(browser)
     browser.switch_to.frame(browser.find_element("css selector", "iframe[title='force plot']"))
     _wait(browser, lambda d: d.find_elements("css selector", "svg"))  # shap's script drew the plot
-    assert name in browser.find_element("tag name", "body").text, "the name is a label of the plot, as text"
+    # shap draws the svg first and its labels after; wait for them (a timeout fails the test)
+    _wait(browser, lambda d: name in d.find_element("tag name", "body").text)
     _not_run(browser)
     browser.switch_to.default_content()
     browser.save_screenshot(str(SCREENSHOTS / "force_plot_script_name.png"))

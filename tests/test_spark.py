@@ -7,19 +7,22 @@ import re
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import mlflow_explain
-from mlflow_explain import InvalidInputError, load_config
+from mlflow_explain import InvalidInputError, artifacts, load_config
 from mlflow_explain.cli import main
+from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
 
@@ -134,6 +137,62 @@ def test_spark_classification_on_one_partition_is_sklearn(spark, wine):
         np.testing.assert_allclose(result.importances[scorer], expected[scorer].importances, rtol=1e-9, atol=1e-12)
     assert result.baseline_scores["accuracy"] == pytest.approx(accuracy_score(y, model.predict(X)))
     assert result.baseline_scores["neg_log_loss"] == pytest.approx(-log_loss(y, model.predict_proba(X)), rel=1e-9)
+
+
+def test_one_partition_equals_the_local_engine_for_log_loss_and_feature_groups(spark, wine):
+    X, y = wine.drop(columns="label"), wine["label"].to_numpy()
+    model = RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0).fit(X, y)
+    options = dict(
+        scoring=["neg_log_loss", "accuracy"],
+        n_repeats=2,
+        random_state=3,
+        feature_groups={"phenols": ["total_phenols", "flavanoids"]},
+    )
+    _, _, result = run_permutation(spark.createDataFrame(wine).coalesce(1), model, "label", **options)
+    local = permutation_importance(model, X, y, **options)
+    assert result.feature_names == local.feature_names and "phenols" in result.feature_names
+    for scorer in options["scoring"]:
+        assert result.baseline_scores[scorer] == local.baseline_scores[scorer]
+        np.testing.assert_array_equal(result.importances[scorer], local.importances[scorer])
+    assert result.mean("neg_log_loss")[result.feature_names.index("proline")] > 0.01  # a real signal
+
+
+@pytest.mark.parametrize("scoring", ["roc_auc", ["r2", "balanced_accuracy"]])
+def test_a_scorer_that_is_not_a_sum_over_rows_is_a_clear_error_on_spark(diabetes, scoring):
+    _, model = diabetes
+    refused = "roc_auc" if scoring == "roc_auc" else "balanced_accuracy"
+    with pytest.raises(InvalidInputError, match=f"'{refused}' cannot be computed from per-partition sums on Spark"):
+        plan_permutation(model, ["age", "bmi"], scoring=scoring)
+
+
+def test_shap_values_parquet_has_one_schema_on_both_engines(spark, tmp_path):
+    X, y = mixed_frame(200)
+    X = X.drop(columns="city")  # Spark has no categorical type
+    encode = ColumnTransformer([("color", OneHotEncoder(), ["color"])], remainder="passthrough")
+    model = Pipeline([("encode", encode), ("model", HistGradientBoostingClassifier(max_iter=10))]).fit(X, y)
+    config = load_config({"shap": {"max_rows": 50, "background_rows": 20}}).shap
+    local = shap_values(model, X, detect_task(model, y), feature_names=list(X.columns), max_rows=50)
+    data = check_frame(model, spark.createDataFrame(X.assign(y=y)), "y")
+    handle = spark.sparkContext.broadcast(model)
+    sampled = spark_shap_values(model, handle, data, config, shap_output=str(tmp_path / "spark_rows"))
+    handle.unpersist()
+    files = {"local": tmp_path / "local.parquet", "spark sample": tmp_path / "sample.parquet"}
+    artifacts._write_parquet(files["local"], artifacts._shap_table(local))  # what a run logs
+    artifacts._write_parquet(files["spark sample"], artifacts._shap_table(sampled))
+    files["shap_output"] = sorted((tmp_path / "spark_rows").glob("part-*.parquet"))[0]
+    schemas = {name: _parquet_columns(path) for name, path in files.items()}
+    assert [name for name, *_ in schemas["local"]][:3] == ["row", "value:income", "value:color"]
+    assert [name for name, *_ in schemas["local"]][-1] == "base_value:1"
+    assert schemas["shap_output"] == schemas["local"] == schemas["spark sample"]
+
+
+def _parquet_columns(path) -> list[tuple[str, str, str]]:
+    """Name, physical and logical type of every column of a Parquet file."""
+    schema = pq.read_metadata(path).schema
+    return [
+        (column.name, column.physical_type, str(column.logical_type))
+        for column in map(schema.column, range(len(schema)))
+    ]
 
 
 def test_spark_run_logs_what_the_core_logs_and_the_same_shap_values(spark, wine, tracking_uri, tmp_path):

@@ -4,9 +4,10 @@ Same shuffles, scores and result as ``sklearn.inspection.permutation_importance`
 ``random_state``, ``n_repeats`` and ``max_samples``; the difference is that the permuted copies
 of the data are stacked into large batches (sized to a memory budget), so the model is called
 once per batch instead of once per feature and repeat, the unpermuted baseline rides along in the
-first batch, common scores are computed for a whole batch at once (``permutation_scoring``), and
-a Pipeline with verified row-wise, column-by-column preprocessing is transformed only once
-(``permuted_copies``, ``pipeline_split``).
+first batch, common scores are computed for a whole batch at once from the scorer table
+(``permutation_scoring``), and a Pipeline with verified row-wise, column-by-column preprocessing is
+transformed only once (``permuted_copies``, ``pipeline_split``). The draws, the batch sizes and the
+scores are those the Spark engine uses on each partition (``permutation_batches``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn import config_context
-from sklearn.utils import check_random_state
-from sklearn.utils.random import sample_without_replacement
 from tqdm.auto import tqdm
 
-from ..data import column_names, take_rows
+from ..data import column_names
 from ..results import PermutationResult
-from .permutation_scoring import Targets, scorers
-from .permuted_copies import BatchPredictions, evaluation_space
+from .permutation_batches import PermutationBatches, draw_seed, draw_shuffles
+from .permutation_scoring import BatchPredictions, scorers
+from .permuted_copies import evaluation_space
 
 logger = logging.getLogger(__name__)
 
@@ -104,64 +103,47 @@ def permutation_importance(
     (10,)
     """
     columns = [str(name) for name in feature_names] if feature_names is not None else column_names(X)
-    units, unit_names = _permutation_units(columns, feature_groups or {})
+    units, unit_names = permutation_units(columns, feature_groups or {})
     named_scorers = scorers(model, scoring)
-    random_seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
-    row_positions, shuffles = _shuffles(random_seed, X.shape[0], n_repeats, max_samples)
+    row_positions, shuffles = draw_shuffles(draw_seed(random_state), X.shape[0], n_repeats, max_samples)
     space = evaluation_space(model, X, units, memory_budget_mb if split_pipeline else None)
     logger.info("permutation importance: %s: %s", space.path, space.reason)
-    everything = Targets(X, y, sample_weight)
-    sampled = Targets(
-        take_rows(X, row_positions), y[row_positions], None if sample_weight is None else sample_weight[row_positions]
-    )
+    n_cells = (1 + len(units) * n_repeats) * len(row_positions) * space.X.shape[1]
+    workers = _n_workers(n_jobs, n_cells)
+    batches = PermutationBatches.sized(model, space, row_positions, shuffles, workers, memory_budget_mb)
+    everything, sampled = batches.targets(X, y, sample_weight)
 
-    # Job None scores the unpermuted rows (the baseline) in the same predict call as the first copies.
-    jobs: list[tuple[int, int] | None] = [None] + [
-        (unit, repeat) for unit in range(len(units)) for repeat in range(n_repeats)
-    ]
-    workers = _n_workers(n_jobs, len(jobs) * len(row_positions) * space.X.shape[1])
-    copy_bytes = _nbytes(space.X) * len(row_positions) // X.shape[0]
-    per_call = _copies_per_call(copy_bytes, len(jobs), workers, memory_budget_mb)
-    batches = [jobs[start : start + per_call] for start in range(0, len(jobs), per_call)]
+    def score(predictions: BatchPredictions, baseline_first: bool) -> dict[str, np.ndarray]:
+        return {
+            name: scorer.score_blocks(predictions, baseline_first, everything, sampled)
+            for name, scorer in named_scorers.items()
+        }
 
-    def score_batch(batch: list) -> dict[str, np.ndarray]:
-        copies = [None if job is None else (space.units[job[0]], shuffles[job[1]]) for job in batch]
-        stacked, offsets = space.stack(row_positions, copies, frame=workers > 1)
-        predictions = BatchPredictions(space.predictor, model, stacked, offsets)
-        with config_context(skip_parameter_validation=True, assume_finite=space.finite):
-            return {
-                name: scorer.score_blocks(predictions, batch[0] is None, everything, sampled)
-                for name, scorer in named_scorers.items()
-            }
-
-    progress = tqdm(batches, desc="permutation importance", unit="batch", disable=None, leave=False)
+    progress = tqdm(batches.batches, desc="permutation importance", unit="batch", disable=None, leave=False)
     if workers == 1:  # joblib's set-up costs more than a small job's whole predict
-        batch_scores = [score_batch(batch) for batch in progress]
+        batch_scores = [batches.evaluate(batch, score, frame=False) for batch in progress]
     else:
-        batch_scores = Parallel(n_jobs=workers, prefer="threads")(delayed(score_batch)(batch) for batch in progress)
-    baseline = {name: float(batch_scores[0][name][0]) for name in named_scorers}
-    importances = {name: np.empty((len(units), n_repeats)) for name in named_scorers}
-    for batch, scores in zip(batches, batch_scores, strict=True):
-        for k, job in enumerate(batch):
-            if job is not None:
-                for name in named_scorers:
-                    importances[name][job] = baseline[name] - scores[name][k]
+        batch_scores = Parallel(n_jobs=workers, prefer="threads")(
+            delayed(batches.evaluate)(batch, score) for batch in progress
+        )
+    scores = {name: np.concatenate([batch[name] for batch in batch_scores]) for name in named_scorers}
+    baseline = {name: float(scores[name][0]) for name in named_scorers}
     return PermutationResult(
         feature_names=unit_names,
         scorer_names=list(named_scorers),
         baseline_scores=baseline,
-        importances=importances,
+        importances={name: baseline[name] - scores[name][1:].reshape(len(units), n_repeats) for name in named_scorers},
         n_rows=len(row_positions),
         n_repeats=n_repeats,
-        copies_per_call=per_call,
-        n_predict_calls=len(batches),
+        copies_per_call=batches.copies_per_call,
+        n_predict_calls=len(batches.batches),
         path=space.path,
         path_reason=space.reason,
     )
 
 
-def _permutation_units(columns: list[str], groups: Mapping[str, Sequence]) -> tuple[list[list[int]], list[str]]:
-    """Column positions permuted together, with their names: one per ungrouped column or group."""
+def permutation_units(columns: list[str], groups: Mapping[str, Sequence]) -> tuple[list[list[int]], list[str]]:
+    """Column positions permuted together, with their names: one per ungrouped column or group, in column order."""
     grouped: dict[int, str] = {}
     for name, members in groups.items():
         members = [members] if isinstance(members, str) else list(members)
@@ -195,46 +177,8 @@ def _column_position(member: Any, columns: list[str], group: str) -> int:
     raise ValueError(f"Feature group {group!r} names column {member!r}, which is not in the data.")
 
 
-def _shuffles(seed: int, n_rows: int, n_repeats: int, max_samples: float | int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Rows used and, per repeat, the row order of a permuted column, exactly as sklearn draws them.
-
-    sklearn gives every column a RandomState seeded with ``seed``, draws the row subsample from it,
-    then shuffles an index array in place once per repeat and applies it to the column permuted
-    so far, so repeat r sees the composition of the first r shuffles.
-    """
-    if not isinstance(max_samples, numbers.Integral):
-        max_samples = int(max_samples * n_rows)
-    elif max_samples > n_rows:
-        raise ValueError(f"max_samples={max_samples} is more than the {n_rows} validation rows.")
-    random_state = np.random.RandomState(seed)
-    if max_samples < n_rows:
-        rows = sample_without_replacement(n_rows, max_samples, random_state=random_state)
-    else:
-        rows = np.arange(n_rows)
-    shuffling = np.arange(len(rows))
-    order = np.arange(len(rows))
-    shuffles = []
-    for _ in range(n_repeats):
-        random_state.shuffle(shuffling)
-        order = order[shuffling]
-        shuffles.append(order)
-    return rows, shuffles
-
-
 def _n_workers(n_jobs: int, n_cells: int) -> int:
     """Threads to use: n_jobs (negative counts back from all cores), but one while the permuted
     values are too few to pay for a second predict call."""
     wanted = max(1, (os.cpu_count() or 1) + 1 + n_jobs if n_jobs < 0 else n_jobs)
     return max(1, min(wanted, n_cells // _MIN_CELLS_PER_WORKER))
-
-
-def _nbytes(X: pd.DataFrame | np.ndarray) -> int:
-    return int(X.memory_usage(deep=True, index=False).sum()) if isinstance(X, pd.DataFrame) else X.nbytes
-
-
-def _copies_per_call(copy_bytes: int, n_copies: int, workers: int, budget_mb: float) -> int:
-    """Copies stacked per predict call: what fits in the budget (counting the copy and the model's
-    working memory) split over the workers, and few enough that every worker gets a batch."""
-    per_copy = 2 * max(copy_bytes, 1)
-    fits = max(1, int(budget_mb * 2**20 / workers // per_copy))
-    return int(min(fits, -(-n_copies // workers)))

@@ -26,13 +26,17 @@ _ROW_BITS = 33  # row ids are partition << 33 | position, as Spark's monotonical
 
 @dataclasses.dataclass
 class SparkData:
-    """Checked validation rows: the Spark DataFrame, its target column, feature names, size and task."""
+    """Checked validation rows: the Spark DataFrame, its target column, feature names, size and task.
+
+    ``target_mean`` is the mean of a numeric target (None for labels).
+    """
 
     frame: DataFrame
     target: str
     feature_names: list[str]
     n_rows: int
     task: Task
+    target_mean: float | None = None
 
 
 def column(name: str):
@@ -57,10 +61,11 @@ def check_frame(model: Any, frame: Any, target: str) -> SparkData:
         raise InvalidInputError("Name the target column of the Spark DataFrame with target=.")
     probe = model_rows(model, frame.limit(_PROBE_ROWS).toPandas(), target)
     target_type = frame.schema[target].dataType
-    missing = column(target).isNull()
-    if isinstance(target_type, NumericType):
+    missing, numeric = column(target).isNull(), isinstance(target_type, NumericType)
+    if numeric:
         missing = missing | F.isnan(column(target))
-    counts = frame.agg(F.count(F.lit(1)).alias("rows"), F.sum(missing.cast("long")).alias("missing")).first()
+    mean = [F.avg(column(target)).alias("mean")] if numeric else []
+    counts = frame.agg(F.count(F.lit(1)).alias("rows"), F.sum(missing.cast("long")).alias("missing"), *mean).first()
     if counts["missing"]:
         raise InvalidInputError(
             f"The target has {counts['missing']} missing (NaN) value(s); drop those rows before explaining."
@@ -68,7 +73,8 @@ def check_frame(model: Any, frame: Any, target: str) -> SparkData:
     labels = probe.y
     if hasattr(model, "classes_"):
         labels = frame.select(target).distinct().limit(_MAX_LABELS).toPandas()[target].to_numpy()
-    return SparkData(frame, target, probe.feature_names, int(counts["rows"]), detect_task(model, labels))
+    mean = counts["mean"] if numeric else None
+    return SparkData(frame, target, probe.feature_names, int(counts["rows"]), detect_task(model, labels), mean)
 
 
 def sample_rows(data: SparkData, n_rows: int, seed: int) -> pd.DataFrame:

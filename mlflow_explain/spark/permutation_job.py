@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
 from ..results import PermutationResult
-from .frames import SparkData, model_rows
+from .frames import SparkData, column, model_rows
 from .statistics import KEYS, PermutationPlan, combiner
 
 
@@ -40,20 +40,21 @@ def spark_permutation_importance(model_handle: Broadcast, data: SparkData, plan:
         [StructField(name, IntegerType(), False) for name in KEYS]
         + [StructField(name, DoubleType(), False) for name in plan.statistic_names]
     )
-    statistics = data.frame.mapInPandas(_partition_statistics(model_handle, plan, data.target), schema)
+    center = data.target_mean or 0.0  # one center of the targets' sums for every partition
+    statistics = data.frame.mapInPandas(_partition_statistics(model_handle, plan, data.target, center), schema)
     totals = statistics.groupBy(*KEYS).agg(
-        *[getattr(F, combiner(name))(name).alias(name) for name in plan.statistic_names]
+        *[getattr(F, combiner(name))(column(name)).alias(name) for name in plan.statistic_names]
     )
     return plan.result(totals.toPandas())
 
 
-def _partition_statistics(model_handle: Broadcast, plan: PermutationPlan, target: str):
+def _partition_statistics(model_handle: Broadcast, plan: PermutationPlan, target: str, center: float):
     def statistics(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         chunks = [batch for batch in batches if len(batch)]
         if not chunks:
             return
         model: Any = model_handle.value
         rows = model_rows(model, pd.concat(chunks, ignore_index=True), target)
-        yield plan.statistics(model, rows.X, rows.y, TaskContext.get().partitionId())
+        yield plan.statistics(model, rows.X, rows.y, TaskContext.get().partitionId(), center)
 
     return statistics

@@ -18,11 +18,11 @@ from ..config import ShapConfig
 from ..methods.shap import shap_values
 from ..models import output_names
 from ..results import ShapResult, Task
+from ..shap_table import ROW, base_value_column, shap_columns, shap_table, table_columns, value_column
 from .frames import SparkData, column, model_rows, row_ids, sample_rows
 
 logger = logging.getLogger(__name__)
 
-ROW = "row"
 _ERROR = "_additivity_error"  # largest additivity gap of the row's batch (dropped from the output)
 
 
@@ -117,14 +117,14 @@ def spark_shap_values(
         if shap_output:
             explained.drop(_ERROR).write.parquet(shap_output)
             logger.info("SHAP values of %d rows written to %s.", data.n_rows, shap_output)
-        shap_columns = [f"shap:{output}:{name}" for output in job.outputs for name in job.feature_names]
+        names = shap_columns(job.feature_names, job.outputs)
         totals = explained.agg(
-            *[F.avg(F.abs(column(name))) for name in shap_columns], F.max(_ERROR), F.count(F.lit(1))
+            *[F.avg(F.abs(column(name))) for name in names], F.max(_ERROR), F.count(F.lit(1))
         ).first()
         sample = explained.orderBy(F.rand(config.random_state)).limit(config.max_rows).toPandas().sort_values(ROW)
     finally:
         explained.unpersist()
-    mean_abs = np.array(totals[: len(shap_columns)], dtype=float).reshape(len(job.outputs), -1).T
+    mean_abs = np.array(totals[: len(names)], dtype=float).reshape(len(job.outputs), -1).T
     return _result(sample, probe, job, mean_abs, totals[-2], int(totals[-1]), config)
 
 
@@ -151,24 +151,19 @@ def _explain_partition(model_handle: Broadcast, job: _Job):
 
 
 def _output_rows(batch: pd.DataFrame, result: ShapResult, job: _Job, ids: np.ndarray) -> pd.DataFrame:
-    columns: dict[str, Any] = {ROW: ids}
-    for name in job.feature_names:
-        columns[f"value:{name}"] = batch[name].to_numpy()
-    for k, output in enumerate(job.outputs):
-        for j, name in enumerate(job.feature_names):
-            columns[f"shap:{output}:{name}"] = result.values[:, j, k]
-        columns[f"base_value:{output}"] = result.base_values[:, k]
+    """The batch's rows of shap_values.parquet, with the additivity error of the batch."""
+    table = shap_table(ids, batch[job.feature_names], result.values, result.base_values, job.outputs)
     error = result.max_additivity_error
-    columns[_ERROR] = np.full(len(batch), np.nan if error is None else error)
-    return pd.DataFrame(columns)
+    return table.assign(**{_ERROR: np.full(len(batch), np.nan if error is None else error)})
 
 
 def _schema(data: SparkData, job: _Job) -> StructType:
-    fields = [StructField(ROW, LongType(), False)]
-    fields += [StructField(f"value:{name}", data.frame.schema[name].dataType, True) for name in job.feature_names]
-    for output in job.outputs:
-        fields += [StructField(f"shap:{output}:{name}", DoubleType(), False) for name in job.feature_names]
-        fields.append(StructField(f"base_value:{output}", DoubleType(), False))
+    """The table's columns as Spark types: row ids, the frame's types for raw values, doubles for the rest."""
+    values = {value_column(name): data.frame.schema[name].dataType for name in job.feature_names}
+    fields = [
+        StructField(name, LongType() if name == ROW else values.get(name, DoubleType()), nullable=name in values)
+        for name in table_columns(job.feature_names, job.outputs)
+    ]
     return StructType([*fields, StructField(_ERROR, DoubleType(), True)])
 
 
@@ -183,11 +178,9 @@ def _result(
 ) -> SparkShapResult:
     """The SparkShapResult of the sampled rows."""
     names = job.feature_names
-    values = np.stack(
-        [sample[[f"shap:{output}:{name}" for name in names]].to_numpy(dtype=float) for output in job.outputs], axis=2
-    )
-    base = sample[[f"base_value:{output}" for output in job.outputs]].to_numpy(dtype=float)
-    data = sample[[f"value:{name}" for name in names]].set_axis(names, axis=1).reset_index(drop=True)
+    values = np.stack([sample[shap_columns(names, [output])].to_numpy(dtype=float) for output in job.outputs], axis=2)
+    base = sample[[base_value_column(output) for output in job.outputs]].to_numpy(dtype=float)
+    data = sample[[value_column(name) for name in names]].set_axis(names, axis=1).reset_index(drop=True)
     rng = np.random.RandomState(config.random_state)
     return SparkShapResult(
         values=values,
