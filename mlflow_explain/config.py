@@ -86,15 +86,27 @@ class ShapConfig(_Section):
     """``shap``: SHAP values, their explainer and the plots drawn from them."""
 
     enabled: bool = _option(True, "compute SHAP values")
-    algorithm: Literal["auto", "tree", "linear", "permutation"] = _option(
-        "auto", "auto (tree, then linear, then permutation), tree, linear or permutation"
+    algorithm: Literal["auto", "tree", "linear", "permutation", "exact"] = _option(
+        "auto",
+        "auto (tree, then linear, then model-agnostic: exact up to exact_max_features raw columns, else "
+        "permutation), tree, linear, permutation or exact",
     )
     max_rows: int = _option(2000, "rows explained at most (a seeded sample beyond that)", gt=0)
-    background_rows: int = _option(100, "background rows for the linear and permutation explainers", ge=0)
-    permutation_max_rows: int = _option(200, "rows explained at most by the slow model-agnostic explainer", gt=0)
+    background_rows: int = _option(100, "background rows for the linear and model-agnostic explainers", ge=0)
+    permutation_max_rows: int = _option(
+        200, "rows explained at most by the slow model-agnostic explainers (exact, permutation)", gt=0
+    )
+    exact_max_features: int = _option(
+        10,
+        "model-agnostic SHAP (a model, or a whole Pipeline, masked on its raw columns): exact Shapley values "
+        "(shap's ExactExplainer, 2^n coalitions per row) up to this many raw columns, above it the sampled "
+        "PermutationExplainer seeded by random_state",
+        ge=0,
+        le=20,
+    )
     dependence_top_k: int = _option(5, "dependence plots drawn for this many top features", ge=0)
     local_rows: int = _option(3, "rows given a waterfall plot (seeded choice); the first also a force plot", ge=0)
-    random_state: Seed = _option(0, "seed of the row and background samples")
+    random_state: Seed = _option(0, "seed of the row and background samples and of the permutation explainer")
     check_additivity: bool = _option(True, "check values + base value = model output and record the largest error")
     budget_s: float | None = _option(
         None,
