@@ -37,7 +37,7 @@ class TabularEngine:
             steps["permutation"] = functools.partial(_permutation, request, explanation)
         if config.shap.enabled:
             steps["shap"] = functools.partial(_shap, request, explanation)
-        return run_steps(explanation, steps, config.on_error, rows=data.frame)
+        return run_steps(explanation, steps, config.on_error, rows=data.frame, target=lambda: data.y)
 
 
 def _note(explanation: Explanation, limits: budget.Limits) -> None:
