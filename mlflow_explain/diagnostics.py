@@ -19,6 +19,11 @@ of ``tests/test_leakage.py`` a leaked copy of the target and the split leak scor
 feature (a derogatory-reports count holding most of the importance, the outcome noisy around it)
 0.77, the best single diabetes feature 0.19 (R²). Known limit: a leak no most-important feature
 belongs to is not looked for, and categorical features make clusters of one.
+
+The permutation-vs-SHAP disagreement ranks only the features above noise (permutation importance
+more than ``NOISE_STDS`` standard deviations over the repeats above zero and at least ``NOISE_SHARE``
+of the largest): features the model does not use tie near zero in both methods, and their order is
+noise (22 such features made a healthy model's rankings "disagree").
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ LEAKAGE_SKILL = 0.98  # out-of-fold skill of a feature cluster alone from which 
 LEAK_CLUSTER_ABOVE = 0.7  # |Pearson r| joining features into one cluster for the leakage check...
 LEAK_PARTIAL_ABOVE = 0.3  # ...when they stay correlated this much once the target is known
 LEAK_CANDIDATES = 10  # the leakage check fits the clusters of this many most important features
+NOISE_STDS = 2.0  # permutation importance above this many std over repeats is above noise...
+NOISE_SHARE = 0.01  # ...and at least this share of the largest importance
 _CORRELATION_ROWS = 5000
 _PAIRS_SHOWN = 5
 _FOLDS = 3
@@ -57,7 +64,7 @@ def diagnose(explanation: Explanation, X: pd.DataFrame, y: np.ndarray | None = N
         findings += [finding for finding in _dominant(method, importance) if finding.features[0] not in leaked]
     if explanation.permutation is not None:
         findings += _noise(explanation)
-    findings += _disagreement(importances)
+    findings += _disagreement(explanation, importances)
     findings += _correlated(X)
     return findings
 
@@ -113,14 +120,16 @@ def _noise(explanation: Explanation) -> list[Finding]:
     ]
 
 
-def _disagreement(importances: dict[str, pd.Series]) -> list[Finding]:
+def _disagreement(explanation: Explanation, importances: dict[str, pd.Series]) -> list[Finding]:
+    """How the two rankings agree on the features above noise (ties near zero are noise, not disagreement)."""
     if len(importances) < 2:
         return []
     permutation, shap = importances["permutation"], importances["shap"]
     shared = permutation.index.intersection(shap.index)
-    if len(shared) < 3:
+    above = shared.intersection(above_noise(explanation))
+    if len(above) < 3:
         return []
-    rho = float(spearmanr(permutation[shared], shap[shared]).statistic)
+    rho = float(spearmanr(permutation[above], shap[above]).statistic)
     if np.isnan(rho):
         return []
     severity = "warning" if rho < DISAGREEMENT_BELOW else "info"
@@ -129,11 +138,24 @@ def _disagreement(importances: dict[str, pd.Series]) -> list[Finding]:
         Finding(
             "method_disagreement",
             severity,
-            tuple(shared),
+            tuple(above),
             rho,
-            f"Permutation importance and mean |SHAP| rankings {verdict} (Spearman {rho:.2f}).",
+            f"Permutation importance and mean |SHAP| rankings of the {len(above)} features above noise "
+            f"{verdict} (Spearman {rho:.2f}; {len(shared) - len(above)} features at noise level not ranked).",
         )
     ]
+
+
+def above_noise(explanation: Explanation) -> pd.Index:
+    """Features whose primary-scorer permutation importance is above noise.
+
+    Above noise: more than ``NOISE_STDS`` std over the repeats above zero, and at least ``NOISE_SHARE``
+    of the largest importance.
+    """
+    result = explanation.permutation
+    mean, std = result.mean(result.primary_scorer), result.std(result.primary_scorer)
+    floor = NOISE_SHARE * max(float(mean.max()), 0.0) if len(mean) else 0.0
+    return pd.Index(result.feature_names)[(mean > 0) & (mean > NOISE_STDS * std) & (mean >= floor)]
 
 
 def _leakage(task: Task, importances: dict[str, pd.Series], X: pd.DataFrame, y: np.ndarray) -> list[Finding]:
