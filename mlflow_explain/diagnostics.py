@@ -23,7 +23,9 @@ belongs to is not looked for, and categorical features make clusters of one.
 The permutation-vs-SHAP disagreement ranks only the features above noise (permutation importance
 more than ``NOISE_STDS`` standard deviations over the repeats above zero and at least ``NOISE_SHARE``
 of the largest): features the model does not use tie near zero in both methods, and their order is
-noise (22 such features made a healthy model's rankings "disagree").
+noise (22 such features made a healthy model's rankings "disagree"). A disagreement of fewer than
+``DISAGREEMENT_MIN_FEATURES`` ranked features is information, not a warning: among four features two
+swaps of neighbours already make Spearman 0.4.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from .results import Explanation, Finding, Task
 
 DOMINANT_SHARE = 0.5  # one feature holding more than this share of the importance is worth saying
-DISAGREEMENT_BELOW = 0.5  # Spearman correlation of the two rankings under which they disagree
+DISAGREEMENT_BELOW = 0.5  # Spearman correlation of the two rankings under which they disagree...
+DISAGREEMENT_MIN_FEATURES = 5  # ...when at least this many features are ranked (4 give Spearman in steps of 0.2)
 CORRELATED_ABOVE = 0.9  # |Pearson r| above which two features can split importance between them
 LEAKAGE_SKILL = 0.98  # out-of-fold skill of a feature cluster alone from which it is a leakage suspect
 LEAK_CLUSTER_ABOVE = 0.7  # |Pearson r| joining features into one cluster for the leakage check...
@@ -132,16 +135,20 @@ def _disagreement(explanation: Explanation, importances: dict[str, pd.Series]) -
     rho = float(spearmanr(permutation[above], shap[above]).statistic)
     if np.isnan(rho):
         return []
-    severity = "warning" if rho < DISAGREEMENT_BELOW else "info"
-    verdict = "disagree" if rho < DISAGREEMENT_BELOW else "agree"
+    disagree = rho < DISAGREEMENT_BELOW
+    alarm = disagree and len(above) >= DISAGREEMENT_MIN_FEATURES
+    verdict = "agree" if not disagree else ("disagree" if alarm else "differ")
+    few = disagree and not alarm
+    caveat = f", too few features to call it a disagreement (under {DISAGREEMENT_MIN_FEATURES})" if few else ""
     return [
         Finding(
             "method_disagreement",
-            severity,
+            "warning" if alarm else "info",
             tuple(above),
             rho,
             f"Permutation importance and mean |SHAP| rankings of the {len(above)} features above noise "
-            f"{verdict} (Spearman {rho:.2f}; {len(shared) - len(above)} features at noise level not ranked).",
+            f"{verdict} (Spearman {rho:.2f}{caveat}; {len(shared) - len(above)} "
+            "features at noise level not ranked).",
         )
     ]
 
