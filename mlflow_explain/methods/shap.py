@@ -396,7 +396,7 @@ def _masked(
         return model_outputs(model, codec.decode(encoded), task, space)
 
     masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
-    result = explainer_type(predict, masker)(codec.encode(rows), silent=False, **call)
+    result = explainer_type(predict, masker)(codec.encode(rows), silent=True, **call)
     return result.values, np.asarray(result.base_values), space
 
 
