@@ -69,5 +69,5 @@ def test_pipeline_above_exact_max_features_is_sampled_and_seeded(svc_pipeline):
     assert first.algorithm == "permutation", first.reason
     assert "5 columns > shap.exact_max_features = 4" in first.reason and "seeded" in first.reason
     np.testing.assert_array_equal(first.values, second.values)
-    np.testing.assert_array_equal(np.random.get_state()[1], before), "numpy's global generator left as it was"
+    np.testing.assert_array_equal(np.random.get_state()[1], before, err_msg="numpy's global generator was changed")
     assert first.max_additivity_error < 1e-9
