@@ -86,17 +86,28 @@ class ShapConfig(_Section):
     """``shap``: SHAP values, their explainer and the plots drawn from them."""
 
     enabled: bool = _option(True, "compute SHAP values")
-    algorithm: Literal["auto", "tree", "linear", "deep", "permutation"] = _option(
+    algorithm: Literal["auto", "tree", "linear", "deep", "permutation", "exact"] = _option(
         "auto",
-        "auto (deep for PyTorch models and scikit-learn MLPs, else tree, then linear, then permutation), "
-        "tree, linear, deep (DeepLIFT-SHAP) or permutation",
+        "auto (deep for PyTorch models and scikit-learn MLPs, else tree, then linear, then model-agnostic: exact "
+        "up to exact_max_features raw columns, else permutation), tree, linear, deep (DeepLIFT-SHAP), permutation "
+        "or exact",
     )
     max_rows: int = _option(2000, "rows explained at most (a seeded sample beyond that)", gt=0)
-    background_rows: int = _option(100, "background rows for the linear, deep and permutation explainers", ge=0)
-    permutation_max_rows: int = _option(200, "rows explained at most by the slow model-agnostic explainer", gt=0)
+    background_rows: int = _option(100, "background rows for the linear, deep and model-agnostic explainers", ge=0)
+    permutation_max_rows: int = _option(
+        200, "rows explained at most by the slow model-agnostic explainers (exact, permutation)", gt=0
+    )
+    exact_max_features: int = _option(
+        10,
+        "model-agnostic SHAP (a model, or a whole Pipeline, masked on its raw columns): exact Shapley values "
+        "(shap's ExactExplainer, 2^n coalitions per row) up to this many raw columns, above it the sampled "
+        "PermutationExplainer seeded by random_state",
+        ge=0,
+        le=20,
+    )
     dependence_top_k: int = _option(5, "dependence plots drawn for this many top features", ge=0)
     local_rows: int = _option(3, "rows given a waterfall plot (seeded choice); the first also a force plot", ge=0)
-    random_state: Seed = _option(0, "seed of the row and background samples")
+    random_state: Seed = _option(0, "seed of the row and background samples and of the permutation explainer")
     check_additivity: bool = _option(True, "check values + base value = model output and record the largest error")
     budget_s: float | None = _option(
         None,
@@ -467,7 +478,7 @@ def _commented(text: str, description: str | None) -> list[str]:
     if not description:
         raise ValueError(f"Config option {text.split(':')[0].strip()!r} has no description.")
     column = max(_COMMENT_COLUMN, len(text) + 2)
-    wrapped = textwrap.wrap(description, _WIDTH - column - 2) or [""]
+    wrapped = textwrap.wrap(description, _WIDTH - column - 2, break_on_hyphens=False) or [""]
     return [f"{text:<{column}}# {wrapped[0]}", *(f"{'':<{column}}# {line}" for line in wrapped[1:])]
 
 

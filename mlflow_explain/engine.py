@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from .config import ExplainConfig
@@ -79,6 +80,7 @@ def run_steps(
     on_error: str,
     *,
     rows: Callable[[], pd.DataFrame] | None = None,
+    target: Callable[[], np.ndarray] | None = None,
     passthrough: tuple[type[Exception], ...] = (),
 ) -> Explanation:
     """Run each step, timed and guarded under its name, into ``explanation.<name>``; then the diagnostics.
@@ -94,6 +96,8 @@ def run_steps(
     rows : callable, default=None
         Returns the rows (a frame of raw features) the diagnostics look at; they run when given and
         permutation importance or SHAP values were computed.
+    target : callable, default=None
+        Returns the target of those rows, for the diagnostics that need it (target leakage).
     passthrough : tuple of exception types, default=()
         Errors that always propagate (such as bad input found by a step).
 
@@ -107,7 +111,12 @@ def run_steps(
             result = guarded(explanation, name, on_error, step, passthrough=passthrough)
         setattr(explanation, name, result)
     if rows is not None and (explanation.permutation is not None or explanation.shap is not None):
-        findings = guarded(explanation, "diagnostics", on_error, lambda: diagnose(explanation, rows()))
+        findings = guarded(
+            explanation,
+            "diagnostics",
+            on_error,
+            lambda: diagnose(explanation, rows(), None if target is None else target()),
+        )
         explanation.diagnostics = findings or []
     return explanation
 

@@ -14,6 +14,7 @@ from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomFo
 from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -331,16 +332,28 @@ def origin_check_rows(X_sample: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.
     return take_columns(X_sample, origin_check_takes(np.arange(X_sample.shape[0]), X_sample.shape[1]))
 
 
+def is_identity(step: Any) -> bool:
+    """True for a step that returns its input: None, "passthrough", or a plain FunctionTransformer with no function.
+
+    A fitted ColumnTransformer holds its "passthrough" blocks (and ``remainder="passthrough"``) as such
+    FunctionTransformers in ``transformers_``; a subclass (which may override ``transform``) is not one.
+    """
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return True
+    return type(step) is FunctionTransformer and step.func is None
+
+
 def _origins(step: Any, names_in: list[str]) -> list[set[int]]:
-    if step is None or step == "passthrough":
+    if is_identity(step):
         return [{i} for i in range(len(names_in))]
     if isinstance(step, Pipeline):
         origins = [{i} for i in range(len(names_in))]
         names = list(names_in)
-        for _, sub in step.steps:
+        for position, (_, sub) in enumerate(step.steps):
             inner = _origins(sub, names)
             origins = [set().union(*(origins[i] for i in sources)) for sources in inner]
-            names = _names_out(sub, names)
+            if position < len(step.steps) - 1:  # the next step's input names (the last step's are not needed)
+                names = _names_out(sub, names)
         return origins
     if isinstance(step, ColumnTransformer):
         return _column_transformer_origins(step, names_in)
@@ -395,7 +408,7 @@ def _leaf_origins(step: Any, names_in: list[str]) -> list[set[int]]:
 
 
 def _names_out(step: Any, names_in: list[str]) -> list[str]:
-    if step is None or step == "passthrough":
+    if is_identity(step):
         return list(names_in)
     if not hasattr(step, "get_feature_names_out"):
         raise ValueError(f"{type(step).__name__} does not report its output columns (get_feature_names_out)")

@@ -233,7 +233,7 @@ IMAGE_RESULTS: dict[str, type[ImageAttributionResult]] = {
 class Finding:
     """One diagnostic: what kind, how serious, which features, the figure behind it, and why it matters."""
 
-    kind: Literal["dominant_feature", "noise_features", "method_disagreement", "correlated_features"]
+    kind: Literal["target_leakage", "dominant_feature", "noise_features", "method_disagreement", "correlated_features"]
     severity: Literal["info", "warning"]
     features: tuple[str, ...]
     value: float

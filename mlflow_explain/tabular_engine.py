@@ -11,7 +11,7 @@ from . import budget
 from .data import ValidationData
 from .engine import ExplainRequest, new_explanation, run_steps
 from .methods.permutation import permutation_importance
-from .methods.shap import shap_values
+from .methods.shap import MODEL_AGNOSTIC, shap_values
 from .results import Explanation, PermutationResult, ShapResult, Task
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class TabularEngine:
             steps["permutation"] = functools.partial(_permutation, request, explanation)
         if config.shap.enabled:
             steps["shap"] = functools.partial(_shap, request, explanation)
-        return run_steps(explanation, steps, config.on_error, rows=data.frame)
+        return run_steps(explanation, steps, config.on_error, rows=data.frame, target=lambda: data.y)
 
 
 def _note(explanation: Explanation, limits: budget.Limits) -> None:
@@ -87,7 +87,7 @@ def _shap(request: TabularRequest, explanation: Explanation) -> ShapResult:
             ).algorithm
 
         per_row = budget.seconds_per_row(probe, request.data.X, budget.PROBE_ROWS_SHAP)
-        wanted = permutation_max_rows if found["algorithm"] == "permutation" else max_rows
+        wanted = permutation_max_rows if found["algorithm"] in MODEL_AGNOSTIC else max_rows
         limits = budget.shap_limits(per_row, min(wanted, request.data.n_rows), cfg.budget_s)
         _note(explanation, limits)
         if limits.message:
@@ -103,6 +103,7 @@ def _shap_values(request: TabularRequest, X: Any, **overrides: Any) -> ShapResul
         "max_rows": cfg.max_rows,
         "background_rows": cfg.background_rows,
         "permutation_max_rows": cfg.permutation_max_rows,
+        "exact_max_features": cfg.exact_max_features,
         "local_rows": cfg.local_rows,
         "random_state": cfg.random_state,
         "check_additivity": cfg.check_additivity,

@@ -18,6 +18,7 @@ from sklearn.linear_model import Lasso, Ridge
 import mlflow_explain
 from mlflow_explain.cli import main
 from mlflow_explain.compare import ndcg_at_k, spearman, top_k_overlap
+from mlflow_explain.diagnostics import above_noise
 
 FAST = {
     "permutation": {"n_repeats": 3},
@@ -126,8 +127,8 @@ def test_leaked_target_is_flagged_and_drift_alert_raised(tracking_uri, tmp_path)
     assert run.data.metrics["explain/drift_ndcg"] < 0.9
     summary = json.loads(open(client.download_artifacts(suspect, "explain/summary.json", str(tmp_path))).read())
     assert summary["drift"]["baseline_run_id"] == baseline and summary["drift"]["alert"] is True
-    dominant = [f for f in summary["diagnostics"] if f["kind"] == "dominant_feature"]
-    assert dominant and all(f["features"] == ["leak"] for f in dominant)
+    leaks = [f for f in summary["diagnostics"] if f["kind"] == "target_leakage"]  # not a mere dominant feature
+    assert [(f["features"], f["severity"]) for f in leaks] == [(["leak"], "warning")]
     report = open(client.download_artifacts(suspect, "explain/report.html", str(tmp_path)), encoding="utf-8").read()
     assert "Explanation drift alert" in report and "leak" in report and "target leakage" in report
     moved = pd.read_csv(client.download_artifacts(suspect, "explain/compare/drift_moved_features.csv", str(tmp_path)))
@@ -157,7 +158,9 @@ def test_diagnostics_find_noise_and_correlated_features(tracking_uri):
     table = explanation.importances
     permutation = table[(table.method == "permutation")].set_index("feature")["importance"]
     shap = table[(table.method == "shap") & (table.output == "all")].set_index("feature")["importance"]
-    assert agreement.value == pytest.approx(spearmanr(permutation, shap.reindex(permutation.index)).statistic)
+    ranked = list(above_noise(explanation))  # the features above noise: 'constant' and the like are not ranked
+    assert list(agreement.features) == ranked and "constant" not in ranked
+    assert agreement.value == pytest.approx(spearmanr(permutation[ranked], shap[ranked]).statistic)
 
 
 def test_edge_cases_give_clear_messages(tracking_uri):

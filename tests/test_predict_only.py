@@ -55,10 +55,10 @@ def diabetes():
     return Ridge(alpha=0.1).fit(X.iloc[:300].to_numpy(), y.iloc[:300]), X.iloc[300:], y.iloc[300:]
 
 
-def _assert_model_agnostic(explanation, name: str):
+def _assert_model_agnostic(explanation, name: str, algorithm: str):
     assert explanation.status == "ok", explanation.errors
     assert explanation.model_type == name
-    assert explanation.shap.algorithm == "permutation"
+    assert explanation.shap.algorithm == algorithm, "exact up to shap.exact_max_features = 10 columns, else sampled"
     assert explanation.shap.reason.startswith(f"{name} only predicts"), explanation.shap.reason
     importances = explanation.importances.query("method == 'permutation'").set_index("feature")["importance"]
     return importances
@@ -69,7 +69,7 @@ def test_explain_a_plain_classifier_with_predict_proba(tracking_uri, caplog):
     classifier = LogisticRegression(max_iter=5000).fit(X.iloc[:400].to_numpy(), y.iloc[:400])
     with caplog.at_level(logging.WARNING, logger="mlflow_explain"):
         explanation = mlflow_explain.explain(Scores(classifier), X.iloc[400:], y.iloc[400:], config=FAST)
-    importances = _assert_model_agnostic(explanation, "Scores")
+    importances = _assert_model_agnostic(explanation, "Scores", "permutation")
     assert explanation.task.kind == "binary" and explanation.task.classes == (0, 1), "classifier: it has predict_proba"
     assert explanation.shap.output_space == "probability"
     baseline = explanation.permutation.baseline_scores["accuracy"]
@@ -84,7 +84,7 @@ def test_explain_the_plugins_pyfunc_predictor(diabetes, tracking_uri):
         info = mlflow.pyfunc.log_model(name="model", python_model=RidgeModel(ridge))
     predictor = PyfuncPredictor(mlflow.pyfunc.load_model(info.model_uri))
     explanation = mlflow_explain.explain(predictor, X, y, config=FAST)
-    importances = _assert_model_agnostic(explanation, "PyfuncPredictor")
+    importances = _assert_model_agnostic(explanation, "PyfuncPredictor", "exact")
     assert explanation.task.kind == "regression", "no predict_proba, no classes_: a regression"
     assert explanation.permutation.baseline_scores["r2"] == pytest.approx(ridge.score(X.to_numpy(), y))
     assert importances.idxmax() in ("bmi", "s5"), importances.sort_values()
@@ -105,7 +105,7 @@ def test_cli_explains_a_custom_pyfunc_model(diabetes, tracking_uri, tmp_path):
     summary = json.loads(
         Path(MlflowClient().download_artifacts(run.info.run_id, "explain/summary.json", str(tmp_path))).read_text()
     )
-    assert summary["shap"]["algorithm"] == "permutation"
+    assert summary["shap"]["algorithm"] == "exact", "10 columns: exact Shapley values"
     assert "only predicts" in summary["shap"]["reason"]
     assert MlflowClient().get_run(run.info.run_id).data.metrics["permutation_importance/bmi"] > 0
 

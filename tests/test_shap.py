@@ -97,12 +97,12 @@ def test_linear_pipeline_is_explained_exactly():
 
 
 @pytest.mark.slow  # shap's model-agnostic explainer calls an SVC's predict_proba thousands of times
-def test_unsupported_model_falls_back_to_sampled_explainer_and_says_why():
+def test_unsupported_model_falls_back_to_model_agnostic_explainer_and_says_why():
     X, y = load_wine(return_X_y=True, as_frame=True)
     X = X.iloc[:, :4]
     model = SVC(probability=True, random_state=0).fit(X, y)
     result = _explain(model, X, y, permutation_max_rows=12, background_rows=20)
-    assert result.algorithm == "permutation"
+    assert result.algorithm == "exact", "4 columns: exact Shapley values (shap.exact_max_features = 10)"
     assert "neither a tree ensemble" in result.reason
     assert result.values.shape == (12, 4, 3) and result.output_space == "probability"
     assert result.max_additivity_error < 1e-6
@@ -113,7 +113,7 @@ def test_pipeline_that_mixes_columns_is_explained_on_raw_columns():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = make_pipeline(PCA(3), Ridge()).fit(X, y)
     result = _explain(model, X, y, permutation_max_rows=10, background_rows=20)
-    assert result.algorithm == "permutation" and "cannot be mapped back to raw columns" in result.reason
+    assert result.algorithm == "exact" and "cannot be mapped back to raw columns" in result.reason
     assert result.values.shape == (10, 10, 1) and result.max_additivity_error < 1e-6
 
 

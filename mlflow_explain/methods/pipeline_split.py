@@ -35,7 +35,7 @@ from sklearn.preprocessing import (
 )
 
 from ..data import column_names, take_rows
-from ..models import dense, raw_column_origins, split_pipeline
+from ..models import dense, is_identity, raw_column_origins, split_pipeline
 
 # Fitted transformers whose transform maps each row on its own, each input column to its own outputs.
 ROW_WISE_TRANSFORMERS = (
@@ -139,9 +139,11 @@ def split_for_permutation(model: Any, X: pd.DataFrame | np.ndarray, memory_budge
 def structural_problem(step: Any, exact: bool = False) -> str | None:
     """Why ``step`` is not known to be row-wise and column-by-column, or None if it is.
 
-    With ``exact``, a subclass of a known transformer (which may override ``transform``) is unknown too.
+    "passthrough" and "drop" are row-wise, also as the identity FunctionTransformer a fitted ColumnTransformer
+    turns "passthrough" into (``models.is_identity``). With ``exact``, a subclass of a known transformer (which
+    may override ``transform``) is unknown too.
     """
-    if step is None or (isinstance(step, str) and step in ("passthrough", "drop")):
+    if is_identity(step) or (isinstance(step, str) and step == "drop"):
         return None
     if isinstance(step, Pipeline):
         children = [sub for _, sub in step.steps]

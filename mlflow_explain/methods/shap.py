@@ -2,18 +2,26 @@
 
 Tree ensembles get ``TreeExplainer`` and linear models ``LinearExplainer`` (both exact and
 fast), PyTorch networks and scikit-learn MLPs DeepLIFT-SHAP (``deep_shap.py``: fast and additive,
-the values of shap's ``DeepExplainer``, which approximate Shapley values); anything else the
-sampled, model-agnostic ``PermutationExplainer`` on fewer rows, with a warning. In a scikit-learn
+the values of shap's ``DeepExplainer``, which approximate Shapley values). In a scikit-learn
 Pipeline whose preprocessing maps each output column to one raw column (verified, see
-``models.raw_column_origins``), the final estimator is explained on the transformed rows and the
+``models.raw_column_origins``), such a final estimator is explained on the transformed rows and the
 values of the columns a raw column expanded into are summed back onto it, so they stay additive.
-Which explainer ran, and why, is part of the result.
+
+Any other model is explained model-agnostically on fewer rows, with a warning: the whole model
+(a whole Pipeline) on its raw columns, each raw column masked with the values of background rows,
+so every evaluated row is a real combination of raw values (masking one-hot columns one by one
+would build rows no encoder outputs, such as two categories set at once). Up to
+``exact_max_features`` raw columns the Shapley values are exact (shap's ``ExactExplainer`` over the
+background rows); above, shap's sampled ``PermutationExplainer``, seeded. Which explainer ran, and
+why, is part of the result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from functools import partial
 from importlib.util import find_spec
 from typing import Any
@@ -23,6 +31,7 @@ import pandas as pd
 import shap
 from sklearn.base import is_classifier
 from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
+from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC, LinearSVR
 
 from ..data import take_columns, take_rows
@@ -43,8 +52,11 @@ from .sklearn_mlp import mlp_module, mlp_problem
 
 logger = logging.getLogger(__name__)
 
+MODEL_AGNOSTIC = ("permutation", "exact")  # the explainers that evaluate the model on masked raw rows
+
 _ORIGIN_CHECK_ROWS = 200
 _NONLINEAR_LINK_MODELS = (PoissonRegressor, GammaRegressor, TweedieRegressor)
+_EXACT_MAX_COLUMNS = 20  # 2^20 coalitions per row; also the bound of the config's shap.exact_max_features
 
 
 def shap_values(
@@ -57,6 +69,7 @@ def shap_values(
     max_rows: int = 2000,
     background_rows: int = 100,
     permutation_max_rows: int = 200,
+    exact_max_features: int = 10,
     local_rows: int = 3,
     random_state: int = 0,
     check_additivity: bool = True,
@@ -73,15 +86,20 @@ def shap_values(
         Regression, binary or multiclass, with the class labels.
     feature_names : list of str
         Names of the columns of ``X``.
-    algorithm : {"auto", "tree", "linear", "deep", "permutation"}, default="auto"
-        "auto" takes the first of deep, tree, linear, permutation that fits the model: "deep" for a
-        PyTorch model (one with a ``torch_module``) or a scikit-learn MLP.
+    algorithm : {"auto", "tree", "linear", "deep", "permutation", "exact"}, default="auto"
+        "auto" takes the first of deep, tree, linear, model-agnostic that fits the model: "deep" for a
+        PyTorch model (one with a ``torch_module``) or a scikit-learn MLP; "exact" and "permutation"
+        are the model-agnostic explainers of the raw columns.
     max_rows, background_rows, permutation_max_rows : int
-        Rows explained, background rows, and rows explained by the slow permutation explainer.
+        Rows explained, background rows, and rows explained by the slow model-agnostic explainers.
+    exact_max_features : int
+        "auto" explains a model model-agnostically with exact Shapley values up to this many raw
+        columns, with the sampled permutation explainer above.
     local_rows : int
         Rows (a seeded choice among the explained ones) marked for local explanations.
     random_state : int
-        Seed of every sample (and of the expected-gradients points, when a network falls back to them).
+        Seed of every sample, of the permutation explainer's permutations and of the
+        expected-gradients points (when a network falls back to them).
     check_additivity : bool
         Measure the largest gap between values + base value and the model's own output.
     background : DataFrame or ndarray, default=None
@@ -99,8 +117,12 @@ def shap_values(
         model, X, order, explained, drawn if background is None else None, feature_names
     )
     chosen = _choose(target, task, algorithm, pipeline_note, random_state)
-    positions = np.sort(order[:permutation_max_rows]) if chosen.name == "permutation" else explained
-    if chosen.name == "permutation":
+    if chosen.name == _MODEL_AGNOSTIC:  # the whole model on the raw columns: raw values masked, never dummies
+        target, to_raw = model, _RawColumns()
+        chosen = _model_agnostic(chosen.reason, model, algorithm, len(feature_names), exact_max_features, random_state)
+    slow = chosen.name in MODEL_AGNOSTIC
+    positions = np.sort(order[:permutation_max_rows]) if slow else explained
+    if slow:
         logger.warning("SHAP: slow model-agnostic path on %d rows: %s", len(positions), chosen.reason)
     raw_rows = take_rows(X, positions)
     rows = to_raw.rows(raw_rows, positions)
@@ -219,10 +241,14 @@ class _Choice:
         self.name, self.explain, self.reason, self.outputs = name, explain, reason, outputs
 
 
+_MODEL_AGNOSTIC = "model-agnostic"  # what _choose returns when no exact explainer fits: see _model_agnostic
+
+
 def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_state: int) -> _Choice:
+    """The explainer of ``model``, or a model-agnostic choice (``_MODEL_AGNOSTIC``) whose reason says why."""
     kind = model_name(model)
     if pipeline_note and not pipeline_note.startswith("final step"):
-        return _Choice("permutation", _permutation, f"{pipeline_note}; the whole Pipeline is explained on raw columns")
+        return _Choice(_MODEL_AGNOSTIC, None, pipeline_note)
     suffix = f" ({pipeline_note})" if pipeline_note else ""
     deep_problem = None
     if algorithm in ("auto", "deep"):
@@ -231,12 +257,9 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_s
             return network
         if algorithm == "deep":
             raise ValueError(f"shap.algorithm is 'deep' but {deep_problem}")
-    if isinstance(model, PredictOnly) and algorithm in ("auto", "permutation"):
+    if isinstance(model, PredictOnly) and algorithm in ("auto", *MODEL_AGNOSTIC):
         return _Choice(
-            "permutation",
-            _permutation,
-            f"{kind} only predicts (no scikit-learn estimator, tree ensemble or linear model): "
-            "sampled model-agnostic PermutationExplainer",
+            _MODEL_AGNOSTIC, None, f"{kind} only predicts (no scikit-learn estimator, tree ensemble or linear model)"
         )
     if algorithm in ("auto", "tree") and type(model).__module__.startswith("lightgbm"):
         return _Choice(
@@ -259,14 +282,43 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_s
             "tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}"
         )
     why = (
-        "shap.algorithm is 'permutation'"
-        if algorithm == "permutation"
+        f"shap.algorithm is {algorithm!r}"
+        if algorithm in MODEL_AGNOSTIC
         else (
             f"{kind} is neither a tree ensemble ({tree_problem}) nor a linear model ({linear_problem}) "
             f"nor a network ({deep_problem})"
         )
     )
-    return _Choice("permutation", _permutation, f"{why}: sampled model-agnostic PermutationExplainer{suffix}")
+    return _Choice(_MODEL_AGNOSTIC, None, why)
+
+
+def _model_agnostic(
+    why: str, model: Any, algorithm: str, n_columns: int, exact_max_features: int, random_state: int
+) -> _Choice:
+    """Exact or sampled SHAP values of ``model`` (a whole Pipeline) on its ``n_columns`` raw columns, and why."""
+    columns = f"the whole Pipeline on its {n_columns} raw columns" if isinstance(model, Pipeline) else "the model"
+    if algorithm == "exact" or (algorithm == "auto" and n_columns <= exact_max_features):
+        if n_columns > _EXACT_MAX_COLUMNS:
+            raise ValueError(
+                f"shap.algorithm is 'exact' but the model has {n_columns} raw columns (2^{n_columns} coalitions "
+                f"per row); exact values take at most {_EXACT_MAX_COLUMNS}: use 'auto' or 'permutation'"
+            )
+        rule = (
+            "" if algorithm == "exact" else f"; {n_columns} columns <= shap.exact_max_features = {exact_max_features}"
+        )
+        return _Choice(
+            "exact",
+            _exact,
+            f"{why}: exact Shapley values of {columns} (shap's ExactExplainer over the background{rule})",
+        )
+    rule = (
+        "" if algorithm == "permutation" else f"; {n_columns} columns > shap.exact_max_features = {exact_max_features}"
+    )
+    return _Choice(
+        "permutation",
+        partial(_permutation, random_state),
+        f"{why}: sampled PermutationExplainer of {columns}, seeded by shap.random_state = {random_state}{rule}",
+    )
 
 
 _NETWORK_SPACES = {"logits": "margin", "probabilities": "probability", "regression": "prediction"}
@@ -381,7 +433,44 @@ def _linear(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndar
     return _as_3d(values), np.atleast_1d(explainer.expected_value), "margin" if task.is_classification else "prediction"
 
 
-def _permutation(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+def _exact(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+    """Exact Shapley values: every coalition of columns, the others masked with each background row."""
+    return _masked(shap.explainers.Exact, model, rows, background, task, max_evals=2 ** rows.shape[1])
+
+
+def _permutation(
+    random_state: int, model: Any, rows: Any, background: Any, task: Task
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """shap's sampled PermutationExplainer, its permutations seeded by ``random_state``."""
+    with _global_random_kept():  # shap seeds numpy's global generator (np.random.seed) and draws from it
+        return _masked(
+            partial(shap.explainers.Permutation, seed=random_state),
+            model,
+            rows,
+            background,
+            task,
+            max_evals=max(500, 2 * rows.shape[1] + 1),
+        )
+
+
+@contextlib.contextmanager
+def _global_random_kept() -> Iterator[None]:
+    """numpy's global generator restored, after the block, to the state it had before."""
+    state = np.random.get_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _masked(
+    explainer_type: Any, model: Any, rows: Any, background: Any, task: Task, **call: Any
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Model-agnostic SHAP values of ``rows``: the model on rows whose masked columns hold background values.
+
+    The rows and the background are taken as the model takes them (a whole Pipeline: raw rows of any
+    dtype, numeric codes for shap's masker, see ``_Codec``), so every row the model sees is made of real values.
+    """
     codec = _Codec(background if isinstance(background, pd.DataFrame) else None)
     if not task.is_classification:
         space = "prediction"
@@ -392,9 +481,7 @@ def _permutation(model: Any, rows: Any, background: Any, task: Task) -> tuple[np
         return model_outputs(model, codec.decode(encoded), task, space)
 
     masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
-    n_features = rows.shape[1]
-    explainer = shap.explainers.Permutation(predict, masker)
-    result = explainer(codec.encode(rows), max_evals=max(500, 2 * n_features + 1), silent=True)
+    result = explainer_type(predict, masker)(codec.encode(rows), silent=True, **call)
     return result.values, np.asarray(result.base_values), space
 
 

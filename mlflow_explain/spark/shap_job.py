@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StructField, StructType
 
 from ..config import ShapConfig
-from ..methods.shap import shap_values
+from ..methods.shap import MODEL_AGNOSTIC, shap_values
 from ..models import output_names
 from ..results import ShapResult, Task
 from ..shap_table import ROW, base_value_column, shap_columns, shap_table, table_columns, value_column
@@ -91,12 +91,13 @@ def spark_shap_values(
         algorithm=config.algorithm,
         max_rows=2,
         permutation_max_rows=2,
+        exact_max_features=config.exact_max_features,
         local_rows=0,
         random_state=config.random_state,
         check_additivity=False,
         background=background_rows,
     )
-    if probe.algorithm == "permutation":
+    if probe.algorithm in MODEL_AGNOSTIC:
         logger.warning("SHAP on Spark: the slow model-agnostic explainer runs on every row: %s", probe.reason)
     job = _Job(
         data.target,

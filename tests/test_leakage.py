@@ -1,0 +1,95 @@
+"""Target leakage told apart from a strong honest feature, on generated credit data and bundled diabetes data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_diabetes
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import Ridge
+
+import mlflow_explain
+
+FAST = {
+    "permutation": {"n_repeats": 3},
+    "shap": {"max_rows": 200, "dependence_top_k": 0, "local_rows": 0},
+    "logging": {"report": False},
+}
+
+
+def _credit(n_rows: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Defaults driven by a credit bureau's derogatory-reports count (strong, honest: the outcome stays noisy)."""
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(
+        {
+            "income": rng.lognormal(10.5, 0.35, n_rows),
+            "derogatory_reports": rng.poisson(1.0, n_rows).astype(float),
+            "age": rng.randint(21, 70, n_rows).astype(float),
+            "noise": rng.randn(n_rows),
+        }
+    )
+    risk = 1.5 * X["derogatory_reports"] - 0.3 * np.log(X["income"] / 30000) + 0.6 * rng.randn(n_rows)
+    return X, (risk > 2.0).astype(int).to_numpy()
+
+
+def _leaked_copy(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """A column recorded once the outcome was known: written off or not."""
+    return X.assign(written_off=y.astype(float))
+
+
+def _split_leak(X: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """Spending after the outcome, as an amount and as its ratio to income: one leaked value in two columns."""
+    rng = np.random.RandomState(1)
+    ratio = np.where(y == 1, rng.uniform(0.45, 0.9, len(y)), rng.uniform(0.05, 0.4, len(y)))
+    return X.assign(spend=ratio * X["income"], spend_to_income=ratio)
+
+
+def _explain(X: pd.DataFrame, y: np.ndarray, model) -> mlflow_explain.Explanation:
+    half = len(X) // 2
+    model.fit(X.iloc[:half], y[:half])
+    with mlflow.start_run():
+        return mlflow_explain.explain(model, X.iloc[half:], y[half:], config=FAST)
+
+
+def _findings(explanation, kind: str) -> list:
+    return [finding for finding in explanation.diagnostics if finding.kind == kind]
+
+
+@pytest.mark.slow  # three explanations of a boosted model
+def test_leaks_are_warned_with_their_whole_cluster_and_a_strong_honest_feature_is_information(tracking_uri, tmp_path):
+    X, y = _credit()
+    honest = _explain(X, y, HistGradientBoostingClassifier(max_iter=30, random_state=0))
+    assert not _findings(honest, "target_leakage"), [finding.message for finding in honest.diagnostics]
+    dominant = _findings(honest, "dominant_feature")
+    assert {finding.features for finding in dominant} == {("derogatory_reports",)}, dominant
+    assert {finding.severity for finding in dominant} == {"info"}
+
+    copied = _explain(_leaked_copy(X, y), y, HistGradientBoostingClassifier(max_iter=30, random_state=0))
+    (leak,) = _findings(copied, "target_leakage")
+    assert leak.features == ("written_off",) and leak.severity == "warning" and leak.value > 0.99, leak
+    assert not _findings(copied, "dominant_feature"), "the leak is one warning, not also a dominant feature"
+
+    split = _split_leak(X, y)
+    assert 0.8 < split["spend"].corr(split["spend_to_income"]) < 0.9, "below the correlated-pair threshold"
+    explanation = _explain(split, y, HistGradientBoostingClassifier(max_iter=30, random_state=0))
+    (leak,) = _findings(explanation, "target_leakage")
+    assert leak.features == ("spend", "spend_to_income"), leak
+    run_id = mlflow.last_active_run().info.run_id
+    summary = Path(MlflowClient().download_artifacts(run_id, "explain/summary.json", str(tmp_path))).read_text()
+    logged = [finding for finding in json.loads(summary)["diagnostics"] if finding["kind"] == "target_leakage"]
+    assert [finding["features"] for finding in logged] == [["spend", "spend_to_income"]]
+
+
+def test_a_regression_target_copied_with_noise_is_a_leak(tracking_uri):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    honest = _explain(X, y.to_numpy(), Ridge(alpha=0.1))
+    assert not _findings(honest, "target_leakage"), [finding.message for finding in honest.diagnostics]
+    measured = X.assign(progression_measured=y + np.random.RandomState(0).randn(len(y)))
+    (leak,) = _findings(_explain(measured, y.to_numpy(), Ridge(alpha=0.1)), "target_leakage")
+    assert leak.features == ("progression_measured",) and leak.value >= 0.98, leak
