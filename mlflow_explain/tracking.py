@@ -32,6 +32,9 @@ ERROR_FILE = "error.txt"
 VERSION_TAG = "mlflow_explain.version"
 _BATCH = 1000  # MLflow's limit of entities per log_batch call
 
+_explanations_logged: dict[str, int] = {}  # run id -> explanations this process logged into it
+_error_files: set[str] = set()  # runs whose error.txt this process wrote
+
 
 @contextlib.contextmanager
 def target_run(run_id: str | None = None) -> Iterator[str]:
@@ -49,8 +52,34 @@ def target_run(run_id: str | None = None) -> Iterator[str]:
 
 
 def log_explanation(explanation: Explanation, directory: Path, run_id: str, artifact_dir: str) -> None:
-    """Log metrics, tags and every file under ``directory`` into run ``run_id``."""
-    upload(run_id, explanation_metrics(explanation), explanation_tags(explanation), directory, artifact_dir)
+    """Log metrics, tags and every file under ``directory`` into run ``run_id``, as the run's next explanation.
+
+    The metrics of the n-th explanation this process logs into a run take step n (0 for the
+    first: a model re-fitted in its run is explained again at step 1, 2, ...). An ``error.txt``
+    this process left in the run's folder is deleted first when the new explanation has none,
+    so the status tag and the folder always agree.
+    """
+    step = _explanations_logged.get(run_id, 0)
+    has_error_file = (directory / ERROR_FILE).exists()
+    if run_id in _error_files and not has_error_file:
+        _delete_error_file(run_id, artifact_dir)
+    metrics, tags = explanation_metrics(explanation), explanation_tags(explanation)
+    upload(run_id, metrics, tags, directory, artifact_dir, step=step)
+    _explanations_logged[run_id] = step + 1
+    if has_error_file:
+        _error_files.add(run_id)
+
+
+def _delete_error_file(run_id: str, artifact_dir: str) -> None:
+    """Delete the run's ``error.txt`` left by an earlier explanation (a warning where the store cannot)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    try:
+        get_artifact_repository(artifact_root(run_id)).delete_artifacts(f"{artifact_dir}/{ERROR_FILE}")
+    except Exception as err:
+        logger.warning("Could not delete the earlier %s/%s of run %s: %s", artifact_dir, ERROR_FILE, run_id, err)
+        return
+    _error_files.discard(run_id)
 
 
 def explanation_tags(explanation: Explanation) -> dict[str, str]:
@@ -69,8 +98,9 @@ def upload(
     artifact_dir: str,
     tracking_uri: str | None = None,
     experiment_id: str | None = None,
+    step: int = 0,
 ) -> str:
-    """Log every file under ``directory``, then the metrics and tags, into a run; return its id.
+    """Log every file under ``directory``, then the metrics (at ``step``) and tags, into a run; return its id.
 
     With ``run_id`` None a new run named ``mlflow_explain`` is created in ``experiment_id`` (default
     the default experiment). The files go first and the metrics and tags follow in one ``log_batch``
@@ -82,7 +112,7 @@ def upload(
         run_id = run.info.run_id
         client.set_terminated(run_id)
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
-    log_metrics(client, run_id, metrics, tags)
+    log_metrics(client, run_id, metrics, tags, step=step)
     return run_id
 
 
@@ -108,6 +138,7 @@ def log_failure(run_id: str, message: str, artifact_dir: str) -> None:
     """Mark a run whose explanation failed: status tag ``failed`` and the message in error.txt."""
     client = MlflowClient()
     client.log_text(run_id, message + "\n", f"{artifact_dir}/{ERROR_FILE}")
+    _error_files.add(run_id)
     client.set_tag(run_id, STATUS_TAG, "failed")
 
 
@@ -200,11 +231,11 @@ def artifact_uris(run_id: str, folder: str) -> dict[str, str]:
 
 
 def log_metrics(
-    client: MlflowClient, run_id: str, metrics: dict[str, float], tags: dict[str, str] | None = None
+    client: MlflowClient, run_id: str, metrics: dict[str, float], tags: dict[str, str] | None = None, step: int = 0
 ) -> None:
-    """Log ``metrics`` at step 0, and ``tags`` with the last of them, in batches of MLflow's maximum size."""
+    """Log ``metrics`` at ``step``, and ``tags`` with the last of them, in batches of MLflow's maximum size."""
     now = int(time.time() * 1000)
-    entries = [Metric(key, float(value), now, 0) for key, value in metrics.items()]
+    entries = [Metric(key, float(value), now, step) for key, value in metrics.items()]
     run_tags = [RunTag(key, value) for key, value in (tags or {}).items()]
     if not entries and not run_tags:
         return
