@@ -27,13 +27,14 @@ def explain(
 
     Parameters
     ----------
-    model : fitted estimator, or any object with ``predict``
-        A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model; any other
-        object that only predicts (``predict``, and ``predict_proba`` for a classifier) is explained
-        model-agnostically (see ``models.as_estimator``).
-    X : DataFrame, array, or path to a CSV/Parquet file, default=None
+    model : fitted estimator, torch.nn.Module, or any object with ``predict``
+        A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model; a PyTorch
+        module taking a float tensor (n, features), its task read from its outputs and the target
+        (the ``torch`` config section); any other object that only predicts (``predict``, and
+        ``predict_proba`` for a classifier) is explained model-agnostically (see ``models.as_estimator``).
+    X : DataFrame, array, tensor, or path to a CSV/Parquet file, default=None
         Validation rows; None reads ``validation.path`` from the config.
-    y : array-like, default=None
+    y : array-like or tensor, default=None
         Targets; or name the target column of ``X`` with ``target``.
     target : str, default=None
         Name of the target column inside ``X`` (default ``validation.target``).
@@ -80,6 +81,7 @@ def explain_logged(
     data = load_validation_data(
         model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
     )
-    model = as_estimator(model, data.y)
+    model = as_estimator(model, data.X, data.y, cfg.torch)
+    # Every model on in-memory rows (a PyTorch module too, through its adapter) runs on the tabular engine.
     request = TabularRequest(model=model, config=cfg, data=data, task=detect_task(model, data.y))
     return explain_with(TabularEngine(), request, run_id, started)

@@ -81,6 +81,7 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "status": explanation.status,
         "model_type": explanation.model_type,
+        "model_details": explanation.model_details,
         "task": {"kind": explanation.task.kind, "classes": list(explanation.task.classes)},
         "n_rows": explanation.n_rows,
         "feature_names": explanation.feature_names,

@@ -131,6 +131,30 @@ class GradcamConfig(_Section):
     random_state: Seed = _option(0, "seed of the shown images, the sample and the random pixels")
 
 
+class TorchConfig(_Section):
+    """``torch``: PyTorch modules on tabular rows (a ``torch.nn.Module`` taking a float tensor (n, features))."""
+
+    task: Literal["auto", "classification", "regression"] = _option(
+        "auto",
+        "auto: k outputs and class labels make a classifier; one output, a binary target a binary classifier "
+        "(else a regressor); classification or regression to say so",
+    )
+    output: Literal["auto", "logits", "probabilities"] = _option(
+        "auto",
+        "what a classifier's outputs are; auto: probabilities when every validation row's outputs are in [0, 1] "
+        "and sum to 1, else logits (one output: a logit unless set to probabilities)",
+    )
+    classes: list[str | int] | None = _option(
+        None,
+        "class labels of the outputs in order (a binary logit: [negative, positive]); null: 0..k-1 for integer "
+        "labels, else the target's labels sorted",
+    )
+    batch_size: int = _option(4096, "rows per forward pass of the module", gt=0)
+    device: str | None = _option(
+        None, "device the predictions run on; null: the module's own; e.g. cpu or cuda:0 (on a copy of the module)"
+    )
+
+
 class LoggingConfig(_Section):
     """``logging``: the artifact folder, the report and the spool."""
 
@@ -189,6 +213,7 @@ class ExplainConfig(_Section):
     gradcam: GradcamConfig = _section(
         GradcamConfig, "Grad-CAM of PyTorch image classifiers (mlflow_explain.explain_images)"
     )
+    torch: TorchConfig = _section(TorchConfig, "PyTorch modules on tabular rows: their task, outputs and device")
     logging: LoggingConfig = _section(LoggingConfig, "what is written into the MLflow run")
     compare: CompareConfig = _section(CompareConfig, "explanation drift against a baseline run")
     evaluate: EvaluateConfig = _section(EvaluateConfig, "the mlflow.models.evaluate plugin")

@@ -137,6 +137,7 @@ def _split_target(X: Any, target: str) -> tuple[pd.DataFrame, np.ndarray]:
 def _as_2d(X: Any) -> pd.DataFrame | np.ndarray:
     if isinstance(X, pd.DataFrame):
         return X
+    X = _from_tensor(X)
     if isinstance(X, pd.Series):
         raise InvalidInputError("X is a single Series (1-D); pass a DataFrame, e.g. X.to_frame(), for one feature.")
     try:
@@ -230,10 +231,20 @@ def _check_unnamed_order(columns: list[str], from_file: bool) -> None:
     )
 
 
+def _from_tensor(values: Any) -> Any:
+    """A PyTorch tensor (on any device, with or without gradients) as a numpy array; anything else as it is.
+
+    Told by its type's module, so that torch is never imported here.
+    """
+    if type(values).__module__.startswith("torch") and hasattr(values, "detach"):
+        return values.detach().cpu().numpy()
+    return values
+
+
 def _as_target(y: Any, n_rows: int) -> np.ndarray:
     if y is None:
         raise InvalidInputError("No target given: pass y, or the name of the target column with target=.")
-    y = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    y = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(_from_tensor(y))
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
     if y.ndim != 1:

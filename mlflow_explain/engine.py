@@ -31,7 +31,7 @@ import pandas as pd
 
 from .config import ExplainConfig
 from .diagnostics import diagnose
-from .models import model_name
+from .models import is_torch_module, model_details, model_name, user_model
 from .results import Explanation, Task
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def new_explanation(
         config=request.config.to_dict(),
         versions=package_versions(request.model, extra_packages),
         model_type=model_name(request.model),
+        model_details=model_details(request.model),
     )
 
 
@@ -152,7 +153,8 @@ class timed:
 def package_versions(model: Any, extra: tuple[str, ...] = ()) -> dict[str, str]:
     """Versions of Python, of the packages that shape the results (and ``extra``), and of the model's library."""
     names = list(_PACKAGES) + list(extra)
-    library = type(model).__module__.split(".")[0]
+    user = user_model(model)
+    library = "torch" if is_torch_module(user) else type(user).__module__.split(".")[0]
     if library in ("xgboost", "lightgbm", "catboost", "torch"):
         names.append(library)
     versions = {"python": platform.python_version()}

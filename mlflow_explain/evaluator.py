@@ -4,8 +4,9 @@
                            evaluators=["explain"], evaluator_config={"explain": {...}})
 
 It unwraps the pyfunc model to the raw estimator where the flavor allows, so tree and linear
-models take the fast exact SHAP path, runs the same engine as ``explain()``, logs into the
-evaluation's run, and returns the metrics and the ``explain/`` artifacts.
+models take the fast exact SHAP path and a model logged with ``mlflow.pytorch`` is its
+``torch.nn.Module`` (a classifier or regressor as ``model_type`` says), runs the same engine as
+``explain()``, logs into the evaluation's run, and returns the metrics and the ``explain/`` artifacts.
 
 MLflow imports this module whenever it loads its evaluator registry (every ``mlflow.models.evaluate``
 call), so the engine and its libraries are imported only once the evaluator is used.
@@ -43,11 +44,15 @@ class ExplainEvaluator(ModelEvaluator):
         """Explain ``model`` on the evaluation data, log into ``run_id`` and return metrics and artifacts."""
         from . import tracking
         from .api import explain_logged
+        from .models import is_torch_module
 
         if model is None:
             raise InvalidInputError("The explain evaluator needs a model; it cannot explain a table of predictions.")
         raw_model = tracking.unwrap_pyfunc(model)
         config = load_config(evaluator_config or None)
+        if is_torch_module(raw_model) and config.torch.task == "auto":  # the model_type says what its outputs are
+            task = "classification" if model_type == "classifier" else "regression"
+            config = load_config(config, overrides={"torch": {"task": task}})
         explanation, logged = explain_logged(
             raw_model,
             dataset.features_data,

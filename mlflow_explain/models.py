@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from .config import TorchConfig
 from .data import take_columns
 from .errors import InvalidInputError
 from .results import Task
@@ -24,7 +26,9 @@ _FORESTS = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier,
 
 
 def check_model(model: Any) -> None:
-    """Raise InvalidInputError unless ``model`` can predict and is fitted."""
+    """Raise InvalidInputError unless ``model`` can predict (or is a PyTorch module) and is fitted."""
+    if is_torch_module(model):
+        return
     if not hasattr(model, "predict"):
         raise InvalidInputError(f"The model ({type(model).__name__}) has no predict method.")
     if hasattr(model, "fit") and _is_estimator(model):
@@ -38,20 +42,33 @@ def check_model(model: Any) -> None:
             pass  # not a scikit-learn estimator: nothing to check
 
 
-def as_estimator(model: Any, y: np.ndarray) -> Any:
+def as_estimator(model: Any, X: Any, y: np.ndarray, torch_config: TorchConfig | None = None) -> Any:
     """``model`` as scikit-learn's tags and scorers need it: itself, or a ``PredictOnly`` model around it.
 
-    An object scikit-learn does not take for an estimator (a custom ``mlflow.pyfunc.PythonModel``
-    seen through ``tracking.PyfuncPredictor``, a plain class with ``predict``) is wrapped: a
-    classifier when it has ``predict_proba`` or ``classes_`` (its classes are ``classes_``, else the
-    labels in ``y``), a regressor otherwise. Both methods explain it model-agnostically.
+    A ``torch.nn.Module`` becomes a ``torch_tabular.TorchClassifier`` or ``TorchRegressor``: its task
+    and outputs read from its outputs on the validation rows ``X`` and the target ``y`` (or set in
+    ``torch_config``), its predictions batched on its device. Any other object scikit-learn does not
+    take for an estimator (a custom ``mlflow.pyfunc.PythonModel`` seen through
+    ``tracking.PyfuncPredictor``, a plain class with ``predict``) is wrapped: a classifier when it
+    has ``predict_proba`` or ``classes_`` (its classes are ``classes_``, else the labels in ``y``), a
+    regressor otherwise. Both methods explain it model-agnostically.
     """
+    if is_torch_module(model):
+        from .torch_tabular import torch_estimator  # imports torch, which the caller has already imported
+
+        return torch_estimator(model, X, y, torch_config)
     if _is_estimator(model):
         return model
     if hasattr(model, "predict_proba") or hasattr(model, "classes_"):
         classes = getattr(model, "classes_", None)
         return PredictOnlyClassifier(model, np.unique(y) if classes is None else np.asarray(classes))
     return PredictOnlyRegressor(model)
+
+
+def is_torch_module(model: Any) -> bool:
+    """True for a ``torch.nn.Module`` (told without importing torch: whoever made one has imported it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
 
 
 def _is_estimator(model: Any) -> bool:
@@ -67,15 +84,11 @@ class PredictOnly(BaseEstimator):
     """A fitted object that only predicts (no scikit-learn estimator), forwarding its ``predict``.
 
     SHAP explains it with the model-agnostic permutation explainer, and permutation importance
-    scores it like any scikit-learn model; results name it ``name``, the wrapped object's class.
+    scores it like any scikit-learn model; results name it by the wrapped object's class (``model_name``).
     """
 
     def __init__(self, model: Any):
         self.model = model
-
-    @property
-    def name(self) -> str:
-        return type(self.model).__name__
 
     def __sklearn_is_fitted__(self) -> bool:
         return True
@@ -109,9 +122,19 @@ class PredictOnlyClassifier(ClassifierMixin, PredictOnly):
         return self.model.decision_function(X)
 
 
+def user_model(model: Any) -> Any:
+    """The user's own model: the object a ``PredictOnly`` model wraps, else ``model`` itself."""
+    return model.model if isinstance(model, PredictOnly) else model
+
+
 def model_name(model: Any) -> str:
     """The class name of the user's model (the wrapped object's, for a ``PredictOnly`` model)."""
-    return model.name if isinstance(model, PredictOnly) else type(model).__name__
+    return type(user_model(model)).__name__
+
+
+def model_details(model: Any) -> dict | None:
+    """What adapting the user's model decided (a PyTorch module's task, outputs and device), for summary.json."""
+    return getattr(model, "details", None) if isinstance(model, PredictOnly) else None
 
 
 def detect_task(model: Any, y: np.ndarray) -> Task:

@@ -225,6 +225,7 @@ class Explanation:
     warnings: list[str] = dataclasses.field(default_factory=list)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
     model_type: str = ""
+    model_details: dict | None = None  # what adapting the model decided (a PyTorch module's task and outputs)
     diagnostics: list[Finding] = dataclasses.field(default_factory=list)
     drift: Drift | None = None
     gradcam: GradcamResult | None = None

@@ -7,7 +7,8 @@ from typing import Any
 
 from .. import tracking
 from ..config import ConfigSource, load_config
-from ..models import check_model
+from ..errors import InvalidInputError
+from ..models import check_model, is_torch_module
 from ..pipeline import explain_with
 from ..results import Explanation
 from .engine import SparkEngine, SparkRequest
@@ -64,5 +65,10 @@ def explain(
     cfg = load_config(config)
     model = tracking.load_logged_model(model_or_uri)[0] if isinstance(model_or_uri, str) else model_or_uri
     check_model(model)
+    if is_torch_module(model):
+        raise InvalidInputError(
+            "The Spark engine explains scikit-learn-style models, not a PyTorch module; explain the module on a "
+            "sample of the rows with mlflow_explain.explain (the torch section of the config)."
+        )
     request = SparkRequest(model=model, config=cfg, data=check_frame(model, spark_df, target), shap_output=shap_output)
     return explain_with(SparkEngine(), request, run_id, started)[0]
