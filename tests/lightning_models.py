@@ -1,9 +1,13 @@
 """Small Lightning classifiers trained in seconds on scikit-learn's bundled digits (as images) and breast cancer.
 
-In a module of their own so that a module pickled by ``mlflow.pytorch`` can be loaded back.
+In a module of their own so that a module pickled by ``mlflow.pytorch`` can be loaded back. The same
+classifier exists for ``lightning.pytorch`` and for the older ``pytorch_lightning`` package (when installed),
+whose Trainer takes only its own LightningModule.
 """
 
 from __future__ import annotations
+
+from types import ModuleType
 
 import lightning.pytorch as L
 import numpy as np
@@ -13,8 +17,13 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+try:
+    import pytorch_lightning
+except ImportError:
+    pytorch_lightning = None
 
-class Classifier(L.LightningModule):
+
+class _ClassifierSteps:
     """``net``'s outputs are the class logits; Adam on the cross-entropy, the losses logged as train_loss and
     val_loss."""
 
@@ -37,10 +46,20 @@ class Classifier(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-def digits_cnn() -> Classifier:
+class Classifier(_ClassifierSteps, L.LightningModule):
+    """The classifier for ``lightning.pytorch``."""
+
+
+if pytorch_lightning is not None:
+
+    class OlderPackageClassifier(_ClassifierSteps, pytorch_lightning.LightningModule):
+        """The classifier for ``pytorch_lightning``."""
+
+
+def digits_cnn(classifier: type = Classifier) -> Classifier:
     """One 3x3 convolution on the 8x8 digit, max pooling, a linear layer over the 10 classes."""
     torch.manual_seed(0)
-    return Classifier(
+    return classifier(
         nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10))
     )
 
@@ -96,8 +115,9 @@ class DataModule(L.LightningDataModule):
         return loaders(self.train, self.val)[1]
 
 
-def quiet_trainer(**options) -> L.Trainer:
-    """A CPU Trainer for tests: two epochs, no logger, checkpoints, progress bar or model summary (``options`` win)."""
+def quiet_trainer(package: ModuleType = L, **options) -> L.Trainer:
+    """A CPU Trainer of ``package`` for tests: two epochs, no logger, checkpoints, progress bar or model summary
+    (``options`` win)."""
     settings = {
         "max_epochs": 2,
         "accelerator": "cpu",
@@ -107,4 +127,4 @@ def quiet_trainer(**options) -> L.Trainer:
         "enable_progress_bar": False,
         "enable_model_summary": False,
     }
-    return L.Trainer(**(settings | options))
+    return package.Trainer(**(settings | options))

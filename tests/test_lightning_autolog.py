@@ -195,6 +195,17 @@ def test_a_fit_nested_in_another_is_not_explained(tracking_uri, image_sets, requ
     assert inner_trained == [True] and len(requested) == 1
 
 
+def test_the_older_pytorch_lightning_packages_trainer_too(tracking_uri, image_sets, requested):
+    pytorch_lightning = pytest.importorskip("pytorch_lightning")
+    from tests.lightning_models import OlderPackageClassifier
+
+    mlflow_explain.autolog()
+    with mlflow.start_run():
+        trainer = quiet_trainer(pytorch_lightning, max_epochs=1)
+        trainer.fit(digits_cnn(OlderPackageClassifier), *loaders(*image_sets))
+    assert requested == [("explain_images", "OlderPackageClassifier", (200, 1, 8, 8), 200)]
+
+
 def test_without_validation_rows_it_warns_and_makes_no_run(tracking_uri, image_sets, requested, caplog):
     mlflow_explain.autolog()
     with caplog.at_level(logging.WARNING, logger="mlflow_explain"):
@@ -217,6 +228,16 @@ def test_batches_it_cannot_read_fail_the_explanation_not_the_fit(tracking_uri, i
     assert logged.data.tags["mlflow_explain.status"] == "failed"
     error = open(MlflowClient().download_artifacts(run.info.run_id, "explain/error.txt", str(tmp_path))).read()
     assert error.startswith("InvalidInputError: Validation batches are dicts") and "set_validation_data" in error
+
+
+def test_inputs_neither_tables_nor_images_fail_the_explanation_with_one_sentence(tracking_uri, image_sets, tmp_path):
+    images, labels = image_sets[1].tensors
+    mlflow_explain.autolog(validation_data=(images[:, 0], labels))  # (n, 8, 8): one channel dropped
+    with mlflow.start_run() as run:
+        quiet_trainer(max_epochs=1).fit(digits_cnn(), loaders(*image_sets)[0])
+    assert _run(run.info.run_id).data.tags["mlflow_explain.status"] == "failed"
+    error = open(MlflowClient().download_artifacts(run.info.run_id, "explain/error.txt", str(tmp_path))).read()
+    assert error.startswith("InvalidInputError: Validation inputs of shape (200, 8, 8) are neither a table")
 
 
 def test_a_failing_explanation_leaves_mlflows_run_intact(tracking_uri, image_sets, monkeypatch, tmp_path):
@@ -244,20 +265,22 @@ autolog_module = importlib.import_module("mlflow_explain.autolog")
 from mlflow_explain import autolog_patch
 autolog_module.autolog()
 imported = sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "lightning", "pytorch_lightning"))
-import lightning.pytorch as L
-lightnings_fit = autolog_patch._wrapped_by.get(L.Trainer.__dict__["fit"])  # None unless fit is a wrapper
+import lightning.pytorch, pytorch_lightning
+trainers = (lightning.pytorch.Trainer, pytorch_lightning.Trainer)
+own_fits = [autolog_patch._wrapped_by.get(trainer.__dict__["fit"]) for trainer in trainers]  # None: not a wrapper
 autolog_module.autolog(disable=True)
-restored = L.Trainer.__dict__["fit"] is lightnings_fit
-print(json.dumps({"imported": imported, "wrapped": lightnings_fit is not None, "restored": restored}))
+restored = [trainer.__dict__["fit"] is fit for trainer, fit in zip(trainers, own_fits)]
+print(json.dumps({"imported": imported, "wrapped": [fit is not None for fit in own_fits], "restored": restored}))
 """
 
 
 @pytest.mark.integration  # a fresh interpreter
 @pytest.mark.slow  # that imports Lightning (10-40 s)
 def test_autolog_imports_no_lightning_and_patches_the_trainer_once_it_is_imported():
+    pytest.importorskip("pytorch_lightning")
     env = {"PYTHONPATH": str(REPOSITORY), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(_LAZY_PROBE)], capture_output=True, text=True, env=env, check=True
     )
     probe = json.loads(result.stdout.strip().splitlines()[-1])
-    assert probe == {"imported": [], "wrapped": True, "restored": True}
+    assert probe == {"imported": [], "wrapped": [True, True], "restored": [True, True]}
