@@ -45,14 +45,6 @@ TABLES = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def autologs_off_afterwards(monkeypatch):
     """A fresh autolog state for each test; every autolog switched off after it."""
