@@ -118,7 +118,6 @@ def test_tabular_fit_gets_permutation_importance_and_shap_in_a_run_of_its_own(tr
     assert mlflow.active_run() is None and trainer.state.finished
 
 
-@pytest.mark.slow  # two trainings and Grad-CAM, MLflow logging the model each time
 @pytest.mark.parametrize("mlflow_first", [True, False], ids=["mlflow-autolog-first", "mlflow-autolog-second"])
 def test_with_mlflow_pytorch_autolog_explains_into_its_run(tracking_uri, image_sets, monkeypatch, mlflow_first):
     monkeypatch.setattr("mlflow.utils.environment._infer_requirements", lambda *args, **kwargs: [])  # seconds each
