@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .config import ConfigSource, load_config
-from .data import load_validation_data
-from .models import as_estimator, check_model, detect_task
+from .config import ConfigSource, ExplainConfig, load_config
+from .data import ValidationData, load_validation_data
+from .models import as_estimator, check_model, detect_task, is_torch_module
 from .pipeline import explain_with
 from .results import Explanation
 from .tabular_engine import TabularEngine, TabularRequest
@@ -81,7 +81,16 @@ def explain_logged(
     data = load_validation_data(
         model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
     )
-    model = as_estimator(model, data.X, data.y, cfg.torch)
-    # Every model on in-memory rows (a PyTorch module too, through its adapter) runs on the tabular engine.
+    model = _adapted(model, data, cfg)
     request = TabularRequest(model=model, config=cfg, data=data, task=detect_task(model, data.y))
     return explain_with(TabularEngine(), request, run_id, started)
+
+
+def _adapted(model: Any, data: ValidationData, cfg: ExplainConfig) -> Any:
+    """The model as the tabular engine takes it: a PyTorch module through its adapter (task read from its
+    outputs on the validation rows), any other model through ``models.as_estimator``."""
+    if is_torch_module(model):
+        from .torch_tabular import torch_estimator  # imports torch, which whoever made the module has imported
+
+        return torch_estimator(model, data.X, data.y, cfg.torch)
+    return as_estimator(model, data.y)

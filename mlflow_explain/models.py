@@ -16,7 +16,6 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .config import TorchConfig
 from .data import take_columns
 from .errors import InvalidInputError
 from .results import Task
@@ -42,21 +41,15 @@ def check_model(model: Any) -> None:
             pass  # not a scikit-learn estimator: nothing to check
 
 
-def as_estimator(model: Any, X: Any, y: np.ndarray, torch_config: TorchConfig | None = None) -> Any:
+def as_estimator(model: Any, y: np.ndarray) -> Any:
     """``model`` as scikit-learn's tags and scorers need it: itself, or a ``PredictOnly`` model around it.
 
-    A ``torch.nn.Module`` becomes a ``torch_tabular.TorchClassifier`` or ``TorchRegressor``: its task
-    and outputs read from its outputs on the validation rows ``X`` and the target ``y`` (or set in
-    ``torch_config``), its predictions batched on its device. Any other object scikit-learn does not
-    take for an estimator (a custom ``mlflow.pyfunc.PythonModel`` seen through
-    ``tracking.PyfuncPredictor``, a plain class with ``predict``) is wrapped: a classifier when it
-    has ``predict_proba`` or ``classes_`` (its classes are ``classes_``, else the labels in ``y``), a
-    regressor otherwise. Both methods explain it model-agnostically.
+    An object scikit-learn does not take for an estimator (a custom ``mlflow.pyfunc.PythonModel``
+    seen through ``tracking.PyfuncPredictor``, a plain class with ``predict``) is wrapped: a
+    classifier when it has ``predict_proba`` or ``classes_`` (its classes are ``classes_``, else the
+    labels in ``y``), a regressor otherwise. Both methods explain it model-agnostically. (A
+    ``torch.nn.Module`` is adapted by ``torch_tabular.torch_estimator`` instead.)
     """
-    if is_torch_module(model):
-        from .torch_tabular import torch_estimator  # imports torch, which the caller has already imported
-
-        return torch_estimator(model, X, y, torch_config)
     if _is_estimator(model):
         return model
     if hasattr(model, "predict_proba") or hasattr(model, "classes_"):

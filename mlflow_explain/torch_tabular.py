@@ -9,8 +9,8 @@ in batches of ``torch.batch_size`` rows on the module's device, in eval mode and
 adapter's ``torch_module``; ``output_kind`` says what its outputs are ("logits", "probabilities"
 or "regression").
 
-The adapter is a :class:`~mlflow_explain.models.PredictOnly` model, built by
-``models.as_estimator``, and the tabular engine explains it like any other model: permutation
+The adapter is a :class:`~mlflow_explain.models.PredictOnly` model, built by ``api.explain`` (not
+``models.as_estimator``), and the tabular engine explains it like any other model: permutation
 importance stacks the permuted copies into large batches (a memory budget), each predicted here in
 device batches, so one engine batch is a handful of forward passes over every copy in it.
 """
@@ -127,6 +127,8 @@ class TorchModel(PredictOnly):
         Where the forward passes run (the module's own device).
     details : dict
         How the task and outputs were told apart, for summary.json (``models.model_details``).
+    classes : ndarray, default=None
+        A classifier's class label of each output (one output: [negative, positive]); None for a regressor.
     """
 
     def __init__(
@@ -137,10 +139,11 @@ class TorchModel(PredictOnly):
         batch_size: int,
         device: torch.device | str,
         details: dict,
+        classes: np.ndarray | None = None,
     ):
         super().__init__(model)
         self.n_features, self.output_kind, self.batch_size = n_features, output_kind, batch_size
-        self.device, self.details = torch.device(device), details
+        self.device, self.details, self.classes = torch.device(device), details, classes
 
     @property
     def torch_module(self) -> torch.nn.Module:
@@ -172,19 +175,6 @@ class TorchRegressor(RegressorMixin, TorchModel):
 class TorchClassifier(ClassifierMixin, TorchModel):
     """A module whose outputs are the logits or probabilities of ``classes``; one output is the positive
     class's (``classes[1]``) logit or probability."""
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        n_features: int,
-        output_kind: OutputKind,
-        batch_size: int,
-        device: torch.device | str,
-        details: dict,
-        classes: np.ndarray,
-    ):
-        super().__init__(model, n_features, output_kind, batch_size, device, details)
-        self.classes = classes
 
     @property
     def classes_(self) -> np.ndarray:

@@ -68,6 +68,22 @@ def test_gradcam_digits_example(tmp_path):
 
 
 @pytest.mark.torch
+@pytest.mark.slow  # shap's sampled explainer compiles its numba kernels (~20 s of CPU) until deep SHAP lands
+def test_pytorch_tabular_example_explains_the_module_as_it_is(tmp_path):
+    pytest.importorskip("torch")
+    output = _run_example("pytorch_tabular.py", tmp_path, TABULAR_EPOCHS="60", OMP_NUM_THREADS="1")
+    run_id = re.search(r"Explained run ([0-9a-f]{32}) \(status: ok, task: binary\)", output).group(1)
+    assert "2 output(s) not summing to 1" in output  # two logits, told apart from probabilities
+    run = _client(tmp_path).get_run(run_id)
+    assert run.data.tags["mlflow_explain.status"] == "ok" and run.data.metrics["val_accuracy"] > 0.9
+    assert run.data.metrics["explain/baseline_score.accuracy"] == pytest.approx(run.data.metrics["val_accuracy"])
+    assert (
+        "permutation_importance/worst radius" in run.data.metrics and "shap_mean_abs/worst radius" in run.data.metrics
+    )
+    assert "Explain the logged model again: mlflow-explain explain --model-uri models:/" in output
+
+
+@pytest.mark.torch
 @pytest.mark.slow  # imports Lightning and trains two models in a fresh interpreter
 def test_lightning_autolog_example(tmp_path):
     pytest.importorskip("lightning")

@@ -207,6 +207,7 @@ def test_permutation_importance_equals_sklearn_on_a_plain_wrapper_of_the_module(
     assert ours.n_predict_calls == 1  # every permuted copy in one engine batch, predicted 64 rows at a time
 
 
+@pytest.mark.slow
 def test_the_cli_and_the_evaluator_explain_models_logged_with_mlflow_pytorch(
     tracking_uri, tmp_path, cancer, sugar, logits_net, regression_net
 ):

@@ -78,7 +78,7 @@ class ModulePredictor(BaseEstimator):
 
     def outputs(self, X) -> torch.Tensor:
         with torch.no_grad():
-            return self.module(torch.as_tensor(np.asarray(X), dtype=torch.float32)).double()
+            return self.module(torch.tensor(np.asarray(X), dtype=torch.float32)).double()
 
 
 class ModuleRegressor(RegressorMixin, ModulePredictor):
