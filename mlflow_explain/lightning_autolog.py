@@ -93,7 +93,7 @@ def fit_rows(trainer: Any, args: tuple, kwargs: dict, config: ExplainConfig) -> 
 
 
 def _argument(args: tuple, kwargs: dict, position: int, name: str) -> Any:
-    """Argument ``name`` of ``Trainer.fit``, ``position`` counting ``model`` as 1 (``args`` holds no self)."""
+    """Argument ``name`` of ``Trainer.fit``, at index ``position`` of ``args`` when positional (``model`` is 0)."""
     return args[position] if len(args) > position else kwargs.get(name)
 
 
