@@ -1,13 +1,14 @@
 """The post-training hook: explain each model the user trains, right after its ``fit``.
 
-``autolog()`` routes the ``fit`` of every scikit-learn-compatible estimator class through
-``_on_fit`` (``autolog_patch``). A fit is explained when ``autolog_rules`` say it is the user's
-training of a supervised model (called from the user's code, a classifier or regressor fitted
-with a target) and it is not nested in another wrapped fit on the same thread (a custom
-estimator's inner model, the explanation's own fits). The model (a search's ``best_estimator_``)
-is explained on the validation rows (``autolog_rows``) into the run the fit belongs to: the active
-run, the run MLflow's autologging just made for it, or a new run, made only when there are rows
-to explain on. Re-fitting in a run logs the run's next explanation (metric step 1, 2, ...).
+``autolog()`` routes the ``fit`` of every scikit-learn-compatible estimator class, and Lightning's
+``Trainer.fit`` (``lightning_autolog``), through ``_on_fit`` (``autolog_patch``). A fit is explained
+when ``autolog_rules`` say it is the user's training (called from the user's code; for scikit-learn,
+a classifier or regressor fitted with a target) and it is not nested in another wrapped fit on the
+same thread (a custom estimator's inner model, the explanation's own fits). The model (a search's
+``best_estimator_``, a Trainer's ``LightningModule``) is explained on the validation rows
+(``autolog_rows``) into the run the fit belongs to: the active run, the run MLflow's autologging
+just made for it, or a new run, made only when there are rows to explain on. Re-fitting in a run
+logs the run's next explanation (metric step 1, 2, ...).
 Nothing raised while explaining leaves ``fit`` unless the config says ``on_error: raise``; the run
 is then tagged ``mlflow_explain.status=failed`` with the error in ``explain/error.txt``.
 
@@ -33,8 +34,8 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from . import autolog_patch, autolog_rules, tracking
-from .autolog_rows import ValidationRows
+from . import autolog_patch, autolog_rules, lightning_autolog, tracking
+from .autolog_rows import Rows, ValidationRows, evaluation_rows
 from .config import ConfigSource, ExplainConfig, load_config
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ class _State:
     said_skipped: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class _FitKind:
+    """What differs between the fits autolog explains: scikit-learn-compatible estimators, Lightning's Trainer."""
+
+    skip_reason: Callable[[Any, tuple, dict], str | None]  # before fit, from the estimator and fit's arguments
+    model_to_explain: Callable[[Any], Any | None]  # after fit; None when there is nothing to explain (it says why)
+    fit_rows: Callable[[Any, tuple, dict, ExplainConfig], Rows | None]  # the validation rows passed to fit
+    explain: Callable[[Any, Rows, ExplainConfig, str], Any]  # the model on the rows, into a run
+
+
 _state = _State()
 _local = threading.local()  # depth: wrapped fits running on this thread
 
@@ -58,15 +69,19 @@ def autolog(validation_data: tuple | None = None, config: ConfigSource = None, d
     A ``fit`` called from the user's code on a classifier or regressor (a Pipeline or search
     ending in one, an XGBoost or LightGBM model) with a target is explained; fits made by
     libraries, nested fits, transformers, clusterers, outlier detectors, fits without a target and
-    ``partial_fit`` are left alone. Without validation rows nothing is explained and no run is
-    made (a warning says so once).
+    ``partial_fit`` are left alone. So is a Lightning ``Trainer.fit`` (``lightning.pytorch``, and
+    ``pytorch_lightning`` when installed): its module gets permutation importance and SHAP on
+    tabular rows, Grad-CAM on images; a Tuner's fits, ``fast_dev_run`` and interrupted fits are
+    left alone. Lightning is patched when it is imported, never imported here. Without validation
+    rows nothing is explained and no run is made (a warning says so once).
 
     Parameters
     ----------
     validation_data : (X, y) tuple, default=None
         Rows to explain on in every run, unless ``set_validation_data`` gave rows for the run;
         otherwise the evaluation set passed to ``fit`` (``eval_set``, LightGBM's ``eval_X`` and
-        ``eval_y``), then ``validation.path`` in the config, are used.
+        ``eval_y``; a Trainer's ``val_dataloaders``, else its datamodule's ``val_dataloader()``),
+        then ``validation.path`` in the config, are used.
     config : path, dict or ExplainConfig, default=None
         Validated now, so a wrong key fails here rather than after training.
     disable : bool, default=False
@@ -80,6 +95,7 @@ def autolog(validation_data: tuple | None = None, config: ConfigSource = None, d
     _state.config, _state.rows.every_run = config, validation_data
     _state.warned_no_data = _state.said_skipped = False
     autolog_patch.install(_on_fit)
+    lightning_autolog.install()
 
 
 def set_validation_data(X: Any, y: Any = None) -> None:
@@ -101,7 +117,7 @@ def _on_fit(original: Callable, estimator: Any, args: tuple, kwargs: dict, calle
             return original(estimator, *args, **kwargs)
         started_ms = int(time.time() * 1000)
         fitted = original(estimator, *args, **kwargs)
-        _explain_safely(estimator, kwargs, started_ms)
+        _explain_safely(estimator, args, kwargs, started_ms)
         return fitted
     finally:
         _local.depth = depth
@@ -111,7 +127,7 @@ def _is_users_training(estimator: Any, args: tuple, kwargs: dict, caller: FrameT
     try:
         if not autolog_rules.called_by_user(caller, estimator):
             return False
-        reason = autolog_rules.skip_reason(estimator, args, kwargs)
+        reason = _kind_of(estimator).skip_reason(estimator, args, kwargs)
     except Exception:
         logger.debug("mlflow_explain.autolog: could not tell whether to explain this fit.", exc_info=True)
         return False
@@ -132,12 +148,12 @@ def _say_skipped_once(estimator: Any, reason: str) -> None:
         )
 
 
-def _explain_safely(estimator: Any, fit_kwargs: dict, started_ms: int) -> None:
+def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) -> None:
     """Explain after fit; whatever fails (tracking server included) is logged, never raised from fit."""
     config = load_config(_state.config)
     try:
         with _mlflow_autologging_paused():
-            _explain_after_fit(estimator, fit_kwargs, started_ms, config)
+            _explain_after_fit(estimator, args, kwargs, started_ms, config)
     except Exception:
         if config.on_error == "raise":
             raise
@@ -155,15 +171,21 @@ def _mlflow_autologging_paused() -> contextlib.AbstractContextManager:
     return autologging_utils.disable_autologging()
 
 
-def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config: ExplainConfig) -> None:
-    from . import api
-
-    model = autolog_rules.model_to_explain(estimator)
+def _explain_after_fit(estimator: Any, args: tuple, kwargs: dict, started_ms: int, config: ExplainConfig) -> None:
+    kind = _kind_of(estimator)
+    model = kind.model_to_explain(estimator)
     if model is None:
-        _say_skipped_once(estimator, "a search with refit=False keeps no best estimator")
         return
     run_id = _run_of_fit(started_ms)
-    rows = _state.rows.choose(run_id, fit_kwargs, config.validation.path)
+    try:
+        rows = _state.rows.choose(
+            run_id, lambda: kind.fit_rows(estimator, args, kwargs, config), config.validation.path
+        )
+    except Exception as err:  # the rows passed to fit cannot be read (a Lightning loader's batches)
+        if run_id is None:  # no run to record it in: logged by _explain_safely
+            raise
+        _explanation_failed(model, err, run_id, config)
+        return
     if rows is None:
         _warn_no_data_once()
         return
@@ -171,18 +193,23 @@ def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config
         _state.rows.bind(run_id)
         logger.info("mlflow_explain: explaining %s into run %s.", type(model).__name__, run_id)
         try:
-            api.explain(model, rows[0], rows[1], config=config, run_id=run_id)
+            kind.explain(model, rows, config, run_id)
         except Exception as err:
-            if config.on_error == "raise":
-                raise
-            message = f"{type(err).__name__}: {err}"
-            logger.warning(
-                "mlflow_explain: explaining %s failed; training is unaffected: %s",
-                type(model).__name__,
-                message,
-                exc_info=True,
-            )
-            _record_failure(run_id, message, config.logging.artifact_dir)
+            _explanation_failed(model, err, run_id, config)
+
+
+def _explanation_failed(model: Any, err: Exception, run_id: str, config: ExplainConfig) -> None:
+    """Raise ``err`` when the config says ``on_error: raise``; else log it and tag run ``run_id`` failed."""
+    if config.on_error == "raise":
+        raise err
+    message = f"{type(err).__name__}: {err}"
+    logger.warning(
+        "mlflow_explain: explaining %s failed; training is unaffected: %s",
+        type(model).__name__,
+        message,
+        exc_info=err,
+    )
+    _record_failure(run_id, message, config.logging.artifact_dir)
 
 
 def _warn_no_data_once() -> None:
@@ -221,3 +248,34 @@ def _new_run_unless(run_id: str | None) -> Iterator[str]:
         return
     with mlflow.start_run(run_name="mlflow_explain") as run:
         yield run.info.run_id
+
+
+def _best_or_estimator(estimator: Any) -> Any | None:
+    model = autolog_rules.model_to_explain(estimator)
+    if model is None:
+        _say_skipped_once(estimator, "a search with refit=False keeps no best estimator")
+    return model
+
+
+def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: str) -> None:
+    from . import api
+
+    api.explain(model, rows[0], rows[1], config=config, run_id=run_id)
+
+
+_ESTIMATOR = _FitKind(
+    skip_reason=autolog_rules.skip_reason,
+    model_to_explain=_best_or_estimator,
+    fit_rows=lambda estimator, args, kwargs, config: evaluation_rows(kwargs),
+    explain=_explain_estimator,
+)
+_TRAINER = _FitKind(
+    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning_autolog.module_to_explain)
+    model_to_explain=lightning_autolog.module_to_explain,
+    fit_rows=lightning_autolog.fit_rows,
+    explain=lightning_autolog.explain_module,
+)
+
+
+def _kind_of(estimator: Any) -> _FitKind:
+    return _TRAINER if lightning_autolog.is_trainer(estimator) else _ESTIMATOR

@@ -4,7 +4,8 @@ Every class deriving from scikit-learn's ``BaseEstimator`` (XGBoost's and LightG
 models and the user's own estimators included) has the ``fit`` it defines wrapped: the classes
 that exist when ``install`` is called, found by walking ``BaseEstimator``'s subclasses (nothing is
 imported), and each class defined afterwards, from a ``BaseEstimator.__init_subclass__`` hook.
-When scikit-learn is not imported yet, all of that waits until ``sklearn.base`` is.
+When scikit-learn is not imported yet, all of that waits until ``sklearn.base`` is. Other classes
+(Lightning's ``Trainer``) are wrapped one by one with ``wrap_fit_of``.
 
 MLflow's autologging patches ``fit`` too (with gorilla): it wraps the ``fit`` it finds and keeps
 the one it replaced as ``_gorilla_original_fit``, to put back when it is switched off. So a
@@ -35,7 +36,7 @@ _MAX_CHAIN = 16  # __wrapped__ links followed at most when looking for a wrapper
 _handler: Handler | None = None
 _wrapper_of: dict[Callable, Callable] = {}  # a wrapped fit -> its wrapper (one per function, reused)
 _wrapped_by: dict[Callable, Callable] = {}  # a wrapper -> the fit it wraps
-_owners_outside: set[type] = set()  # classes outside BaseEstimator's tree (mixins) whose fit was wrapped
+_owners_outside: set[type] = set()  # classes outside BaseEstimator's tree (mixins, Trainer) whose fit was wrapped
 _previous_hook: Any = None  # BaseEstimator's own __init_subclass__, if it had one
 
 
@@ -55,15 +56,26 @@ def install(handler: Handler) -> None:
         _wrap_estimators(base.BaseEstimator)
 
 
+def wrap_fit_of(cls: type) -> None:
+    """Route ``cls``'s own ``fit`` through the handler too, for a class outside scikit-learn (Lightning's Trainer).
+
+    Nothing happens while uninstalled; ``uninstall`` puts it back like the others.
+    """
+    if _handler is not None:
+        _owners_outside.add(cls)
+        _wrap_own(cls)
+
+
 def uninstall() -> None:
     """Put back every ``fit`` wrapped here (wherever it still is) and stop routing the ones MLflow holds."""
     global _handler
     _handler = None
+    classes = list(_owners_outside)
     base = sys.modules.get("sklearn.base")
-    if base is None:
-        return
-    _remove_subclass_hook(base.BaseEstimator)
-    for cls in [*_subclasses(base.BaseEstimator), *_owners_outside]:
+    if base is not None:
+        _remove_subclass_hook(base.BaseEstimator)
+        classes.extend(_subclasses(base.BaseEstimator))
+    for cls in classes:
         for name in ("fit", _KEPT_BY_MLFLOW):
             current = cls.__dict__.get(name)
             if inspect.isfunction(current) and current in _wrapped_by:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 Rows = tuple[Any, Any]  # (X, y); y None when X is a file or frame holding the target column
@@ -14,7 +15,8 @@ class ValidationRows:
 
     In order: rows set for the run (``set_validation_data`` inside it), rows set outside any run
     (for the next explained run only, which keeps them), rows given to ``autolog()``, the
-    evaluation set passed to ``fit``, then the config's ``validation.path``.
+    validation rows passed to ``fit`` (an evaluation set, Lightning's validation loader), then the
+    config's ``validation.path``.
     """
 
     every_run: Rows | None = None
@@ -29,17 +31,22 @@ class ValidationRows:
         else:
             self.run_id, self.for_run = run_id, rows
 
-    def choose(self, run_id: str | None, fit_kwargs: dict, validation_path: str | None) -> Rows | None:
-        """The rows to explain a fit of run ``run_id`` (None: a run not created yet) on, or None."""
+    def choose(
+        self, run_id: str | None, rows_of_fit: Callable[[], Rows | None], validation_path: str | None
+    ) -> Rows | None:
+        """The rows to explain a fit of run ``run_id`` (None: a run not created yet) on, or None.
+
+        ``rows_of_fit`` reads the rows passed to ``fit``; it is called only when the user gave none.
+        """
         if run_id is not None and run_id == self.run_id:
             return self.for_run
         if self.next_run is not None:
             return self.next_run
         if self.every_run is not None:
             return self.every_run
-        evaluated = evaluation_rows(fit_kwargs)
-        if evaluated is not None:
-            return evaluated
+        passed = rows_of_fit()
+        if passed is not None:
+            return passed
         return (validation_path, None) if validation_path else None
 
     def bind(self, run_id: str) -> None:

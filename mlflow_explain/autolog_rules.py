@@ -1,7 +1,7 @@
 """Which fits autolog explains: a supervised model trained by the user's own code, with a target.
 
-A fit called by scikit-learn, joblib, threadpoolctl, SciPy, XGBoost, LightGBM, shap, MLflow or
-this plugin is the library's business (the label encoder inside ``f1_score``, the trees of an
+A fit called by scikit-learn, joblib, threadpoolctl, SciPy, XGBoost, LightGBM, Lightning, shap,
+MLflow or this plugin is the library's business (the label encoder inside ``f1_score``, the trees of an
 ``IsolationForest`` on joblib's worker threads, MLflow's training metrics, a search's candidates);
 only the code that called ``fit`` counts, so this holds on any thread. Fits nested inside another
 wrapped fit are told apart by the caller (autolog's nesting depth), not here.
@@ -15,6 +15,7 @@ from typing import Any
 
 _LIBRARIES = frozenset(
     {"sklearn", "joblib", "threadpoolctl", "scipy", "xgboost", "lightgbm", "shap", "mlflow", "mlflow_explain"}
+    | {"lightning", "pytorch_lightning", "lightning_fabric"}  # a Tuner's fits (lr_find, scale_batch_size)
 )
 _MLFLOW_PATCH = ("mlflow.utils.autologging_utils.safety", "safe_patch_function")  # MLflow's patched method
 _SUPERVISED = frozenset({"classifier", "regressor"})

@@ -82,3 +82,18 @@ def test_pytorch_tabular_example_explains_the_module_as_it_is(tmp_path):
         "permutation_importance/worst radius" in run.data.metrics and "shap_mean_abs/worst radius" in run.data.metrics
     )
     assert "Explain the logged model again: mlflow-explain explain --model-uri models:/" in output
+
+
+@pytest.mark.torch
+@pytest.mark.slow  # imports Lightning and trains two models in a fresh interpreter
+def test_lightning_autolog_example(tmp_path):
+    pytest.importorskip("lightning")
+    pytest.importorskip("captum")
+    output = _run_example("lightning_autolog.py", tmp_path, LIGHTNING_EPOCHS="2", OMP_NUM_THREADS="1")
+    run_ids = re.findall(r"run ([0-9a-f]{32})  explanation: ok", output)
+    assert len(run_ids) == 2
+    cnn, mlp = (_client(tmp_path).get_run(run_id) for run_id in run_ids)
+    assert cnn.data.params["epochs"] == "2" and "train_loss" in cnn.data.metrics, "MLflow's own autologging"
+    assert -1 <= cnn.data.metrics["gradcam/deletion_drop"] <= 1
+    assert mlp.data.params["epochs"] == "2" and "permutation_importance/mean radius" in mlp.data.metrics
+    assert "shap_mean_abs/mean radius" in mlp.data.metrics
