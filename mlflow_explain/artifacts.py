@@ -83,6 +83,7 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         "model_type": explanation.model_type,
         "task": {"kind": explanation.task.kind, "classes": list(explanation.task.classes)},
         "n_rows": explanation.n_rows,
+        "n_rows_passed": explanation.n_rows if explanation.n_rows_passed is None else explanation.n_rows_passed,
         "feature_names": explanation.feature_names,
         "permutation": None
         if permutation is None
@@ -198,29 +199,43 @@ def _write_report(explanation: Explanation, directory: Path, images: dict[str, b
 
 
 def _shap_table(shap_result: ShapResult) -> pd.DataFrame:
-    """One row per explained row: its position, raw values, SHAP values and base values."""
+    """One row per explained row: its position in the user's data (and index label), raw, SHAP and base values."""
     data = shap_result.data[shap_result.feature_names]
+    rows = shap_result.row_positions if shap_result.source_rows is None else shap_result.source_rows
     return shap_table(
-        shap_result.row_positions, data, shap_result.values, shap_result.base_values, shap_result.output_names
+        rows,
+        data,
+        shap_result.values,
+        shap_result.base_values,
+        shap_result.output_names,
+        index_labels=shap_result.index_labels,
     )
 
 
 def _local_table(shap_result: ShapResult) -> pd.DataFrame:
-    """Long table of the local rows: row, output, feature, value, SHAP value (largest first within a row)."""
+    """Long table of the local rows: row, index, output, feature, value, SHAP value (largest first within a row).
+
+    ``row`` is the row's position in the data the user passed; ``index`` its index label there (only
+    when that data was a DataFrame).
+    """
     if len(shap_result.local_positions) == 0:
         return pd.DataFrame()
     names = np.asarray(shap_result.feature_names, dtype=object)
-    columns: dict[str, list] = {name: [] for name in ("row", "output", "feature", "value", "shap_value", "base_value")}
+    columns: dict[str, list] = {name: [] for name in ("row", "index", "output", "feature", "value", "shap_value")}
+    columns["base_value"] = []
     for row in (int(position) for position in shap_result.local_positions):
         output = shap_result.explained_output(row)
         values = shap_result.values[row, :, output]
         order = np.argsort(-np.abs(values), kind="stable")
-        columns["row"] += [shap_result.row_positions[row]] * len(order)
+        columns["row"] += [shap_result.user_row(row)] * len(order)
+        columns["index"] += [shap_result.user_label(row)] * len(order)
         columns["output"] += [shap_result.output_names[output]] * len(order)
         columns["feature"] += list(names[order])
         columns["value"] += [str(value) for value in shap_result.data.iloc[row].to_numpy()[order]]
         columns["shap_value"] += list(values[order])
         columns["base_value"] += [shap_result.base_values[row, output]] * len(order)
+    if shap_result.index_labels is None:
+        del columns["index"]
     return pd.DataFrame(columns)
 
 

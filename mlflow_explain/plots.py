@@ -159,10 +159,9 @@ def waterfall(result: ShapResult, row: int, output: int, max_display: int = 12) 
     labels, contributions = labels[::-1], np.asarray(contributions[::-1])  # bottom row first
     ends = base + np.cumsum(contributions)
     starts = ends - contributions
-    position = int(result.row_positions[row])
     unit = _space_unit(result, output).replace("impact on the ", "")
     chart = Chart(
-        f"Row {position} {_output_title(result, output)}",
+        f"{row_title(result, row)} {_output_title(result, output)}",
         f"model output: {unit}; E[f(X)] = {format_number(base)}, f(x) = {format_number(float(ends[-1]))}",
         plot_height=_ROW * len(labels),
     )
@@ -326,10 +325,15 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
         figures[f"dependence/{features[feature]}.svg"] = dependence(result, feature, output)
     for row in result.local_positions:
         row = int(row)
-        figures[f"local/waterfall_row{result.row_positions[row]}.svg"] = waterfall(
-            result, row, result.explained_output(row)
-        )
+        figures[f"local/waterfall_row{result.user_row(row)}.svg"] = waterfall(result, row, result.explained_output(row))
     return figures
+
+
+def row_title(result: ShapResult, row: int) -> str:
+    """Which of the user's rows explained row ``row`` is: its position in the data passed, and its index label."""
+    label = result.user_label(row)
+    shown = "" if label is None else f" (index {_label(label)})"
+    return f"Row {result.user_row(row)}{shown}"
 
 
 def _interaction_partner(result: ShapResult, j: int, output: int) -> str | None:

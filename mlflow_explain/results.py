@@ -62,6 +62,9 @@ class ShapResult:
     ``values`` has shape (n_rows, n_features, n_outputs) and ``base_values`` (n_rows, n_outputs),
     so ``values.sum(axis=1) + base_values`` is the model output in ``output_space``
     ("prediction" for regressors, "probability" or "margin" (log-odds) for classifiers).
+    ``row_positions`` index the rows the values were computed on; ``source_rows`` are the same
+    rows' positions in the data the user passed (before any sampling of it) and ``index_labels``
+    their index labels when that data was a DataFrame.
     """
 
     values: np.ndarray
@@ -76,6 +79,16 @@ class ShapResult:
     n_background: int
     max_additivity_error: float | None = None
     local_positions: np.ndarray = dataclasses.field(default_factory=lambda: np.array([], dtype=int))
+    source_rows: np.ndarray | None = None  # None: the same as row_positions
+    index_labels: np.ndarray | None = None
+
+    def user_row(self, row: int) -> int:
+        """The position, in the data the user passed, of explained row ``row``."""
+        return int((self.row_positions if self.source_rows is None else self.source_rows)[row])
+
+    def user_label(self, row: int) -> object | None:
+        """The index label of explained row ``row`` in the user's DataFrame (None without one)."""
+        return None if self.index_labels is None else self.index_labels[row]
 
     def explained_output(self, row: int) -> int:
         """The output a local explanation of ``row`` shows: the predicted class, or the prediction."""
@@ -219,6 +232,7 @@ class Explanation:
     n_rows: int
     config: dict
     permutation: PermutationResult | None = None
+    n_rows_passed: int | None = None  # rows the user passed, before validation.max_rows (None: n_rows)
     shap: ShapResult | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
