@@ -267,24 +267,38 @@ class Explanation:
         blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]] = []
         if self.permutation is not None:
             for scorer in self.permutation.scorer_names:
+                # score differences of numbers the size of the score: anything below float noise of that is 0
+                scale = max(abs(self.permutation.baseline_scores.get(scorer, 0.0)), 1.0)
+                mean, std = self.permutation.mean(scorer), self.permutation.std(scorer)
                 blocks.append(
-                    (
-                        "permutation",
-                        scorer,
-                        self.permutation.feature_names,
-                        self.permutation.mean(scorer),
-                        self.permutation.std(scorer),
-                    )
+                    ("permutation", scorer, self.permutation.feature_names, denoised(mean, scale), denoised(std, scale))
                 )
         if self.shap is not None:
             mean_abs = self.shap.mean_abs()
-            blocks.append(("shap", "all", self.shap.feature_names, mean_abs.mean(axis=1), None))
-            if self.task.is_classification:
+            scale = max(float(np.abs(self.shap.base_values).max(initial=0.0)), float(mean_abs.max(initial=0.0)), 1.0)
+            if self.task.kind == "binary":  # the two outputs mirror each other: the positive class says it all
+                blocks.append(("shap", "all", self.shap.feature_names, denoised(mean_abs[:, -1], scale), None))
+            else:
+                blocks.append(("shap", "all", self.shap.feature_names, denoised(mean_abs.mean(axis=1), scale), None))
+            if self.task.kind == "multiclass":
                 for k, output in enumerate(self.shap.output_names):
-                    blocks.append(("shap", output, self.shap.feature_names, mean_abs[:, k], None))
+                    blocks.append(("shap", output, self.shap.feature_names, denoised(mean_abs[:, k], scale), None))
         if not blocks:
             return pd.DataFrame(columns=IMPORTANCE_COLUMNS)
         return _long_table(blocks)
+
+
+FLOAT_NOISE = 1e-12  # relative to the scale of the numbers an importance is computed from
+
+
+def denoised(values: np.ndarray, scale: float) -> np.ndarray:
+    """``values`` with those within float noise of zero (``FLOAT_NOISE * scale``) set to exactly 0.
+
+    A feature the model ignores gets an importance such as -2.2e-17 from rounding (a score minus
+    the same score summed in another order); it is 0, and is logged as 0.
+    """
+    values = np.asarray(values, dtype=float)
+    return np.where(np.abs(values) <= FLOAT_NOISE * scale, 0.0, values)
 
 
 def _long_table(blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]]) -> pd.DataFrame:
