@@ -131,6 +131,8 @@ def explain_command(
     finally:
         steps.close()
     click.echo(f"Explained {explanation.model_type} into run {target_run}: status {explanation.status}.")
+    if config.logging.report and "logging" not in explanation.errors:
+        click.echo(tracking.report_hint(target_run, config.logging.artifact_dir))
     if explanation.status != "ok":
         click.echo("; ".join(f"{step}: {message}" for step, message in explanation.errors.items()), err=True)
 

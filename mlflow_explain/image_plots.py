@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from .keys import key_parts
+from .keys import file_parts
 from .results import GradcamResult
 from .svg import FONT_SIZE, ColourBar, document, text_element, text_width, title_element
 
@@ -77,7 +77,7 @@ class ImageGrid:
 
 def gradcam_figures(result: GradcamResult) -> dict[str, ImageGrid]:
     """Every Grad-CAM figure, keyed by its path under the artifact folder."""
-    classes = key_parts(result.class_names)
+    classes = file_parts(result.class_names)
     figures = {}
     groups = result.labels if result.labels is not None else result.predicted
     for k, name in enumerate(result.class_names):

@@ -14,7 +14,7 @@ import pandas as pd
 import shap
 
 from . import image_plots
-from .keys import key_parts
+from .keys import file_parts
 from .results import Comparison, Drift, Explanation, PermutationResult, ShapResult
 from .svg import PALETTE, Chart, Drawing, colours, format_number
 
@@ -298,7 +298,7 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
     figures: dict[str, Drawing] = {}
     permutation = explanation.permutation
     if permutation is not None:
-        scorers = key_parts(permutation.scorer_names)
+        scorers = file_parts(permutation.scorer_names)
         for scorer in permutation.scorer_names:
             suffix = "" if scorer == permutation.primary_scorer else f".{scorers[scorer]}"
             figures[f"permutation_importance{suffix}.svg"] = permutation_bar(permutation, scorer)
@@ -309,8 +309,8 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
     result = explanation.shap
     if result is None:
         return figures
-    features = key_parts(explanation.reported_features)
-    outputs = key_parts(result.output_names)
+    features = file_parts(explanation.reported_features)
+    outputs = file_parts(result.output_names)
     positive_class = [len(result.output_names) - 1] if explanation.task.kind == "binary" else None
     figures["shap_bar.svg"] = shap_bar(result, outputs=positive_class)
     if explanation.task.kind == "multiclass":

@@ -174,6 +174,32 @@ class PyfuncPredictor:
         )
 
 
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def report_address(run_id: str, artifact_dir: str = "explain") -> tuple[str, str | None]:
+    """The MLflow UI address of a run's report, and the command that serves it when no server does.
+
+    Against a tracking server the address is on the server and the command None. Against a local
+    store (a SQLite file or a folder) the address is where ``mlflow ui`` serves, and the command
+    starts it on that store; with a relative path it must run in the folder the store is relative to.
+    """
+    tracking_uri = mlflow.get_tracking_uri()
+    experiment_id = _run_info(run_id).experiment_id
+    served = tracking_uri.startswith(("http://", "https://"))
+    base = tracking_uri.rstrip("/") if served else LOCAL_UI
+    address = f"{base}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_dir}/report.html"
+    return address, None if served else f"mlflow ui --backend-store-uri {tracking_uri}"
+
+
+def report_hint(run_id: str, artifact_dir: str = "explain") -> str:
+    """Where to open a run's report in the MLflow UI, as a sentence for the user (what the CLI prints)."""
+    address, command = report_address(run_id, artifact_dir)
+    if command is None:
+        return f"Open the report in the MLflow UI: {address}"
+    return f"Start the MLflow UI in this folder with `{command}`, then open the report: {address}"
+
+
 def artifact_root(run_id: str) -> str:
     """The artifact URI of run ``run_id``."""
     return _run_info(run_id).artifact_uri.rstrip("/")

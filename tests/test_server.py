@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from mlflow.tracking import MlflowClient
+
+from mlflow_explain.tracking import report_address
 
 from .helpers import run_example
 
@@ -20,6 +23,18 @@ def test_quickstart_logs_into_the_server_over_http(mlflow_server, explained_run)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:"), "artifacts go through the server's proxy"
     stored = mlflow_server.root / "artifacts"
     assert [path.name for path in stored.rglob("report.html") if run_id in path.parts], "the server stored the report"
+
+
+def test_the_report_address_is_on_the_server_and_its_artifact_is_served(mlflow_server, server_uri, explained_run):
+    run_id, experiment_id = explained_run
+    address, command = report_address(run_id)
+    assert command is None, "a tracking server serves the UI itself"
+    assert address == f"{mlflow_server.url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/explain/report.html"
+    # what the UI's artifact viewer fetches for that address
+    served = requests.get(
+        f"{mlflow_server.url}/get-artifact", params={"path": "explain/report.html", "run_uuid": run_id}, timeout=30
+    )
+    assert served.status_code == 200 and "mlflow_explain report" in served.text
 
 
 def test_evaluate_plugin_example_logs_into_the_server_over_http(mlflow_server, tmp_path):
