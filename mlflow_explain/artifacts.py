@@ -20,6 +20,7 @@ from . import plots, report
 from .config import ExplainConfig
 from .engine import guarded, timed
 from .keys import key_parts
+from .models import output_names
 from .results import Comparison, Explanation, GradcamResult, ShapResult
 from .shap_table import shap_table
 
@@ -81,7 +82,11 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "status": explanation.status,
         "model_type": explanation.model_type,
-        "task": {"kind": explanation.task.kind, "classes": list(explanation.task.classes)},
+        "task": {
+            "kind": explanation.task.kind,
+            "classes": list(explanation.task.classes),
+            "class_names": list(explanation.task.class_names),
+        },
         "n_rows": explanation.n_rows,
         "n_rows_passed": explanation.n_rows if explanation.n_rows_passed is None else explanation.n_rows_passed,
         "feature_names": explanation.feature_names,
@@ -244,7 +249,7 @@ def _key_mapping(explanation: Explanation) -> dict[str, dict[str, str]]:
     if explanation.permutation is not None:
         mapping["scorers"] = key_parts(explanation.permutation.scorer_names)
     if explanation.task.is_classification:
-        mapping["classes"] = key_parts(str(c) for c in explanation.task.classes)
+        mapping["classes"] = key_parts(output_names(explanation.task))
     return mapping
 
 

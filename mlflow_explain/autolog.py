@@ -38,6 +38,7 @@ class _State:
     enabled: bool = False
     config: ConfigSource = None
     validation_data: tuple | None = None
+    class_names: Any = None
     originals: dict[type, Callable] = dataclasses.field(default_factory=dict)
     run_data: dict[str | None, tuple] = dataclasses.field(default_factory=dict)
     warned_no_data: bool = False
@@ -47,7 +48,9 @@ _state = _State()
 _local = threading.local()
 
 
-def autolog(validation_data: tuple | None = None, config: ConfigSource = None, disable: bool = False) -> None:
+def autolog(
+    validation_data: tuple | None = None, config: ConfigSource = None, disable: bool = False, class_names: Any = None
+) -> None:
     """Explain every model right after its top-level ``fit``, into the run it was trained in.
 
     Parameters
@@ -59,12 +62,15 @@ def autolog(validation_data: tuple | None = None, config: ConfigSource = None, d
         Validated now, so a wrong key fails here rather than after training.
     disable : bool, default=False
         Restore the original ``fit`` methods exactly and stop explaining.
+    class_names : sequence of str, or mapping of label to str, default=None
+        Names of the classes of classifiers with coded labels, as in ``explain``.
     """
     if disable:
         _unpatch()
         return
     load_config(config)
     _state.config, _state.validation_data, _state.warned_no_data = config, validation_data, False
+    _state.class_names = class_names
     _patch()
     _state.enabled = True
 
@@ -160,7 +166,7 @@ def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config
         if data is None:
             return
         try:
-            explain(model, data[0], data[1], config=config, run_id=run_id)
+            explain(model, data[0], data[1], config=config, run_id=run_id, class_names=_state.class_names)
         except Exception as err:
             if config.on_error == "raise":
                 raise

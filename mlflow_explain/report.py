@@ -119,7 +119,8 @@ def _row(label: str, value: Any, status: str | None = None) -> dict[str, Any]:
 
 def _header(explanation: Explanation) -> list[dict[str, Any]]:
     task = explanation.task
-    classes = ", ".join(str(c) for c in task.classes)
+    names = task.class_names or task.classes
+    classes = ", ".join(str(c) if c == n else f"{c}: {n}" for c, n in zip(task.classes, names, strict=True))
     return [
         _row("Model", explanation.model_type),
         _row("Task", task.kind + (f" (classes: {classes})" if classes else "")),

@@ -15,10 +15,15 @@ IMPORTANCE_COLUMNS = ["method", "output", "feature", "importance", "std", "rank"
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """What the model predicts: ``kind`` and, for classifiers, the class labels in model order."""
+    """What the model predicts: ``kind`` and, for classifiers, the class labels in model order.
+
+    ``class_names`` (one per class, in the same order) are what the user calls the classes when
+    the labels are codes (``class_names=`` of ``explain``); empty when the labels name themselves.
+    """
 
     kind: TaskKind
     classes: tuple = ()
+    class_names: tuple = ()
 
     @property
     def is_classification(self) -> bool:
