@@ -59,9 +59,19 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
         (directory / "error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_summary(explanation: Explanation, directory: Path) -> None:
-    """Write ``summary.json`` (:func:`summary`) under ``directory``."""
-    _write_json(directory / "summary.json", summary(explanation))
+SUMMARY = "summary.json"
+
+
+def write_summary(explanation: Explanation, directory: Path) -> list[str]:
+    """Write ``summary.json`` (:func:`summary`) under ``directory``, listing every file there and itself.
+
+    Returns that list: the files of the explanation, relative to ``directory``, in path order.
+    """
+    files = sorted(
+        {path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file()} | {SUMMARY}
+    )
+    _write_json(directory / SUMMARY, summary(explanation, files))
+    return files
 
 
 def write_comparison(comparison: Comparison, directory: Path) -> None:
@@ -75,8 +85,8 @@ def write_comparison(comparison: Comparison, directory: Path) -> None:
     (directory / "report.html").write_text(report.render_comparison(comparison, images), encoding="utf-8")
 
 
-def summary(explanation: Explanation) -> dict[str, Any]:
-    """The versioned summary.json document."""
+def summary(explanation: Explanation, files: list[str] | None = None) -> dict[str, Any]:
+    """The versioned summary.json document; ``files`` are the explanation's files (relative to its folder)."""
     permutation, shap_result = explanation.permutation, explanation.shap
     return {
         "schema_version": SCHEMA_VERSION,
@@ -132,6 +142,7 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         "gradcam": None if explanation.gradcam is None else _gradcam_summary(explanation.gradcam),
         "warnings": explanation.warnings,
         "errors": explanation.errors,
+        "files": files or [],
     }
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import requests
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from .errors import InvalidInputError, MissingDependencyError
@@ -30,6 +31,8 @@ KIND_TAG = "mlflow_explain.kind"
 DRIFT_TAG = "mlflow_explain.drift"
 ERROR_FILE = "error.txt"
 VERSION_TAG = "mlflow_explain.version"
+COUNT_TAG = "mlflow_explain.explanations"  # how many explanations the run has had
+HISTORY = "history"  # the folder under the artifact folder holding the earlier explanations
 _BATCH = 1000  # MLflow's limit of entities per log_batch call
 
 
@@ -49,8 +52,43 @@ def target_run(run_id: str | None = None) -> Iterator[str]:
 
 
 def log_explanation(explanation: Explanation, directory: Path, run_id: str, artifact_dir: str) -> None:
-    """Log metrics, tags and every file under ``directory`` into run ``run_id``."""
+    """Log metrics, tags and every file under ``directory`` into run ``run_id`` (see :func:`upload`)."""
     upload(run_id, explanation_metrics(explanation), explanation_tags(explanation), directory, artifact_dir)
+
+
+def archive_earlier_explanation(client: MlflowClient, run_id: str, artifact_dir: str) -> int:
+    """Move the files of the run's earlier explanation under ``<artifact_dir>/history/<n>/``; return n.
+
+    n counts the run's earlier explanations (its ``mlflow_explain.explanations`` tag; 1 for a run
+    explained before the tag existed), 0 when there is none (and nothing is moved). What is moved,
+    and where, is said in the log.
+    """
+    run = client.get_run(run_id)
+    tags = run.data.tags
+    earlier = int(tags.get(COUNT_TAG, 1 if STATUS_TAG in tags else 0))
+    if earlier == 0:
+        return 0
+    items = [item for item in client.list_artifacts(run_id, artifact_dir) if item.path != f"{artifact_dir}/{HISTORY}"]
+    if not items:
+        return earlier
+    destination = f"{artifact_dir}/{HISTORY}/{earlier}"
+    with tempfile.TemporaryDirectory(prefix="mlflow_explain_history_") as folder:
+        for item in items:
+            client.download_artifacts(run_id, item.path, folder)
+        client.log_artifacts(run_id, folder, artifact_path=destination)  # each item was downloaded under its name
+    repository = get_artifact_repository(run.info.artifact_uri)
+    for item in items:
+        repository.delete_artifacts(item.path)
+    logger.info(
+        "mlflow_explain: run %s was explained before; its explanation number %d moved to %s/ (%d item(s)), "
+        "so %s/ holds only the new one.",
+        run_id,
+        earlier,
+        destination,
+        len(items),
+        artifact_dir,
+    )
+    return earlier
 
 
 def explanation_tags(explanation: Explanation) -> dict[str, str]:
@@ -75,14 +113,22 @@ def upload(
     With ``run_id`` None a new run named ``mlflow_explain`` is created in ``experiment_id`` (default
     the default experiment). The files go first and the metrics and tags follow in one ``log_batch``
     call (per 1000 metrics), so a run tagged with a status holds everything.
+
+    A run explained before keeps one explanation in ``artifact_dir``: the earlier one's files are
+    first moved to ``<artifact_dir>/history/<n>/`` (:func:`archive_earlier_explanation`), and the
+    metrics are logged at step n, the number of earlier explanations, so no step holds two values;
+    the tag ``mlflow_explain.explanations`` counts them.
     """
     client = MlflowClient(tracking_uri)
+    earlier = 0
     if run_id is None:
         run = client.create_run(experiment_id or "0", run_name="mlflow_explain")
         run_id = run.info.run_id
         client.set_terminated(run_id)
+    else:
+        earlier = archive_earlier_explanation(client, run_id, artifact_dir)
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
-    log_metrics(client, run_id, metrics, tags)
+    log_metrics(client, run_id, metrics, tags | {COUNT_TAG: str(earlier + 1)}, step=earlier)
     return run_id
 
 
@@ -226,11 +272,11 @@ def artifact_uris(run_id: str, folder: str) -> dict[str, str]:
 
 
 def log_metrics(
-    client: MlflowClient, run_id: str, metrics: dict[str, float], tags: dict[str, str] | None = None
+    client: MlflowClient, run_id: str, metrics: dict[str, float], tags: dict[str, str] | None = None, step: int = 0
 ) -> None:
-    """Log ``metrics`` at step 0, and ``tags`` with the last of them, in batches of MLflow's maximum size."""
+    """Log ``metrics`` at ``step``, and ``tags`` with the last of them, in batches of MLflow's maximum size."""
     now = int(time.time() * 1000)
-    entries = [Metric(key, float(value), now, 0) for key, value in metrics.items()]
+    entries = [Metric(key, float(value), now, step) for key, value in metrics.items()]
     run_tags = [RunTag(key, value) for key, value in (tags or {}).items()]
     if not entries and not run_tags:
         return
