@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from . import plots, report
 from .config import ExplainConfig
 from .engine import guarded, timed
-from .keys import key_parts
+from .keys import file_parts, key_parts
 from .models import output_names
 from .results import Comparison, Explanation, GradcamResult, ShapResult
 from .shap_table import shap_table
@@ -256,7 +256,10 @@ def _local_table(shap_result: ShapResult) -> pd.DataFrame:
 
 
 def _key_mapping(explanation: Explanation) -> dict[str, dict[str, str]]:
-    mapping = {"features": key_parts(explanation.reported_features)}
+    mapping = {
+        "features": key_parts(explanation.reported_features),
+        "feature_files": file_parts(explanation.reported_features),  # names in artifact file names: no spaces
+    }
     if explanation.permutation is not None:
         mapping["scorers"] = key_parts(explanation.permutation.scorer_names)
     if explanation.task.is_classification:
