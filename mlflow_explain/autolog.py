@@ -1,156 +1,149 @@
-"""The post-training hook: explain every top-level ``fit`` of a scikit-learn-compatible model.
+"""The post-training hook: explain each model the user trains, right after its ``fit``.
 
-``autolog()`` wraps ``fit`` on scikit-learn's estimators (Pipelines and searches included) and
-on the XGBoost and LightGBM scikit-learn wrappers. When a top-level ``fit`` returns, the model
-(a search's ``best_estimator_``) is explained on the validation data and logged to the run the
-fit belongs to. Fits nested inside another fit, a search or a cross-validation helper do not
-trigger. Nothing raised while explaining leaves ``fit`` unless the config says
-``on_error: raise``; the run is then tagged ``mlflow_explain.status=failed`` with the error in
-``explain/error.txt``.
+``autolog()`` routes the ``fit`` of every scikit-learn-compatible estimator class through
+``_on_fit`` (``autolog_patch``). A fit is explained when ``autolog_rules`` say it is the user's
+training of a supervised model (called from the user's code, a classifier or regressor fitted
+with a target) and it is not nested in another wrapped fit on the same thread (a custom
+estimator's inner model, the explanation's own fits). The model (a search's ``best_estimator_``)
+is explained on the validation rows (``autolog_rows``) into the run the fit belongs to: the active
+run, the run MLflow's autologging just made for it, or a new run, made only when there are rows
+to explain on. Re-fitting in a run logs the run's next explanation (metric step 1, 2, ...).
+Nothing raised while explaining leaves ``fit`` unless the config says ``on_error: raise``; the run
+is then tagged ``mlflow_explain.status=failed`` with the error in ``explain/error.txt``.
+
+The patch is hand-made rather than MLflow's ``safe_patch``: gorilla, under ``safe_patch``, keeps
+one original per class attribute and each integration wraps that original, so two integrations
+patching the same ``fit`` (this one and ``mlflow.sklearn``) replace each other: whichever is
+enabled last silently switches the other off, and reverting one puts back the bare ``fit``.
+``autolog_patch`` instead wraps whatever ``fit`` is in place, MLflow's patch included, and also
+the ``fit`` MLflow keeps aside to restore, so either can be switched on and off in any order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
-import inspect
 import logging
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from . import tracking
-from .api import explain
-from .config import ConfigSource, load_config
+from . import autolog_patch, autolog_rules, tracking
+from .autolog_rows import ValidationRows
+from .config import ConfigSource, ExplainConfig, load_config
 
 logger = logging.getLogger(__name__)
-
-_NESTING_MODULES = ("sklearn.model_selection.", "sklearn.feature_selection.", "sklearn.inspection.")
 
 
 @dataclasses.dataclass
 class _State:
-    enabled: bool = False
     config: ConfigSource = None
-    validation_data: tuple | None = None
+    rows: ValidationRows = dataclasses.field(default_factory=ValidationRows)
     class_names: Any = None
-    originals: dict[type, Callable] = dataclasses.field(default_factory=dict)
-    run_data: dict[str | None, tuple] = dataclasses.field(default_factory=dict)
     warned_no_data: bool = False
+    said_skipped: bool = False
 
 
 _state = _State()
-_local = threading.local()
+_local = threading.local()  # depth: wrapped fits running on this thread
 
 
 def autolog(
     validation_data: tuple | None = None, config: ConfigSource = None, disable: bool = False, class_names: Any = None
 ) -> None:
-    """Explain every model right after its top-level ``fit``, into the run it was trained in.
+    """Explain each model the user trains right after its ``fit``, into the run it was trained in.
+
+    A ``fit`` called from the user's code on a classifier or regressor (a Pipeline or search
+    ending in one, an XGBoost or LightGBM model) with a target is explained; fits made by
+    libraries, nested fits, transformers, clusterers, outlier detectors, fits without a target and
+    ``partial_fit`` are left alone. Without validation rows nothing is explained and no run is
+    made (a warning says so once).
 
     Parameters
     ----------
     validation_data : (X, y) tuple, default=None
-        Rows to explain on, unless ``set_validation_data`` gave rows for the run; otherwise an
-        ``eval_set`` passed to ``fit``, then ``validation.path`` in the config, are used.
+        Rows to explain on in every run, unless ``set_validation_data`` gave rows for the run;
+        otherwise the evaluation set passed to ``fit`` (``eval_set``, LightGBM's ``eval_X`` and
+        ``eval_y``), then ``validation.path`` in the config, are used.
     config : path, dict or ExplainConfig, default=None
         Validated now, so a wrong key fails here rather than after training.
     disable : bool, default=False
-        Restore the original ``fit`` methods exactly and stop explaining.
+        Put back the ``fit`` methods as they were (MLflow's autologging patches left in place)
+        and stop explaining.
     class_names : sequence of str, or mapping of label to str, default=None
         Names of the classes of classifiers with coded labels, as in ``explain``.
     """
     if disable:
-        _unpatch()
+        autolog_patch.uninstall()
         return
     load_config(config)
-    _state.config, _state.validation_data, _state.warned_no_data = config, validation_data, False
+    _state.config, _state.rows.every_run = config, validation_data
+    _state.warned_no_data = _state.said_skipped = False
     _state.class_names = class_names
-    _patch()
-    _state.enabled = True
+    autolog_patch.install(_on_fit)
 
 
 def set_validation_data(X: Any, y: Any = None) -> None:
-    """Rows to explain the models of the current run on (of the next run, when none is active)."""
+    """Rows to explain the models of the active run on; outside a run, of the next explained run only."""
     active = mlflow.active_run()
-    _state.run_data[active.info.run_id if active else None] = (X, y)
+    _state.rows.set((X, y), active.info.run_id if active else None)
 
 
-def _estimator_classes() -> list[type]:
-    """Every class that defines the ``fit`` of a scikit-learn, XGBoost or LightGBM estimator."""
-    from sklearn.utils import all_estimators
+def _on_fit(original: Callable, estimator: Any, args: tuple, kwargs: dict, caller: FrameType) -> Any:
+    """Every wrapped ``fit``: the user's training is explained after it; any other passes straight through.
 
-    classes = [cls for _, cls in all_estimators()]
-    for module, names in (
-        ("xgboost", ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker")),
-        ("lightgbm", ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")),
-    ):
-        imported = sys.modules.get(module)
-        if imported is None:
-            try:
-                imported = __import__(module)
-            except ImportError:
-                continue
-        classes += [getattr(imported, name) for name in names if hasattr(imported, name)]
-    owners = [next((base for base in cls.__mro__ if "fit" in base.__dict__), None) for cls in classes]
-    return [cls for cls in dict.fromkeys(owners) if cls is not None and inspect.isfunction(cls.__dict__["fit"])]
-
-
-def _patch() -> None:
-    for cls in _estimator_classes():
-        if cls not in _state.originals:
-            _state.originals[cls] = cls.__dict__["fit"]
-            cls.fit = _wrap(cls.__dict__["fit"])
-
-
-def _unpatch() -> None:
-    _state.enabled = False
-    for cls, original in _state.originals.items():
-        if getattr(cls.__dict__.get("fit"), "_mlflow_explain_original", None) is original:
-            cls.fit = original
-        else:
-            logger.warning("%s.fit was patched again after mlflow_explain.autolog; left as it is.", cls.__name__)
-    _state.originals.clear()
-
-
-def _wrap(original: Callable) -> Callable:
-    @functools.wraps(original)
-    def fit(self, *args: Any, **kwargs: Any) -> Any:
-        if not _state.enabled or getattr(_local, "depth", 0) > 0 or _called_from_meta_routine():
-            return original(self, *args, **kwargs)
+    The nesting depth stays raised while explaining, so the explanation's own fits pass through too.
+    """
+    depth = getattr(_local, "depth", 0)
+    explain_after = depth == 0 and _is_users_training(estimator, args, kwargs, caller)
+    _local.depth = depth + 1
+    try:
+        if not explain_after:
+            return original(estimator, *args, **kwargs)
         started_ms = int(time.time() * 1000)
-        _local.depth = 1
-        try:
-            fitted = original(self, *args, **kwargs)
-        finally:
-            _local.depth = 0
-        _explain_safely(self, kwargs, started_ms)
+        fitted = original(estimator, *args, **kwargs)
+        _explain_safely(estimator, kwargs, started_ms)
         return fitted
+    finally:
+        _local.depth = depth
 
-    fit._mlflow_explain_original = original
-    return fit
+
+def _is_users_training(estimator: Any, args: tuple, kwargs: dict, caller: FrameType) -> bool:
+    try:
+        if not autolog_rules.called_by_user(caller, estimator):
+            return False
+        reason = autolog_rules.skip_reason(estimator, args, kwargs)
+    except Exception:
+        logger.debug("mlflow_explain.autolog: could not tell whether to explain this fit.", exc_info=True)
+        return False
+    if reason is not None:
+        _say_skipped_once(estimator, reason)
+    return reason is None
 
 
-def _called_from_meta_routine() -> bool:
-    """True when a fit runs inside a search or cross-validation, in this thread or a worker thread."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_globals.get("__name__", "").startswith(_NESTING_MODULES):
-            return True
-        frame = frame.f_back
-    return False
+def _say_skipped_once(estimator: Any, reason: str) -> None:
+    if not _state.said_skipped:
+        _state.said_skipped = True
+        logger.info(
+            "mlflow_explain.autolog: %s.fit is not explained (%s): only classifiers and regressors fitted "
+            "with a target are (a search's best estimator); transformers, clusterers, outlier detectors, "
+            "fits without a target, partial_fit and searches with refit=False are left alone. Said once.",
+            type(estimator).__name__,
+            reason,
+        )
 
 
 def _explain_safely(estimator: Any, fit_kwargs: dict, started_ms: int) -> None:
     """Explain after fit; whatever fails (tracking server included) is logged, never raised from fit."""
     config = load_config(_state.config)
     try:
-        _explain_after_fit(estimator, fit_kwargs, started_ms, config)
+        with _mlflow_autologging_paused():
+            _explain_after_fit(estimator, fit_kwargs, started_ms, config)
     except Exception:
         if config.on_error == "raise":
             raise
@@ -159,14 +152,32 @@ def _explain_safely(estimator: Any, fit_kwargs: dict, started_ms: int) -> None:
         )
 
 
-def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config: Any) -> None:
-    model = getattr(estimator, "best_estimator_", estimator)
-    with _run_of_fit(started_ms) as run_id:
-        data = _validation_data(run_id, fit_kwargs, config)
-        if data is None:
-            return
+def _mlflow_autologging_paused() -> contextlib.AbstractContextManager:
+    """MLflow's autologging off while explaining: the explanation's predictions and scores are not the user's."""
+    from mlflow.utils import autologging_utils
+
+    if autologging_utils._AUTOLOGGING_GLOBALLY_DISABLED:  # already off: leave it off afterwards too
+        return contextlib.nullcontext()
+    return autologging_utils.disable_autologging()
+
+
+def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config: ExplainConfig) -> None:
+    from . import api
+
+    model = autolog_rules.model_to_explain(estimator)
+    if model is None:
+        _say_skipped_once(estimator, "a search with refit=False keeps no best estimator")
+        return
+    run_id = _run_of_fit(started_ms)
+    rows = _state.rows.choose(run_id, fit_kwargs, config.validation.path)
+    if rows is None:
+        _warn_no_data_once()
+        return
+    with _new_run_unless(run_id) as run_id:
+        _state.rows.bind(run_id)
+        logger.info("mlflow_explain: explaining %s into run %s.", type(model).__name__, run_id)
         try:
-            explain(model, data[0], data[1], config=config, run_id=run_id, class_names=_state.class_names)
+            api.explain(model, rows[0], rows[1], config=config, run_id=run_id, class_names=_state.class_names)
         except Exception as err:
             if config.on_error == "raise":
                 raise
@@ -180,6 +191,15 @@ def _explain_after_fit(estimator: Any, fit_kwargs: dict, started_ms: int, config
             _record_failure(run_id, message, config.logging.artifact_dir)
 
 
+def _warn_no_data_once() -> None:
+    if not _state.warned_no_data:
+        _state.warned_no_data = True
+        logger.warning(
+            "mlflow_explain.autolog: no validation data (set_validation_data, autolog(validation_data=), "
+            "an eval_set, or validation.path); models are not explained."
+        )
+
+
 def _record_failure(run_id: str, message: str, artifact_dir: str) -> None:
     try:
         tracking.log_failure(run_id, message, artifact_dir)
@@ -187,50 +207,23 @@ def _record_failure(run_id: str, message: str, artifact_dir: str) -> None:
         logger.warning("mlflow_explain: could not record the failure in run %s.", run_id, exc_info=True)
 
 
-class _run_of_fit:
-    """The run a fit belongs to: the active one, the one MLflow autologging just ended, or a new one."""
-
-    def __init__(self, started_ms: int):
-        self.started_ms, self.started_run = started_ms, False
-
-    def __enter__(self) -> str:
-        active = mlflow.active_run()
-        if active is not None:
-            return active.info.run_id
-        last = _last_active_run()
-        if last is not None and last.info.start_time >= self.started_ms:
-            return last.info.run_id
-        self.started_run = True
-        return mlflow.start_run(run_name="mlflow_explain").info.run_id
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.started_run:
-            mlflow.end_run()
-
-
-def _last_active_run() -> Any:
-    """The run MLflow last started in this process, or None (also when the store no longer has it)."""
+def _run_of_fit(started_ms: int) -> str | None:
+    """The run a fit belongs to: the active one, or the one MLflow's autologging made and ended for it; else None."""
+    active = mlflow.active_run()
+    if active is not None:
+        return active.info.run_id
     try:
-        return mlflow.last_active_run()
-    except MlflowException:
+        last = mlflow.last_active_run()
+    except MlflowException:  # the store no longer has it
         return None
+    return last.info.run_id if last is not None and last.info.start_time >= started_ms else None
 
 
-def _validation_data(run_id: str, fit_kwargs: dict, config: Any) -> tuple | None:
-    if run_id in _state.run_data or None in _state.run_data:
-        return _state.run_data.get(run_id, _state.run_data.get(None))
-    if _state.validation_data is not None:
-        return _state.validation_data
-    eval_sets = [value for key, value in fit_kwargs.items() if key.endswith("eval_set") and value]
-    if eval_sets:
-        X, y = eval_sets[0][-1][:2]
-        return X, y
-    if config.validation.path:
-        return config.validation.path, None
-    if not _state.warned_no_data:
-        _state.warned_no_data = True
-        logger.warning(
-            "mlflow_explain.autolog: no validation data (set_validation_data, autolog(validation_data=), "
-            "an eval_set, or validation.path); models are not explained."
-        )
-    return None
+@contextlib.contextmanager
+def _new_run_unless(run_id: str | None) -> Iterator[str]:
+    """``run_id``; or a new run named ``mlflow_explain``, ended afterwards."""
+    if run_id is not None:
+        yield run_id
+        return
+    with mlflow.start_run(run_name="mlflow_explain") as run:
+        yield run.info.run_id

@@ -17,7 +17,7 @@ from PIL import Image
 
 from .keys import file_parts
 from .results import GradcamResult
-from .svg import FONT_SIZE, ColourBar, document, text_element, text_width, title_element
+from .svg import ColourBar, document, text_element, text_width, title_elements, title_height, title_lines
 
 _CMAP = "jet"
 _HEAT_LABEL = "Grad-CAM (1 = the image's maximum)"
@@ -55,16 +55,16 @@ class ImageGrid:
             for line in panel.caption.split("\n")
         )
         cell_width, cell_height = max(side, longest) + _GAP, lines * _CAPTION_SIZE * 1.25 + side + _GAP
-        title_lines = self.title.split("\n")
-        top = _PAD + len(title_lines) * FONT_SIZE * 1.4 + _GAP
         columns = min(len(self.entries), self.per_row)
         entry_width = panels_per_entry * cell_width + 2 * _GAP
         grid_width = columns * entry_width
         rows = math.ceil(len(self.entries) / self.per_row)
         width = _PAD + grid_width + (self.colour_bar.width() + _GAP if self.colour_bar else 0) + _PAD
+        titles = title_lines(self.title, width)
+        top = title_height(titles) - _PAD + _GAP
         bar_height = max(min(rows * cell_height - _GAP, 320), self.colour_bar.min_height() if self.colour_bar else 0)
         height = top + max(rows * cell_height, bar_height) + _PAD
-        parts = [title_element(width / 2, line, line=i) for i, line in enumerate(title_lines)]
+        parts = title_elements(titles, width / 2, width)
         for index, entry in enumerate(self.entries):
             x0 = _PAD + (index % self.per_row) * entry_width
             y0 = top + (index // self.per_row) * cell_height

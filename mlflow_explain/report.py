@@ -159,13 +159,16 @@ def _permutation(explanation: Explanation, images: dict[str, bytes]) -> dict[str
 
 
 def _weights(result: PermutationResult, scorer: str) -> list[dict[str, Any]]:
-    """ELI5's show_weights rows: weight, 2 std, shade (the weight's share of the largest), largest first."""
+    """ELI5's show_weights rows: weight, 1 std (as chart and metric), shade (share of the largest), largest first.
+
+    ELI5 writes ± 2 std; one convention across the report, chart and metrics is less misleading.
+    """
     mean, std = result.mean(scorer), result.std(scorer)
     largest = max(float(abs(mean).max()), 1e-12)
     return [
         {
             "weight": mean[i],
-            "spread": 2 * std[i],
+            "spread": std[i],
             "shade": max(0.0, float(mean[i])) / largest,
             "feature": result.feature_names[i],
         }

@@ -221,10 +221,10 @@ class Comparison:
         return sorted(self.importances["method"].unique())
 
     def matrix(self, method: str) -> pd.DataFrame:
-        """Importance as runs (rows, in order) x features (columns, most important overall first)."""
+        """Importance as runs (rows by run id, in order) x features (columns, most important overall first)."""
         rows = self.importances[self.importances["method"] == method]
-        matrix = rows.pivot_table(index="run_label", columns="feature", values="importance", sort=False)
-        matrix = matrix.reindex([run.label for run in self.runs]).dropna(how="all")
+        matrix = rows.pivot_table(index="run_id", columns="feature", values="importance", sort=False)
+        matrix = matrix.reindex([run.run_id for run in self.runs]).dropna(how="all")
         return matrix[matrix.mean().sort_values(ascending=False).index]
 
 

@@ -13,29 +13,93 @@ import functools
 import math
 from collections.abc import Sequence
 from html import escape
+from pathlib import Path
 from typing import Protocol
 
+import matplotlib
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, ft2font
+from matplotlib.colors import Colormap
 from matplotlib.ticker import MaxNLocator
 
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 FONT_SIZE = 12.0
-_CHAR_WIDTH = 0.6  # average glyph width in em, on the wide side so labels never overflow
+LINE_HEIGHT = 1.25  # in em, between the lines of a wrapped text
+_WIDTH_MARGIN = 1.05  # measured widths are DejaVu Sans's; other fonts of the stack run up to a few % wider
 _TICK = 4.0
 _PAD = 8.0
 _COLOUR_LEVELS = 64  # points are drawn in one path per colour level
-NAN_COLOUR = "#999999"
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+NAN_COLOUR = "#999999"  # grey is for missing values only: no palette or colour map below holds it
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79")
+Colours = str | Colormap  # a matplotlib colour map, or the name of one
 
 
-def text_width(text: str, size: float = FONT_SIZE) -> float:
-    """Estimated width in pixels of ``text`` in the chart font (no font metrics are read)."""
-    return len(text) * size * _CHAR_WIDTH
+def text_width(text: str, size: float = FONT_SIZE, bold: bool = False) -> float:
+    """Width in pixels of ``text`` in the chart font, from DejaVu Sans's glyph advances (no kerning: on the wide side).
+
+    A character the font lacks (CJK, say) counts one em, as wide as the fallback fonts draw it.
+    """
+    return sum(_advance(character, bold) for character in text) * size * _WIDTH_MARGIN
 
 
-def colours(values: np.ndarray, cmap: str, low: float | None = None, high: float | None = None) -> list[str]:
-    """Hex colours of ``values`` on a matplotlib colour map, ``low``..``high`` (default: their range); NaN is grey."""
+@functools.cache
+def _font(bold: bool) -> ft2font.FT2Font:
+    """matplotlib's own DejaVu Sans (the first font of :data:`FONT`), sized so advances read in thousandths of an em."""
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    font = ft2font.FT2Font(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name))
+    font.set_size(1000, 72)
+    return font
+
+
+@functools.cache
+def _advance(character: str, bold: bool) -> float:
+    """Advance width of one character in em (whitespace as a space, a missing glyph as one em)."""
+    font = _font(bold)
+    code = ord(" ") if character.isspace() else ord(character)
+    if not font.get_char_index(code):
+        return 1.0
+    return font.load_char(code).horiAdvance / 64 / 1000
+
+
+def shorten(text: str, width: float, size: float = FONT_SIZE, bold: bool = False) -> str:
+    """``text``, cut and ended with "…" when it is wider than ``width`` pixels."""
+    if text_width(text, size, bold) <= width:
+        return text
+    while text and text_width(text + "…", size, bold) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def wrap(text: str, width: float, size: float = FONT_SIZE, bold: bool = False) -> list[str]:
+    """``text`` broken into lines no wider than ``width`` pixels: at spaces, inside a word only when it must."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if text_width(candidate, size, bold) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        *whole, line = _split_word(word, width, size, bold)
+        lines += whole
+    return lines + [line] if line else lines
+
+
+def _split_word(word: str, width: float, size: float, bold: bool) -> list[str]:
+    """``word`` in pieces no wider than ``width`` (one character a piece at the least)."""
+    pieces = []
+    while len(word) > 1 and text_width(word, size, bold) > width:
+        cut = 1
+        while cut < len(word) - 1 and text_width(word[: cut + 1], size, bold) <= width:
+            cut += 1
+        pieces.append(word[:cut])
+        word = word[cut:]
+    return pieces + [word]
+
+
+def colours(values: np.ndarray, cmap: Colours, low: float | None = None, high: float | None = None) -> list[str]:
+    """Hex colours of ``values`` on a colour map, ``low``..``high`` (default: their range); NaN is grey."""
     values = np.asarray(values, dtype=float)
     finite = np.isfinite(values)
     if low is None:
@@ -47,21 +111,42 @@ def colours(values: np.ndarray, cmap: str, low: float | None = None, high: float
     return np.where(finite, np.asarray(_palette(cmap), dtype=object)[levels], NAN_COLOUR).tolist()
 
 
-@functools.cache
-def _palette(cmap: str) -> tuple[str, ...]:
-    """``_COLOUR_LEVELS`` hex colours evenly spaced along a matplotlib colour map."""
-    rgba = colormaps[cmap](np.linspace(0, 1, _COLOUR_LEVELS))
-    return tuple("#{:02x}{:02x}{:02x}".format(*(int(round(255 * c)) for c in colour[:3])) for colour in rgba)
+_PALETTES: dict[str, tuple[str, ...]] = {}
 
 
-def format_number(value: float, decimals: int | None = None) -> str:
-    """A short label for ``value``: with ``decimals`` fixed (tick labels), else 3 significant digits."""
-    if value == 0:
-        return "0"
+def _palette(cmap: Colours) -> tuple[str, ...]:
+    """``_COLOUR_LEVELS`` hex colours evenly spaced along a colour map (kept by the map's name)."""
+    name = cmap if isinstance(cmap, str) else cmap.name
+    if name not in _PALETTES:
+        rgba = (colormaps[cmap] if isinstance(cmap, str) else cmap)(np.linspace(0, 1, _COLOUR_LEVELS))
+        _PALETTES[name] = tuple(
+            "#{:02x}{:02x}{:02x}".format(*(int(round(255 * c)) for c in colour[:3])) for colour in rgba
+        )
+    return _PALETTES[name]
+
+
+def format_number(value: float, decimals: int | None = None, digits: int = 3) -> str:
+    """``value`` for reading: with ``decimals`` fixed (ticks), else whole numbers whole and others to ``digits``.
+
+    A year is 2010, not 2.01e+03; 1234.5 is 1235 and 0.012345 is 0.0123 (3 digits); only magnitudes of a
+    billion and more, or below 1e-4 (without ``decimals``), take an exponent.
+    """
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
     magnitude = abs(value)
-    if magnitude >= 1e5 or magnitude < 1e-3:
-        return f"{value:.2e}"
-    return f"{value:.{decimals}f}" if decimals is not None else f"{value:.3g}"
+    if magnitude >= 1e9 or (decimals is None and magnitude < 1e-4):
+        return f"{value:.{digits - 1}e}"
+    if decimals is None:
+        if float(value).is_integer():
+            return f"{value:.0f}"
+        decimals = max(0, digits - 1 - math.floor(math.log10(magnitude)))
+    return f"{value:.{decimals}f}"
+
+
+def significant_decimals(values: Sequence[float], digits: int = 4) -> int:
+    """Decimals that give the largest of ``values`` (in magnitude) ``digits`` significant digits."""
+    largest = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+    return max(0, digits - 1 - math.floor(math.log10(largest))) if largest > 0 else digits
 
 
 def tick_decimals(values: Sequence[float]) -> int:
@@ -81,41 +166,85 @@ class Drawing(Protocol):
 
 @dataclasses.dataclass
 class Axis:
-    """One axis: a label, and either a numeric range with ticks or categories at positions 0..n-1."""
+    """One axis: a label, and either a numeric range with ticks or categories at positions 0..n-1.
+
+    ``groups`` names blocks of consecutive categories, ``(label, first, last)`` positions: each label
+    is drawn once beside its block's ticks, with a bracket (the experiment of a block of runs).
+    """
 
     label: str = ""
     categories: list[str] | None = None
     inverted: bool = False
     rotate: float = 0.0  # tick-label rotation in degrees (x axis only)
     limits: tuple[float, float] | None = None
-    integer: bool = False  # ticks on whole numbers only (ranks)
+    ranks: bool = False  # whole numbers from 1, and 1 always in the range and ticked
+    groups: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
 
     def ticks(self, low: float, high: float) -> list[tuple[float, str]]:
         if self.categories is not None:
             return [(float(i), name) for i, name in enumerate(self.categories)]
-        locator = MaxNLocator(nbins=6, integer=self.integer)
+        locator = MaxNLocator(nbins=6, integer=self.ranks)
         values = [float(v) for v in locator.tick_values(low, high) if low - 1e-12 <= v <= high + 1e-12]
+        if self.ranks:
+            values = [1.0] + [v for v in values if v > 1]
         decimals = tick_decimals(values)
         return [(v, format_number(v, decimals)) for v in values]
 
-    def longest_tick(self, low: float, high: float) -> float:
-        return max((text_width(label) for _, label in self.ticks(low, high)), default=0.0)
+    def group_width(self) -> float:
+        """Room the group labels and their brackets take beside the tick labels (y axis)."""
+        return max((text_width(label) for label, _, _ in self.groups), default=-_BRACKET) + _BRACKET
+
+
+_LINE = FONT_SIZE * LINE_HEIGHT  # pixels from one line of a wrapped label to the next
+_TITLE_SIZE = FONT_SIZE * 1.15
+_LEGEND_LINE = FONT_SIZE * 1.4
+_SWATCH = 18.0  # a legend's colour swatch and the gap after it
+_BRACKET = 4 + _PAD / 2  # a group's bracket and the gap to its label
 
 
 @dataclasses.dataclass
 class _Legend:
+    """One legend section: a bold title and (label, colour) swatches, one a line."""
+
     entries: list[tuple[str, str]]
     title: str
 
     def width(self) -> float:
-        return max([text_width(self.title)] + [text_width(label) + 18 for label, _ in self.entries]) + _PAD
+        return max([text_width(self.title, bold=True)] + [text_width(label) + _SWATCH for label, _ in self.entries])
+
+    def height(self) -> float:
+        return (len(self.entries) + bool(self.title)) * _LEGEND_LINE + _PAD
+
+    def render(self, x: float, top: float) -> list[str]:
+        parts, y = [], top + FONT_SIZE
+        if self.title:
+            parts.append(text_element(x, y, self.title, "start", weight="bold", css_class="legend-title"))
+            y += _LEGEND_LINE
+        for label, colour in self.entries:
+            parts.append(f"<rect x='{x:.1f}' y='{y - 9:.1f}' width='12' height='10' fill='{colour}'/>")
+            parts.append(text_element(x + _SWATCH, y, label, "start", css_class="legend"))
+            y += _LEGEND_LINE
+        return parts
+
+
+def _legend_columns(legends: list[_Legend], height: float) -> list[list[_Legend]]:
+    """Legend sections stacked in columns no taller than ``height`` (a taller section has a column to itself)."""
+    columns: list[list[_Legend]] = []
+    used = height
+    for legend in legends:
+        if used + legend.height() > height:
+            columns.append([])
+            used = 0.0
+        columns[-1].append(legend)
+        used += legend.height()
+    return columns
 
 
 @dataclasses.dataclass
 class ColourBar:
     """A vertical colour scale: ``cmap`` from ``low`` (bottom) to ``high`` (top), with a label along it."""
 
-    cmap: str
+    cmap: Colours
     low: float
     high: float
     label: str
@@ -126,8 +255,12 @@ class ColourBar:
         self.low_text = self.low_text or format_number(self.low)
         self.high_text = self.high_text or format_number(self.high)
 
+    def _tick_width(self) -> float:
+        return max(text_width(self.low_text), text_width(self.high_text))
+
     def width(self) -> float:
-        return 14 + _PAD + max(text_width(self.low_text), text_width(self.high_text)) + FONT_SIZE + 2 * _PAD
+        """From the bar's left edge to the right of its rotated label, and a gap."""
+        return _SWATCH + self._tick_width() + _PAD + FONT_SIZE * 1.2 + _PAD
 
     def min_height(self) -> float:
         """The height the label along the bar needs."""
@@ -139,14 +272,14 @@ class ColourBar:
             f"<stop offset='{t:.2f}' stop-color='{c}'/>"
             for t, c in zip(np.linspace(0, 1, 11), colours(np.linspace(1, 0, 11), self.cmap, 0, 1), strict=True)
         )
-        label_x = x + 18 + max(text_width(self.low_text), text_width(self.high_text)) + _PAD + FONT_SIZE / 2
+        label_x = x + _SWATCH + self._tick_width() + _PAD + FONT_SIZE * 0.25  # glyphs reach ~0.95 em to its right
         label_y = top + height / 2
         return [
             f"<defs><linearGradient id='colour-bar' x1='0' y1='0' x2='0' y2='1'>{stops}</linearGradient></defs>",
             f"<rect class='colour-bar' x='{x:.1f}' y='{top:.1f}' width='14' height='{height:.1f}' "
             "fill='url(#colour-bar)'/>",
-            text_element(x + 18, top + FONT_SIZE * 0.8, self.high_text, "start"),
-            text_element(x + 18, top + height, self.low_text, "start"),
+            text_element(x + _SWATCH, top + FONT_SIZE * 0.8, self.high_text, "start", css_class="colour-tick"),
+            text_element(x + _SWATCH, top + height, self.low_text, "start", css_class="colour-tick"),
             text_element(
                 label_x,
                 label_y,
@@ -159,7 +292,10 @@ class ColourBar:
 
 
 class Chart:
-    """One plot area with an x and a y axis, marks in data coordinates, an optional legend or colour bar.
+    """One plot area with an x and a y axis, marks in data coordinates, legends and a colour bar beside.
+
+    Every text is laid out to stay inside the image: titles and axis labels wrap, margins grow
+    to the tick labels, legends and annotations.
 
     Parameters
     ----------
@@ -182,7 +318,7 @@ class Chart:
         self._marks: list = []
         self._x_extent: list[float] = []
         self._y_extent: list[float] = []
-        self._legend: _Legend | None = None
+        self._legends: list[_Legend] = []
         self._colour_bar: ColourBar | None = None
 
     # -- marks -------------------------------------------------------------------------------------
@@ -246,44 +382,73 @@ class Chart:
         self._marks.append(("rule", x, y, dashed))
 
     def text(self, x: float, y: float, text: str, anchor: str = "start", dx: float = 0.0, size: float = 11.0) -> None:
-        """A text at (x, y) in data coordinates, shifted ``dx`` pixels."""
+        """A text at (x, y) in data coordinates, shifted ``dx`` pixels (the image widens to hold it)."""
         self._marks.append(("text", x, y, text, anchor, dx, size))
 
     def legend(self, entries: list[tuple[str, str]], title: str = "") -> None:
-        """(label, colour) swatches right of the plot."""
-        self._legend = _Legend(entries, title)
+        """A section of (label, colour) swatches right of the plot; sections stack, then form columns."""
+        self._legends.append(_Legend(entries, title))
 
     def colour_bar(
-        self, cmap: str, low: float, high: float, label: str, low_text: str | None = None, high_text: str | None = None
+        self,
+        cmap: Colours,
+        low: float,
+        high: float,
+        label: str,
+        low_text: str | None = None,
+        high_text: str | None = None,
     ) -> None:
-        """A vertical colour scale right of the plot."""
+        """A vertical colour scale right of the plot (left of any legend)."""
         self._colour_bar = ColourBar(cmap, low, high, label, low_text or "", high_text or "")
 
     # -- layout and rendering ----------------------------------------------------------------------
     def to_svg(self) -> str:
         """The chart as a standalone SVG document."""
-        x_low, x_high = self._range(self.x, self._x_extent)
-        y_low, y_high = self._range(self.y, self._y_extent)
-        left = _PAD + (FONT_SIZE + _PAD if self.y.label else 0) + self.y.longest_tick(y_low, y_high) + _TICK + 4
-        right = _PAD + max(
-            self._legend.width() if self._legend else 0, self._colour_bar.width() if self._colour_bar else 0
-        )
-        x_tick_depth = FONT_SIZE
-        if self.x.rotate:
-            x_tick_depth = self.x.longest_tick(x_low, x_high) * math.sin(math.radians(self.x.rotate)) + FONT_SIZE
-        top = _PAD + (FONT_SIZE * 1.3 + _PAD if self.title else 0)
-        bottom = _TICK + 4 + x_tick_depth + (_PAD + FONT_SIZE if self.x.label else 0) + _PAD
+        x_range, y_range = self._range(self.x, self._x_extent), self._range(self.y, self._y_extent)
+        x_ticks, y_ticks = self.x.ticks(*x_range), self.y.ticks(*y_range)
+        x_tick_width = max((text_width(label) for _, label in x_ticks), default=0.0)
+        plot_height = max(self.plot_height, self._colour_bar.min_height() if self._colour_bar else 0.0)
+        columns = _legend_columns(self._legends, plot_height)
+        ylabel = wrap(self.y.label, plot_height) if self.y.label else []
+        y_tick_width = max((text_width(label) for _, label in y_ticks), default=0.0)
+        left = _PAD + (len(ylabel) * _LINE + _PAD / 2 if ylabel else 0) + self.y.group_width() + y_tick_width
+        left += _TICK + 4
+        angle = math.radians(self.x.rotate)
         if self.x.rotate and self.x.categories:  # rotated labels reach left of the first category
-            left = max(left, self.x.longest_tick(x_low, x_high) * math.cos(math.radians(self.x.rotate)) + _PAD)
+            left = max(left, x_tick_width * math.cos(angle) + _PAD)
+        side = (self._colour_bar.width() if self._colour_bar else 0.0) + sum(
+            max(legend.width() for legend in column) + _PAD for column in columns
+        )
+        right = _PAD + (side + _PAD if side else 0.0)
+        if not self.x.rotate and x_ticks:  # a tick label is centred on its tick, the plot's edge at worst
+            right = max(right, text_width(x_ticks[-1][1]) / 2 + _PAD)
         plot_width = max(self.width - left - right, 120.0)
         width = left + plot_width + right
-        plot_height = max(self.plot_height, self._colour_bar.min_height() if self._colour_bar else 0)
-        height = top + plot_height + bottom
-        frame = _Frame(left, top, plot_width, plot_height, (x_low, x_high), (y_low, y_high), self.y.inverted)
-        parts = [title_element(left + plot_width / 2, self.title)] if self.title else []
-        parts += self._axes(frame, height)
+        titles = title_lines(self.title, width) if self.title else []
+        xlabel = wrap(self.x.label, width - 2 * _PAD) if self.x.label else []
+        top = title_height(titles)
+        x_tick_depth = FONT_SIZE + (x_tick_width * math.sin(angle) if self.x.rotate else 0.0)
+        bottom = _TICK + 4 + x_tick_depth + (FONT_SIZE + _PAD if self.x.groups else 0.0)
+        bottom += (_PAD + (len(xlabel) - 1) * _LINE + FONT_SIZE if xlabel else 0.0) + _PAD
+        side_height = max((sum(legend.height() for legend in column) for column in columns), default=0.0)
+        height = max(top + plot_height + bottom, top + side_height + _PAD)
+        frame = _Frame(left, top, plot_width, plot_height, x_range, y_range, self.y.inverted)
+        width += self._annotation_overflow(frame, width)
+        centre = left + plot_width / 2
+        parts = title_elements(titles, centre, width)
+        parts += self._axes(frame, ylabel, y_tick_width, x_tick_depth)
+        parts += [
+            text_element(
+                _clamp(centre, text_width(line), width),
+                height - _PAD - (len(xlabel) - 1 - i) * _LINE,
+                line,
+                "middle",
+                css_class="xlabel",
+            )
+            for i, line in enumerate(xlabel)
+        ]
         parts += [_render_mark(mark, frame) for mark in self._marks]
-        parts += self._side(frame)
+        parts += self._side(frame, columns)
         return document(width, height, parts)
 
     def _extend(self, xs: Sequence[float], ys: Sequence[float]) -> None:
@@ -300,13 +465,22 @@ class Chart:
             return axis.limits
         if axis.categories is not None:
             return -0.6, len(axis.categories) - 0.4
+        extent = extent + [1.0] if axis.ranks else extent
         if not extent:
             return 0.0, 1.0
         low, high = min(extent), max(extent)
         pad = (high - low) * 0.05 if high > low else max(abs(low) * 0.1, 1.0)
         return low - pad, high + pad
 
-    def _axes(self, frame: _Frame, height: float) -> list[str]:
+    def _annotation_overflow(self, frame: _Frame, width: float) -> float:
+        """How far the annotations reach past the image's right edge (less its padding)."""
+        reach = 0.0
+        for _, x, _, text, anchor, dx, size in (mark for mark in self._marks if mark[0] == "text"):
+            share = {"start": 1.0, "middle": 0.5}.get(anchor, 0.0)
+            reach = max(reach, frame.px(x) + dx + share * text_width(text, size))
+        return max(0.0, reach - (width - _PAD))
+
+    def _axes(self, frame: _Frame, ylabel: list[str], y_tick_width: float, x_tick_depth: float) -> list[str]:
         parts = [
             f"<rect class='plot-area' x='{frame.left:.1f}' y='{frame.top:.1f}' width='{frame.width:.1f}' "
             f"height='{frame.height:.1f}' fill='none' stroke='#444444' stroke-width='0.8'/>"
@@ -338,34 +512,67 @@ class Chart:
                 "stroke='#444444'/>"
             )
             parts.append(text_element(frame.left - _TICK - 3, py + FONT_SIZE * 0.35, label, "end", css_class="tick-y"))
-        if self.x.label:
+        parts += self._y_groups(frame, frame.left - _TICK - 3 - y_tick_width - _PAD / 2)
+        parts += self._x_groups(frame, bottom + _TICK + 4 + x_tick_depth)
+        cy = frame.top + frame.height / 2
+        for i, line in enumerate(ylabel):
+            cx = _PAD + FONT_SIZE * 0.95 + i * _LINE  # rotated: the glyphs reach ~0.95 em left of the baseline
             parts.append(
-                text_element(frame.left + frame.width / 2, height - _PAD, self.x.label, "middle", css_class="xlabel")
-            )
-        if self.y.label:
-            cx, cy = _PAD + FONT_SIZE, frame.top + frame.height / 2
-            parts.append(
-                text_element(
-                    cx, cy, self.y.label, "middle", css_class="ylabel", transform=f"rotate(-90 {cx:.1f} {cy:.1f})"
-                )
+                text_element(cx, cy, line, "middle", css_class="ylabel", transform=f"rotate(-90 {cx:.1f} {cy:.1f})")
             )
         return parts
 
-    def _side(self, frame: _Frame) -> list[str]:
+    def _y_groups(self, frame: _Frame, x: float) -> list[str]:
+        """Each y group's label left of a bracket at ``x``, a line across the plot between groups."""
+        parts = []
+        for k, (label, first, last) in enumerate(self.y.groups):
+            y0, y1 = sorted((frame.py(first - 0.4), frame.py(last + 0.4)))
+            parts.append(
+                f"<path class='group' d='M{x + 3:.1f} {y0:.1f}H{x:.1f}V{y1:.1f}H{x + 3:.1f}' "
+                "stroke='#444444' fill='none'/>"
+            )
+            parts.append(text_element(x - 4, (y0 + y1) / 2 + FONT_SIZE * 0.35, label, "end", css_class="group"))
+            if k:
+                py = frame.py(first - 0.5)
+                parts.append(
+                    f"<line class='group-rule' x1='{frame.left:.1f}' x2='{frame.left + frame.width:.1f}' "
+                    f"y1='{py:.1f}' y2='{py:.1f}' stroke='#444444' stroke-width='1.2'/>"
+                )
+        return parts
+
+    def _x_groups(self, frame: _Frame, y: float) -> list[str]:
+        """Each x group's label under a bracket at ``y``, shortened to its block's width."""
+        parts = []
+        image_width = frame.left + frame.width + _PAD  # at the least
+        for label, first, last in self.x.groups:
+            x0, x1 = frame.px(first - 0.4), frame.px(last + 0.4)
+            parts.append(
+                f"<path class='group' d='M{x0:.1f} {y - 3:.1f}V{y:.1f}H{x1:.1f}V{y - 3:.1f}' "
+                "stroke='#444444' fill='none'/>"
+            )
+            shown = shorten(label, max(frame.px(last + 0.5) - frame.px(first - 0.5) - 4, 3 * FONT_SIZE))
+            centre = _clamp((x0 + x1) / 2, text_width(shown), image_width)
+            parts.append(text_element(centre, y + FONT_SIZE + 1, shown, "middle", css_class="group"))
+        return parts
+
+    def _side(self, frame: _Frame, columns: list[list[_Legend]]) -> list[str]:
         x = frame.left + frame.width + 2 * _PAD
         parts = []
-        if self._legend is not None:
-            y = frame.top + FONT_SIZE
-            if self._legend.title:
-                parts.append(text_element(x, y, self._legend.title, "start", weight="bold"))
-                y += FONT_SIZE * 1.4
-            for label, colour in self._legend.entries:
-                parts.append(f"<rect x='{x:.1f}' y='{y - 9:.1f}' width='12' height='10' fill='{colour}'/>")
-                parts.append(text_element(x + 18, y, label, "start", css_class="legend"))
-                y += FONT_SIZE * 1.4
         if self._colour_bar is not None:
             parts += self._colour_bar.render(x, frame.top, frame.height)
+            x += self._colour_bar.width()
+        for column in columns:
+            y = frame.top
+            for legend in column:
+                parts += legend.render(x, y)
+                y += legend.height()
+            x += max(legend.width() for legend in column) + _PAD
         return parts
+
+
+def _clamp(centre: float, text: float, width: float) -> float:
+    """The centre of a text ``text`` pixels wide nearest ``centre`` that keeps it inside 0..``width`` (padded)."""
+    return min(max(centre, _PAD + text / 2), width - _PAD - text / 2)
 
 
 @dataclasses.dataclass
@@ -477,11 +684,30 @@ def document(width: float, height: float, parts: list[str]) -> str:
     )
 
 
-def title_element(centre: float, title: str, line: int = 0) -> str:
-    """A bold title line centred on ``centre``, at the top of the image (``line`` counts further lines down)."""
-    return text_element(
-        centre, _PAD + FONT_SIZE * (1 + 1.4 * line), title, "middle", size=FONT_SIZE * 1.15, weight="bold"
-    )
+def title_lines(title: str, width: float) -> list[str]:
+    """The lines of a title (its own line breaks kept) in an image ``width`` pixels wide, wrapped to fit."""
+    return [piece for line in title.split("\n") for piece in wrap(line, width - 2 * _PAD, _TITLE_SIZE, bold=True)]
+
+
+def title_height(lines: list[str]) -> float:
+    """Pixels from the top of the image to below the title's ``lines`` (the padding alone without a title)."""
+    return _PAD + (len(lines) * _TITLE_SIZE * LINE_HEIGHT + _PAD if lines else 0.0)
+
+
+def title_elements(lines: list[str], centre: float, width: float) -> list[str]:
+    """Bold title lines at the top of an image ``width`` wide, centred on ``centre`` as far as they fit."""
+    return [
+        text_element(
+            _clamp(centre, text_width(line, _TITLE_SIZE, bold=True), width),
+            _PAD + FONT_SIZE + i * _TITLE_SIZE * LINE_HEIGHT,
+            line,
+            "middle",
+            size=_TITLE_SIZE,
+            weight="bold",
+            css_class="title",
+        )
+        for i, line in enumerate(lines)
+    ]
 
 
 def text_element(

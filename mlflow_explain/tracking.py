@@ -17,7 +17,6 @@ import pandas as pd
 import requests
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from .errors import InvalidInputError, MissingDependencyError
@@ -76,6 +75,8 @@ def archive_earlier_explanation(client: MlflowClient, run_id: str, artifact_dir:
         for item in items:
             client.download_artifacts(run_id, item.path, folder)
         client.log_artifacts(run_id, folder, artifact_path=destination)  # each item was downloaded under its name
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
     repository = get_artifact_repository(run.info.artifact_uri)
     for item in items:
         repository.delete_artifacts(item.path)

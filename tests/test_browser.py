@@ -195,3 +195,51 @@ def test_a_script_closing_name_in_the_force_plot_neither_runs_nor_breaks_it(brow
     _not_run(browser)
     browser.switch_to.default_content()
     browser.save_screenshot(str(SCREENSHOTS / "force_plot_script_name.png"))
+
+
+_TEXT_OUTSIDE = """
+const svg = document.querySelector('svg'), box = svg.getBoundingClientRect();
+return [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()]).filter(([, r]) =>
+  r.left < box.left - 0.5 || r.top < box.top - 0.5 || r.right > box.right + 0.5 || r.bottom > box.bottom + 0.5
+).map(([text]) => text);
+"""
+
+
+def _check_figures(driver, figures: dict, folder: Path, screenshots: dict[str, str]) -> None:
+    """Open every figure in Chromium: no text reaches outside its image; screenshot the ones named."""
+    from mlflow_explain import plots
+
+    outside = {}
+    for name, figure in figures.items():
+        path = folder / name.replace("/", "__")
+        path.write_bytes(plots.render(figure))
+        driver.get(path.as_uri())
+        svg = _css(driver, "svg")
+        texts = driver.execute_script(_TEXT_OUTSIDE)
+        if texts:
+            outside[name] = texts
+        if name in screenshots:
+            svg.screenshot(str(SCREENSHOTS / screenshots[name]))
+    assert not outside, f"text outside the image: {outside}"
+
+
+def test_categorical_plots_keep_every_text_inside_the_image(browser, tmp_path):
+    """Issue 16 item 6: a beeswarm with categorical features in a legend, a dependence plot of one, no clipped text."""
+    from mlflow_explain import plots
+
+    from .test_plots_honest import explain_categorical
+
+    figures = plots.explanation_figures(explain_categorical(), dependence_top_k=3)
+    assert {"shap_beeswarm.svg", "dependence/size.svg", "dependence/year.svg"} <= set(figures)
+    shots = {"shap_beeswarm.svg": "beeswarm_categorical.png", "dependence/size.svg": "dependence_categorical.png"}
+    _check_figures(browser, figures, tmp_path, shots | {"dependence/year.svg": "dependence_year.png"})
+
+
+def test_comparison_heatmap_keeps_every_text_inside_the_image(browser, tmp_path):
+    """Issue 16 item 9: the heatmap of a forest (probability) and a boosted model (log-odds), shares of each run."""
+    from mlflow_explain import plots
+
+    from .test_plots_honest import comparison_of_two_output_spaces
+
+    figures = plots.comparison_figures(comparison_of_two_output_spaces())
+    _check_figures(browser, figures, tmp_path, {"importance_heatmap.shap.svg": "comparison_heatmap.png"})

@@ -309,7 +309,7 @@ def _permutation(model: Any, rows: Any, background: Any, task: Task) -> tuple[np
     masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
     n_features = rows.shape[1]
     explainer = shap.explainers.Permutation(predict, masker)
-    result = explainer(codec.encode(rows), max_evals=max(500, 2 * n_features + 1), silent=False)
+    result = explainer(codec.encode(rows), max_evals=max(500, 2 * n_features + 1), silent=True)
     return result.values, np.asarray(result.base_values), space
 
 
