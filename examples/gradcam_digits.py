@@ -1,11 +1,12 @@
-"""Grad-CAM: train a small CNN on scikit-learn's digits, log it with mlflow.pytorch, explain it into the run.
+"""Grad-CAM and Integrated Gradients: a small CNN on scikit-learn's digits, logged with mlflow.pytorch, explained.
 
     pip install -e ".[torch]" && python examples/gradcam_digits.py
 
 Trains for about a minute on a CPU (GRADCAM_EPOCHS sets the number of epochs), then logs
 Grad-CAM heatmaps of the validation digits into a local SQLite store (sqlite:///mlflow.db):
 grids per class and of the misclassified digits, mean heatmaps per class, raw heatmaps as
-.npy, the faithfulness metrics gradcam/deletion_drop and gradcam/random_drop, and a report.
+.npy, the faithfulness metrics gradcam/deletion_drop, gradcam/random_drop and gradcam/faithfulness,
+and a report; the same for Integrated Gradients beside Grad-CAM (config gradcam.methods).
 """
 
 from __future__ import annotations
@@ -52,19 +53,29 @@ def main() -> str:
             code_paths=[str(Path(__file__).with_name("digits_cnn.py"))],
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
         )
-        explanation = mlflow_explain.explain_images(model, X_val, y_val, class_names=[str(d) for d in range(10)])
+        explanation = mlflow_explain.explain_images(
+            model,
+            X_val,
+            y_val,
+            class_names=[str(d) for d in range(10)],
+            config={"gradcam": {"methods": ["gradcam", "integrated_gradients"]}},
+        )
 
     result = explanation.gradcam
     print(
         f"Explained run {run.info.run_id} (status: {explanation.status}, val accuracy {accuracy:.3f}, "
         f"layer {result.target_layer})."
     )
+    for method in explanation.image_results:
+        print(
+            f"Faithfulness of {method.title}: hiding its top {method.deletion_fraction:.0%} pixels drops the "
+            f"predicted probability by {method.deletion_drop:.3f}, a random {method.deletion_fraction:.0%} by "
+            f"{method.random_drop:.3f} ({method.method}/faithfulness {method.faithfulness:+.3f})."
+        )
     print(
-        f"Faithfulness: hiding the top {result.deletion_fraction:.0%} Grad-CAM pixels drops the predicted "
-        f"probability by {result.deletion_drop:.3f}, "
-        f"a random {result.deletion_fraction:.0%} by {result.random_drop:.3f}."
+        "Browse it in the MLflow UI (explain/report.html, explain/gradcam/ and explain/integrated_gradients/ "
+        "under the run's artifacts):"
     )
-    print("Browse it in the MLflow UI (explain/report.html and explain/gradcam/ under the run's artifacts):")
     print(f"    {browse_hint()}")
     return run.info.run_id
 

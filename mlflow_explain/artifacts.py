@@ -21,7 +21,7 @@ from .config import ExplainConfig
 from .engine import guarded, timed
 from .keys import file_parts, key_parts
 from .models import output_names
-from .results import Comparison, Explanation, GradcamResult, ShapResult
+from .results import IMAGE_RESULTS, Comparison, Explanation, ImageAttributionResult, ShapResult
 from .shap_table import shap_table
 
 logger = logging.getLogger(__name__)
@@ -46,8 +46,8 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
         if explanation.shap is not None:
             _write_parquet(directory / "shap_values.parquet", _shap_table(explanation.shap))
             _local_table(explanation.shap).to_csv(_mkdir(directory / "local") / "local_explanations.csv", index=False)
-        if explanation.gradcam is not None:
-            _write_gradcam_arrays(explanation.gradcam, _mkdir(directory / "gradcam"))
+        for result in explanation.image_results:
+            _write_image_arrays(result, _mkdir(directory / result.method))
         images = guarded(explanation, "plots", config.on_error, _write_figures, explanation, directory, config)
         if config.logging.report:
             force_plot = guarded(explanation, "force_plot", config.on_error, _write_force_plot, explanation, directory)
@@ -139,16 +139,19 @@ def summary(explanation: Explanation, files: list[str] | None = None) -> dict[st
             "threshold": explanation.drift.threshold,
             "alert": explanation.drift.alert,
         },
-        "gradcam": None if explanation.gradcam is None else _gradcam_summary(explanation.gradcam),
+        **{
+            name: None if getattr(explanation, name) is None else _image_summary(getattr(explanation, name))
+            for name in IMAGE_RESULTS
+        },
         "warnings": explanation.warnings,
         "errors": explanation.errors,
         "files": files or [],
     }
 
 
-def _gradcam_summary(result: GradcamResult) -> dict[str, Any]:
+def _image_summary(result: ImageAttributionResult) -> dict[str, Any]:
     return {
-        "target_layer": result.target_layer,
+        **result.details(),
         "classes": result.class_names,
         "device": result.device,
         "n_images": result.n_images,
@@ -159,22 +162,12 @@ def _gradcam_summary(result: GradcamResult) -> dict[str, Any]:
         "deletion_fill": result.deletion_fill,
         "deletion_drop": result.deletion_drop,
         "random_drop": result.random_drop,
-        "arrays": _GRADCAM_ARRAYS,
+        "faithfulness": result.faithfulness,
+        "arrays": result.arrays,
     }
 
 
-_GRADCAM_ARRAYS = {
-    "positions.npy": "index of each explained image among the images passed (n,)",
-    "probabilities.npy": "class probabilities of the explained images (n, n_classes)",
-    "labels.npy": "true class index of the explained images (n,), when labels were given",
-    "heatmaps_predicted.npy": "raw Grad-CAM of the predicted class, ReLU applied, at the target layer's resolution "
-    "(n, h, w)",
-    "heatmaps_true.npy": "raw Grad-CAM of the true class (n, h, w), when labels were given",
-    "mean_heatmaps.npy": "mean Grad-CAM per class at the image resolution, each map scaled to [0, 1] (n_classes, H, W)",
-}
-
-
-def _write_gradcam_arrays(result: GradcamResult, directory: Path) -> None:
+def _write_image_arrays(result: ImageAttributionResult, directory: Path) -> None:
     arrays = {
         "positions.npy": result.positions,
         "probabilities.npy": result.probabilities,

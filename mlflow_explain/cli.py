@@ -68,8 +68,8 @@ def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
     "--images",
     "images_path",
     type=click.Path(dir_okay=False),
-    help="Grad-CAM instead of tabular methods: a .npz with 'images' (n, C, H, W) and optional 'labels' and "
-    "'class_names', for a model logged with mlflow.pytorch.",
+    help="Image attributions (gradcam.methods) instead of tabular methods: a .npz with 'images' (n, C, H, W) and "
+    "optional 'labels' and 'class_names', for a model logged with mlflow.pytorch.",
 )
 @click.option("--run-id", help="Run to log into (default: the run that logged the model).")
 @click.option(
@@ -106,7 +106,9 @@ def explain_command(
 
     config = _load(config_path, overrides)
     if images_path is not None and (data_path is not None or target is not None or use_spark):
-        _fail("Pass either --images (Grad-CAM of a PyTorch model) or --data/--target (tabular data), not both.")
+        _fail(
+            "Pass either --images (image attributions of a PyTorch model) or --data/--target (tabular data), not both."
+        )
     if class_names is not None and (images_path is not None or use_spark):
         _fail("--class-names names the classes of tabular data explained in process; not with --images or --spark.")
     steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)

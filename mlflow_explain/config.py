@@ -104,12 +104,22 @@ class ShapConfig(_Section):
     )
 
 
-class GradcamConfig(_Section):
-    """``gradcam``: Grad-CAM heatmaps of image classifiers and their faithfulness test."""
+ImageMethod = Literal["gradcam", "integrated_gradients"]  # a new method: its name here and its file in methods/
 
-    enabled: bool = _option(True, "compute Grad-CAM heatmaps")
+
+class GradcamConfig(_Section):
+    """``gradcam``: attributions of image classifiers (explain_images), their shared options and faithfulness test."""
+
+    enabled: bool = _option(True, "explain images with the methods below")
+    methods: list[ImageMethod] = _option(
+        ["gradcam"],
+        "attribution methods, each with its metrics <method>/deletion_drop, files and report section: gradcam, "
+        "integrated_gradients (options in section integrated_gradients; about n_steps times Grad-CAM's cost)",
+        expects="a non-empty list of the image methods 'gradcam', 'integrated_gradients'",
+        min_length=1,
+    )
     target_layer: str | None = _option(
-        None, "layer to explain, as named by model.named_modules(); null: the last Conv2d run"
+        None, "Grad-CAM's layer, as named by model.named_modules(); null: the last Conv2d run"
     )
     max_images: int = _option(
         32, "images drawn in the grids (misclassified ones always among them, seeded choice)", gt=0
@@ -120,7 +130,7 @@ class GradcamConfig(_Section):
     batch_size: int = _option(64, "images per forward/backward pass, on the model's device", gt=0)
     deletion_fraction: float = _option(
         0.2,
-        "share of pixels removed by the faithfulness test (gradcam/deletion_drop)",
+        "share of pixels removed by the faithfulness test (<method>/deletion_drop)",
         expects="a fraction in (0, 1)",
         gt=0,
         lt=1,
@@ -129,6 +139,23 @@ class GradcamConfig(_Section):
         "zero", "removed pixels become: zero (as the RISE deletion test), or blur (a Gaussian-blurred copy)"
     )
     random_state: Seed = _option(0, "seed of the shown images, the sample and the random pixels")
+
+
+class IntegratedGradientsConfig(_Section):
+    """``integrated_gradients``: Integrated Gradients of images, when gradcam.methods names it."""
+
+    n_steps: int = _option(
+        32, "points of the path integral from the baseline to the image (Gauss-Legendre); cost grows with it", gt=0
+    )
+    baseline: Literal["zero", "blur"] = _option(
+        "zero", "where the path starts: zero (an all-zero input: black for pixels in [0, 1]), or blur (a blurred copy)"
+    )
+    internal_batch_size: int | None = _option(
+        None,
+        "images x steps per forward/backward pass (null: gradcam.batch_size)",
+        expects="a positive int or null",
+        gt=0,
+    )
 
 
 class LoggingConfig(_Section):
@@ -187,7 +214,10 @@ class ExplainConfig(_Section):
     permutation: PermutationConfig = _section(PermutationConfig, "permutation importance")
     shap: ShapConfig = _section(ShapConfig, "SHAP values and their plots")
     gradcam: GradcamConfig = _section(
-        GradcamConfig, "Grad-CAM of PyTorch image classifiers (mlflow_explain.explain_images)"
+        GradcamConfig, "attributions of PyTorch image classifiers (mlflow_explain.explain_images)"
+    )
+    integrated_gradients: IntegratedGradientsConfig = _section(
+        IntegratedGradientsConfig, "Integrated Gradients of images (gradcam.methods: [..., integrated_gradients])"
     )
     logging: LoggingConfig = _section(LoggingConfig, "what is written into the MLflow run")
     compare: CompareConfig = _section(CompareConfig, "explanation drift against a baseline run")

@@ -1,4 +1,4 @@
-"""Explain a PyTorch image classifier with Grad-CAM and log it into an MLflow run, as ``explain`` does for tables."""
+"""Explain a PyTorch image classifier (Grad-CAM, Integrated Gradients) and log it into an MLflow run."""
 
 from __future__ import annotations
 
@@ -25,14 +25,18 @@ def explain_images(
     config: ConfigSource = None,
     run_id: str | None = None,
 ) -> Explanation:
-    """Grad-CAM heatmaps of a PyTorch image classifier on validation images, logged into an MLflow run.
+    """Attribution maps of a PyTorch image classifier on validation images, logged into an MLflow run.
 
-    Heatmaps of the predicted and the true class come from Captum's ``LayerGradCam`` on the
-    target layer, in batches on the model's device. The run gets the metrics
-    ``gradcam/deletion_drop`` and ``gradcam/random_drop`` (drop of the predicted class's
-    probability when the most highlighted, or random, pixels are removed) and, under
-    ``explain/gradcam/``, a grid per class, the misclassified grid, the per-class mean heatmaps
-    and the raw heatmaps as ``.npy``; ``explain/report.html`` gets a Grad-CAM section.
+    Each method named in ``gradcam.methods`` (``gradcam``: Captum's ``LayerGradCam`` on the target
+    layer, the default; ``integrated_gradients``: Captum's ``IntegratedGradients`` from a baseline
+    image, section ``integrated_gradients``) maps the predicted and the true class of the same
+    images, in batches on the model's device, and runs the same faithfulness test on the same
+    random pixels. The run gets, per method, the metrics ``<method>/deletion_drop`` and
+    ``<method>/random_drop`` (drop of the predicted class's probability when the most highlighted,
+    or random, pixels are removed) and ``<method>/faithfulness`` (their difference, the number
+    that compares methods and runs); under ``explain/<method>/`` a grid per class, the
+    misclassified grid, the per-class mean heatmaps and the raw maps as ``.npy``; and a section
+    in ``explain/report.html`` (with a table comparing the methods when more than one ran).
 
     Parameters
     ----------
@@ -45,17 +49,18 @@ def explain_images(
     class_names : sequence of str, default=None
         One name per model output (default: the class indices).
     target_layer : str, default=None
-        Layer to explain, named as in ``model.named_modules()``; default ``gradcam.target_layer``
+        Grad-CAM's layer, named as in ``model.named_modules()``; default ``gradcam.target_layer``
         from the config, else the last ``Conv2d`` of the forward pass.
     config : path, dict or ExplainConfig, default=None
-        Merged over ``configs/default.yaml`` (section ``gradcam``).
+        Merged over ``configs/default.yaml`` (sections ``gradcam`` and ``integrated_gradients``).
     run_id : str, default=None
         Run to log into; default the active run, or a new one.
 
     Returns
     -------
     Explanation
-        With ``explanation.gradcam`` holding the heatmaps and faithfulness figures.
+        With ``explanation.gradcam`` and ``explanation.integrated_gradients`` holding each method's
+        maps and faithfulness figures (None for a method not run).
 
     Raises
     ------

@@ -1,4 +1,6 @@
-"""Grad-CAM figures as SVG: grids of images with their heatmaps, and mean heatmaps per class (no MLflow).
+"""Image attribution figures as SVG: grids of images with their heatmaps, and mean heatmaps per class (no MLflow).
+
+One set per method (Grad-CAM, Integrated Gradients), under the method's folder and named by its title.
 
 Each panel is a small PNG inside the SVG, shown pixelated as the model saw it; captions, titles
 and the colour bar are SVG text, so a grid of dozens of images costs milliseconds.
@@ -16,11 +18,10 @@ from matplotlib import colormaps
 from PIL import Image
 
 from .keys import file_parts
-from .results import GradcamResult
+from .results import ImageAttributionResult
 from .svg import ColourBar, document, text_element, text_width, title_elements, title_height, title_lines
 
 _CMAP = "jet"
-_HEAT_LABEL = "Grad-CAM (1 = the image's maximum)"
 _CAPTION_SIZE = 10.0
 _GAP = 8.0
 _PAD = 8.0
@@ -75,21 +76,21 @@ class ImageGrid:
         return document(width, height, parts)
 
 
-def gradcam_figures(result: GradcamResult) -> dict[str, ImageGrid]:
-    """Every Grad-CAM figure, keyed by its path under the artifact folder."""
+def image_figures(result: ImageAttributionResult) -> dict[str, ImageGrid]:
+    """Every figure of one method's result, keyed by its path under the artifact folder (``<method>/...``)."""
     classes = file_parts(result.class_names)
     figures = {}
     groups = result.labels if result.labels is not None else result.predicted
     for k, name in enumerate(result.class_names):
         if np.any(groups[result.shown] == k):
-            figures[f"gradcam/class_{classes[name]}.svg"] = class_grid(result, k)
+            figures[f"{result.method}/class_{classes[name]}.svg"] = class_grid(result, k)
     if result.misclassified[result.shown].any():
-        figures["gradcam/misclassified.svg"] = misclassified_grid(result)
-    figures["gradcam/mean_heatmaps.svg"] = mean_heatmaps(result)
+        figures[f"{result.method}/misclassified.svg"] = misclassified_grid(result)
+    figures[f"{result.method}/mean_heatmaps.svg"] = mean_heatmaps(result)
     return figures
 
 
-def class_grid(result: GradcamResult, k: int, per_row: int = 4) -> ImageGrid:
+def class_grid(result: ImageAttributionResult, k: int, per_row: int = 4) -> ImageGrid:
     """The shown images of class ``k`` (true class, or predicted without labels): image, then heatmap overlay."""
     groups = result.labels if result.labels is not None else result.predicted
     entries = []
@@ -99,19 +100,20 @@ def class_grid(result: GradcamResult, k: int, per_row: int = 4) -> ImageGrid:
             entries.append(
                 [
                     _Panel(_picture(image, None), _caption(result, int(row))),
-                    _Panel(_picture(image, result.shown_heatmaps_predicted[i]), "Grad-CAM, predicted class"),
+                    _Panel(_picture(image, result.shown_heatmaps_predicted[i]), f"{result.title}, predicted class"),
                 ]
             )
     kind = "true" if result.labels is not None else "predicted"
     return _grid(
+        result,
         entries,
         per_row,
-        f"Class '{result.class_names[k]}' ({kind}): images and Grad-CAM of the predicted "
-        f"class (layer {result.target_layer})",
+        f"Class '{result.class_names[k]}' ({kind}): images and {result.title} of the predicted class\n"
+        f"({result.setting})",
     )
 
 
-def misclassified_grid(result: GradcamResult, per_row: int = 3) -> ImageGrid:
+def misclassified_grid(result: ImageAttributionResult, per_row: int = 3) -> ImageGrid:
     """Every shown misclassified image, its heatmap for the predicted class and for the true class."""
     entries = []
     for i, row in enumerate(result.shown):
@@ -129,19 +131,20 @@ def misclassified_grid(result: GradcamResult, per_row: int = 3) -> ImageGrid:
                 ]
             )
     return _grid(
+        result,
         entries,
         per_row,
-        f"Misclassified images: Grad-CAM of the predicted and of the true class (layer {result.target_layer})",
+        f"Misclassified images: {result.title} of the predicted and of the true class\n({result.setting})",
     )
 
 
-def mean_heatmaps(result: GradcamResult, per_row: int = 5) -> ImageGrid:
+def mean_heatmaps(result: ImageAttributionResult, per_row: int = 5) -> ImageGrid:
     """The mean scaled heatmap of each class over its explained images."""
     kind = "true" if result.labels is not None else "predicted"
     grid = ImageGrid(
-        f"Mean Grad-CAM per class\n(images of each {kind} class, heatmap of that class)",
+        f"Mean {result.title} per class\n(images of each {kind} class, heatmap of that class)",
         per_row,
-        ColourBar(_CMAP, 0, 1, f"mean {_HEAT_LABEL}"),
+        ColourBar(_CMAP, 0, 1, f"mean {_heat_label(result)}"),
     )
     for k, name in enumerate(result.class_names):
         heat = (
@@ -153,16 +156,20 @@ def mean_heatmaps(result: GradcamResult, per_row: int = 5) -> ImageGrid:
     return grid
 
 
-def _caption(result: GradcamResult, row: int) -> str:
+def _caption(result: ImageAttributionResult, row: int) -> str:
     predicted = int(result.predicted[row])
     probability = result.probabilities[row, predicted]
     true = "" if result.labels is None else f"true '{result.class_names[int(result.labels[row])]}'\n"
     return f"#{result.positions[row]} {true}pred '{result.class_names[predicted]}' (p={probability:.2f})"
 
 
-def _grid(entries: list[list[_Panel]], per_row: int, title: str) -> ImageGrid:
+def _heat_label(result: ImageAttributionResult) -> str:
+    return f"{result.title} (1 = the image's maximum)"
+
+
+def _grid(result: ImageAttributionResult, entries: list[list[_Panel]], per_row: int, title: str) -> ImageGrid:
     """Entries of panels side by side, ``per_row`` entries per line, one shared heatmap colour bar."""
-    grid = ImageGrid(title, per_row, ColourBar(_CMAP, 0, 1, _HEAT_LABEL))
+    grid = ImageGrid(title, per_row, ColourBar(_CMAP, 0, 1, _heat_label(result)))
     grid.entries = entries
     return grid
 
@@ -174,7 +181,7 @@ def _picture(image: np.ndarray, heatmap: np.ndarray | None) -> np.ndarray:
 
 
 def _heat_rgb(heatmap: np.ndarray) -> np.ndarray:
-    """A heatmap in [0, 1] as RGB on the Grad-CAM colour map."""
+    """A heatmap in [0, 1] as RGB on the heatmap colour map."""
     return colormaps[_CMAP](np.clip(np.nan_to_num(heatmap), 0, 1))[..., :3]
 
 

@@ -1,4 +1,4 @@
-"""Figures from explanation results as SVG charts (:mod:`.svg`) and Grad-CAM image grids (no MLflow).
+"""Figures from explanation results as SVG charts (:mod:`.svg`) and image attribution grids (no MLflow).
 
 Charts are written as SVG text, so a figure costs milliseconds rather than a matplotlib layout
 and raster pass; the MLflow UI's artifact viewer and the report show them as images. They look
@@ -409,8 +409,8 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
             figures[f"permutation_importance{suffix}.svg"] = permutation_bar(permutation, scorer)
     if explanation.drift is not None and len(explanation.drift.moved):
         figures["compare/drift_ranks.svg"] = drift_ranks(explanation.drift)
-    if explanation.gradcam is not None:
-        figures.update(image_plots.gradcam_figures(explanation.gradcam))
+    for image_result in explanation.image_results:
+        figures.update(image_plots.image_figures(image_result))
     result = explanation.shap
     if result is None:
         return figures

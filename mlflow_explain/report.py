@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from ._version import __version__
-from .results import Comparison, Explanation, PermutationResult
+from .results import Comparison, Explanation, ImageAttributionResult, PermutationResult
 
 _MOVED_SHOWN = 15  # features listed in the drift section's table, largest rank shift first
 
@@ -38,7 +38,7 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
     -------
     str
         The HTML page: header, problems, drift, diagnostics, permutation importance, SHAP,
-        local explanations, Grad-CAM, timings and versions.
+        local explanations, image attributions (compared, then one section per method), timings and versions.
     """
     return _render(
         "report.html",
@@ -52,7 +52,8 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
         permutation=_permutation(explanation, images),
         shap=_shap(explanation, images),
         local=_local(images, force_plot),
-        gradcam=_gradcam(explanation, images),
+        image_comparison=_image_comparison(explanation),
+        image_sections=[_image_section(result, images) for result in explanation.image_results],
         timings=explanation.timings,
         versions=explanation.versions,
     )
@@ -189,16 +190,22 @@ def _local(images: dict[str, bytes], force_plot: str | None) -> dict[str, Any] |
     return {"force_plot": force_plot, "figures": waterfalls}
 
 
-def _gradcam(explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any] | None:
-    result = explanation.gradcam
-    if result is None:
+def _image_comparison(explanation: Explanation) -> list[dict[str, Any]] | None:
+    """One row per image attribution method (its result and seconds), when more than one ran."""
+    results = explanation.image_results
+    if len(results) < 2:
         return None
+    return [{"result": result, "seconds": explanation.timings.get(result.method)} for result in results]
+
+
+def _image_section(result: ImageAttributionResult, images: dict[str, bytes]) -> dict[str, Any]:
     wrong = None if result.labels is None else result.misclassified
+    folder = result.method
     return {
         "result": result,
         "misclassified": None if wrong is None else int(wrong.sum()),
         "misclassified_shown": None if wrong is None else int(wrong[result.shown].sum()),
-        "figures": _figures(images, "gradcam/misclassified", "gradcam/mean_heatmaps", "gradcam/class_"),
+        "figures": _figures(images, f"{folder}/misclassified", f"{folder}/mean_heatmaps", f"{folder}/class_"),
     }
 
 

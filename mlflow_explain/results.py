@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -111,23 +111,30 @@ class ShapResult:
         return len(self.row_positions)
 
 
-@dataclasses.dataclass
-class GradcamResult:
-    """Grad-CAM heatmaps of an image classifier on validation images.
+@dataclasses.dataclass(kw_only=True)
+class ImageAttributionResult:
+    """One attribution method's heatmaps of an image classifier on validation images (a subclass per method).
 
     The ``positions`` (indices into the images passed) were explained: their class
-    ``probabilities`` (n, n_classes), ``labels`` (n,) when given, and the raw Grad-CAM maps
-    (ReLU applied, at the target layer's resolution h x w) for the predicted class and, with
-    labels, for the true class. ``shown`` indexes the images drawn in the grids; their images and
-    heatmaps upsampled to the image size and scaled to [0, 1] are kept for plotting.
-    ``mean_heatmaps`` (n_classes, H, W) is the mean scaled heatmap per class (of the true class
-    over the images labelled with it; of the predicted class without labels), NaN for a class
-    with no image. ``deletion_drop`` and ``random_drop`` are the mean drops of the predicted
-    class's probability when the most highlighted or a random ``deletion_fraction`` of the
-    pixels are replaced (``deletion_fill``: a blurred copy of the image, or zeros).
+    ``probabilities`` (n, n_classes), ``labels`` (n,) when given, and the method's raw maps
+    (non-negative, at the method's resolution h x w) for the predicted class and, with labels, for
+    the true class. ``shown`` indexes the images drawn in the grids; their images and heatmaps
+    upsampled to the image size and scaled to [0, 1] are kept for plotting. ``mean_heatmaps``
+    (n_classes, H, W) is the mean scaled heatmap per class (of the true class over the images
+    labelled with it; of the predicted class without labels), NaN for a class with no image.
+    ``deletion_drop`` and ``random_drop`` are the mean drops of the predicted class's probability
+    when the most highlighted or a random ``deletion_fraction`` of the pixels are replaced
+    (``deletion_fill``: a blurred copy of the image, or zeros); ``faithfulness`` is their difference.
+
+    A subclass names its method (``method``: the metric prefix, artifact folder and Explanation
+    field; ``title``: how figures and the report name it), adds the method's own settings as
+    fields (:meth:`details`) and describes its raw arrays (``arrays``, file name -> meaning).
     """
 
-    target_layer: str
+    method: ClassVar[str]
+    title: ClassVar[str]
+    arrays: ClassVar[dict[str, str]]
+
     class_names: list[str]
     positions: np.ndarray
     probabilities: np.ndarray
@@ -148,6 +155,11 @@ class GradcamResult:
     n_images: int
 
     @property
+    def faithfulness(self) -> float:
+        """``deletion_drop - random_drop``: the one number that compares methods and runs (larger: more faithful)."""
+        return self.deletion_drop - self.random_drop
+
+    @property
     def predicted(self) -> np.ndarray:
         """The predicted class index of every explained image."""
         return self.probabilities.argmax(axis=1)
@@ -158,6 +170,81 @@ class GradcamResult:
         if self.labels is None:
             return np.zeros(len(self.positions), dtype=bool)
         return self.predicted != self.labels
+
+    @property
+    def setting(self) -> str:
+        """The method's settings in a few words, for figure titles ("layer features.3")."""
+        raise NotImplementedError
+
+    def details(self) -> dict[str, Any]:
+        """The fields the method adds to the shared ones (its settings and checks), by name."""
+        shared = {field.name for field in dataclasses.fields(ImageAttributionResult)}
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.name not in shared}
+
+
+_IMAGE_ARRAYS = {
+    "positions.npy": "index of each explained image among the images passed (n,)",
+    "probabilities.npy": "class probabilities of the explained images (n, n_classes)",
+    "labels.npy": "true class index of the explained images (n,), when labels were given",
+}
+
+
+@dataclasses.dataclass(kw_only=True)
+class GradcamResult(ImageAttributionResult):
+    """Grad-CAM heatmaps (Captum's ``LayerGradCam``) of ``target_layer``: raw maps after ReLU at its resolution."""
+
+    method: ClassVar[str] = "gradcam"
+    title: ClassVar[str] = "Grad-CAM"
+    arrays: ClassVar[dict[str, str]] = {
+        **_IMAGE_ARRAYS,
+        "heatmaps_predicted.npy": "raw Grad-CAM of the predicted class, ReLU applied, at the target layer's resolution "
+        "(n, h, w)",
+        "heatmaps_true.npy": "raw Grad-CAM of the true class (n, h, w), when labels were given",
+        "mean_heatmaps.npy": "mean Grad-CAM per class at the image resolution, each map scaled to [0, 1] "
+        "(n_classes, H, W)",
+    }
+
+    target_layer: str
+
+    @property
+    def setting(self) -> str:
+        return f"layer {self.target_layer}"
+
+
+@dataclasses.dataclass(kw_only=True)
+class IntegratedGradientsResult(ImageAttributionResult):
+    """Integrated Gradients (Captum) from a ``baseline`` image in ``n_steps``; maps at the image resolution.
+
+    A map is the positive part of the attributions summed over the channels of each pixel: the
+    evidence for the class that removing the pixel (setting it to the baseline) takes away.
+    Completeness (attributions summing to F(image) - F(baseline), F the class's score) is checked
+    on every attribution: ``max_convergence_delta`` is the largest gap of one image, and
+    ``relative_convergence_delta`` all gaps over all |F(image) - F(baseline)|, summed over the images.
+    """
+
+    method: ClassVar[str] = "integrated_gradients"
+    title: ClassVar[str] = "Integrated Gradients"
+    arrays: ClassVar[dict[str, str]] = {
+        **_IMAGE_ARRAYS,
+        "heatmaps_predicted.npy": "Integrated Gradients of the predicted class's score, summed over channels, "
+        "positive part, at the image resolution (n, H, W)",
+        "heatmaps_true.npy": "the same for the true class (n, H, W), when labels were given",
+        "mean_heatmaps.npy": "mean map per class at the image resolution, each map scaled to [0, 1] (n_classes, H, W)",
+    }
+
+    n_steps: int
+    baseline: str
+    max_convergence_delta: float
+    relative_convergence_delta: float
+
+    @property
+    def setting(self) -> str:
+        return f"{self.n_steps} steps from a {self.baseline} baseline"
+
+
+IMAGE_RESULTS: dict[str, type[ImageAttributionResult]] = {
+    result.method: result for result in (GradcamResult, IntegratedGradientsResult)
+}  # every image attribution method by name, in report order; each is also a field of Explanation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,13 +334,19 @@ class Explanation:
     diagnostics: list[Finding] = dataclasses.field(default_factory=list)
     drift: Drift | None = None
     gradcam: GradcamResult | None = None
+    integrated_gradients: IntegratedGradientsResult | None = None
 
     @property
     def status(self) -> Literal["ok", "partial", "failed"]:
         if not self.errors:
             return "ok"
-        results = (self.permutation, self.shap, self.gradcam)
+        results = (self.permutation, self.shap, *self.image_results)
         return "partial" if any(result is not None for result in results) else "failed"
+
+    @property
+    def image_results(self) -> list[ImageAttributionResult]:
+        """The image attribution results computed, in :data:`IMAGE_RESULTS` order."""
+        return [result for name in IMAGE_RESULTS if (result := getattr(self, name)) is not None]
 
     @property
     def reported_features(self) -> list[str]:

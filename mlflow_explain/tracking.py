@@ -311,10 +311,11 @@ def explanation_metrics(explanation: Explanation) -> dict[str, float]:
         metrics["explain/rows_shap"] = explanation.shap.n_explained
         if explanation.shap.max_additivity_error is not None:
             metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
-    if explanation.gradcam is not None:
-        metrics["gradcam/deletion_drop"] = explanation.gradcam.deletion_drop
-        metrics["gradcam/random_drop"] = explanation.gradcam.random_drop
-        metrics["explain/rows_gradcam"] = len(explanation.gradcam.positions)
+    for result in explanation.image_results:
+        metrics[f"{result.method}/deletion_drop"] = result.deletion_drop
+        metrics[f"{result.method}/random_drop"] = result.random_drop
+        metrics[f"{result.method}/faithfulness"] = result.faithfulness
+        metrics[f"explain/rows_{result.method}"] = len(result.positions)
     if explanation.drift is not None:
         metrics["explain/drift_ndcg"] = explanation.drift.ndcg
         metrics["explain/drift_spearman"] = explanation.drift.spearman

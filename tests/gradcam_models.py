@@ -5,6 +5,9 @@ In a module of its own so that a model pickled by ``mlflow.pytorch`` can be load
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -34,6 +37,17 @@ def pattern_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     for i, (row, column) in enumerate(corners):
         images[i, 0, row : row + PATTERN, column : column + PATTERN] += patterns[labels[i]]
     return images, labels.astype(np.int64), corners
+
+
+def peaks_inside(maps: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Whether each map's maximum (n, SIZE, SIZE) lies in the pattern's box whose top-left corner is given (n, 2)."""
+    rows, columns = np.unravel_index(maps.reshape(len(maps), -1).argmax(axis=1), maps.shape[1:])
+    return (
+        (rows >= corners[:, 0])
+        & (rows < corners[:, 0] + PATTERN)
+        & (columns >= corners[:, 1])
+        & (columns < corners[:, 1] + PATTERN)
+    )
 
 
 class PatternNet(nn.Module):
@@ -78,3 +92,27 @@ def trained_pattern_net(n_train: int = 1000, epochs: int = 10, seed: int = 0) ->
             nn.functional.cross_entropy(model(X[batch]), y[batch]).backward()
             optimizer.step()
     return model.eval()
+
+
+def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits as images (n, 1, 8, 8) in [0, 1]: train and validation (30%, stratified, seeded)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    X = (digits.images / 16.0).astype(np.float32)[:, None]
+    y = digits.target.astype(np.int64)
+    return tuple(train_test_split(X, y, test_size=0.3, random_state=0, stratify=y))
+
+
+def trained_digits_cnn(X_train: np.ndarray, y_train: np.ndarray, epochs: int, seed: int = 0) -> nn.Module:
+    """The CNN of ``examples/digits_cnn.py`` trained ``epochs`` passes on the digits (seeded), in eval mode."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    try:
+        from digits_cnn import DigitsCNN, train
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(seed)
+    model = DigitsCNN()
+    train(model, X_train, y_train, epochs)
+    return model

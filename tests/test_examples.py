@@ -64,6 +64,7 @@ def test_gradcam_digits_example(tmp_path):
     assert run.data.tags["mlflow_explain.status"] == "ok" and run.data.params["epochs"] == "3"
     assert run.data.metrics["val_accuracy"] > 0.5 and run.data.metrics["explain/rows_gradcam"] == 540
     assert all(-1 <= run.data.metrics[f"gradcam/{name}_drop"] <= 1 for name in ("deletion", "random"))
+    assert run.data.metrics["integrated_gradients/faithfulness"] > 0, "on the digits, IG beats a random mask"
     logged = {item.path for item in _client(tmp_path).list_artifacts(run_id, "explain/gradcam")}
     assert {
         "explain/gradcam/class_0.svg",

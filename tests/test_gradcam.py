@@ -22,8 +22,9 @@ torch = pytest.importorskip("torch")  # the modules below import it, and captum
 pytest.importorskip("captum")
 pytestmark = pytest.mark.torch
 
-from mlflow_explain.methods.gradcam import choose_shown, gradcam
-from tests.gradcam_models import CLASS_NAMES, PATTERN, NoConvNet, pattern_images, trained_pattern_net
+from mlflow_explain.methods.gradcam import gradcam
+from mlflow_explain.methods.image_attribution import choose_shown
+from tests.gradcam_models import CLASS_NAMES, NoConvNet, pattern_images, peaks_inside, trained_pattern_net
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +44,6 @@ def pattern_result(pattern_model):
     return gradcam(model, images, labels, CLASS_NAMES, max_images=len(images))
 
 
-def _peaks_inside(heatmaps: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    rows, columns = np.unravel_index(heatmaps.reshape(len(heatmaps), -1).argmax(axis=1), heatmaps.shape[1:])
-    return (
-        (rows >= corners[:, 0])
-        & (rows < corners[:, 0] + PATTERN)
-        & (columns >= corners[:, 1])
-        & (columns < corners[:, 1] + PATTERN)
-    )
-
-
 def test_heatmap_peak_falls_inside_the_pattern_box(pattern_model, pattern_result):
     _, images, labels, corners = pattern_model
     result = pattern_result
@@ -60,10 +51,10 @@ def test_heatmap_peak_falls_inside_the_pattern_box(pattern_model, pattern_result
     assert correct.mean() >= 0.9, "the CNN learned the patterns"
     assert result.target_layer == "features.3" and result.heatmaps_predicted.shape == (300, 10, 10)
     assert len(result.shown) == 300 and result.shown_heatmaps_predicted.shape == (300, 20, 20)
-    inside = _peaks_inside(result.shown_heatmaps_predicted, corners[result.positions])
+    inside = peaks_inside(result.shown_heatmaps_predicted, corners[result.positions])
     assert inside[correct].mean() >= 0.8
     # The same peaks against other images' boxes: the check is not met by chance.
-    assert _peaks_inside(result.shown_heatmaps_predicted, np.roll(corners, 1, axis=0))[correct].mean() < 0.3
+    assert peaks_inside(result.shown_heatmaps_predicted, np.roll(corners, 1, axis=0))[correct].mean() < 0.3
 
 
 def test_deletion_drop_is_larger_than_random_drop(pattern_result):
@@ -224,6 +215,10 @@ def test_cli_explains_a_model_logged_with_mlflow_pytorch(tracking_uri, pattern_m
             "gradcam.max_images=6",
             "--set",
             "gradcam.deletion_fill=blur",
+            "--set",
+            "gradcam.methods=[gradcam, integrated_gradients]",
+            "--set",
+            "integrated_gradients.n_steps=8",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -232,6 +227,7 @@ def test_cli_explains_a_model_logged_with_mlflow_pytorch(tracking_uri, pattern_m
     assert metrics["gradcam/deletion_drop"] > metrics["gradcam/random_drop"] and metrics["explain/rows_gradcam"] == 60
     artifacts = {item.path for item in MlflowClient().list_artifacts(run.info.run_id, "explain/gradcam")}
     assert "explain/gradcam/class_plus.svg" in artifacts and "explain/gradcam/heatmaps_true.npy" in artifacts
+    assert metrics["integrated_gradients/faithfulness"] > 0 and metrics["explain/rows_integrated_gradients"] == 60
 
     bad = CliRunner().invoke(main, ["explain", "--model-uri", info.model_uri, "--images", str(data), "--data", "x.csv"])
     assert bad.exit_code == 2 and "Pass either --images" in bad.stderr

@@ -54,7 +54,7 @@ def deletion_drops(
     k = max(1, round(fraction * height * width))
     rows = torch.arange(n, device=images.device)
     original = predict_proba(images)[rows, predicted]
-    replacement = _blurred(images) if fill == "blur" else torch.zeros_like(images)
+    replacement = blurred(images) if fill == "blur" else torch.zeros_like(images)
     top = heatmaps.reshape(n, -1).topk(k, dim=1).indices
     random = torch.rand(n, height * width, generator=generator).argsort(dim=1)[:, :k].to(images.device)
     drops = []
@@ -66,7 +66,7 @@ def deletion_drops(
     return drops[0], drops[1]
 
 
-def _blurred(images: torch.Tensor) -> torch.Tensor:
+def blurred(images: torch.Tensor) -> torch.Tensor:
     """Each channel blurred with a Gaussian of sigma = max(1, side / 16) pixels (reflected borders)."""
     sigma = max(1.0, max(images.shape[-2:]) / 16)
     radius = min(int(3 * sigma), min(images.shape[-2:]) - 1)
