@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 
 import mlflow
-from example_store import TRACKING_URI, browse_hint
+from example_store import TRACKING_URI
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 
 import mlflow_explain
+from mlflow_explain.tracking import report_hint
 
 
 def main() -> str:
@@ -35,8 +36,7 @@ def main() -> str:
     top = explanation.importances.query("method == 'permutation'").nsmallest(3, "rank")
     print(f"Explained run {run.info.run_id} (status: {explanation.status}, SHAP: {explanation.shap.algorithm}).")
     print("Top features by permutation importance:", ", ".join(top["feature"]))
-    print("Browse it in the MLflow UI (the report is explain/report.html under the run's artifacts):")
-    print(f"    {browse_hint()}")
+    print(report_hint(run.info.run_id))
     return run.info.run_id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .class_names import ClassNames, with_class_names
 from .config import ConfigSource, ExplainConfig, load_config
 from .data import ValidationData, load_validation_data
 from .models import as_estimator, check_model, detect_task, is_torch_module
@@ -22,6 +23,7 @@ def explain(
     sample_weight: Any = None,
     config: ConfigSource = None,
     run_id: str | None = None,
+    class_names: ClassNames = None,
 ) -> Explanation:
     """Explain a fitted model on validation data and log everything into an MLflow run.
 
@@ -44,6 +46,10 @@ def explain(
         Merged over ``configs/default.yaml``.
     run_id : str, default=None
         Run to log into; default the active run, or a new one.
+    class_names : sequence of str, or mapping of label to str, default=None
+        Names of a classifier's classes when its labels are codes (0, 1, 2): one per class in the
+        model's class order (``classes_``), or ``{label: name}``. Used in the metric keys
+        (``shap_mean_abs.<name>/<feature>``), ``shap_values.parquet``, the plots and the report.
 
     Returns
     -------
@@ -55,7 +61,9 @@ def explain(
     InvalidInputError
         When the model or the data cannot be explained; the message names the problem.
     """
-    return explain_logged(model, X, y, target=target, sample_weight=sample_weight, config=config, run_id=run_id)[0]
+    return explain_logged(
+        model, X, y, target=target, sample_weight=sample_weight, config=config, run_id=run_id, class_names=class_names
+    )[0]
 
 
 def explain_logged(
@@ -68,6 +76,7 @@ def explain_logged(
     config: ConfigSource = None,
     run_id: str | None = None,
     input_names: list[str] | None = None,
+    class_names: ClassNames = None,
 ) -> tuple[Explanation, list[str]]:
     """``explain()``, also returning the paths of the files it logged (relative to ``logging.artifact_dir``).
 
@@ -82,7 +91,8 @@ def explain_logged(
         model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
     )
     model = _adapted(model, data, cfg)
-    request = TabularRequest(model=model, config=cfg, data=data, task=detect_task(model, data.y))
+    task = with_class_names(detect_task(model, data.y), class_names)
+    request = TabularRequest(model=model, config=cfg, data=data, task=task)
     return explain_with(TabularEngine(), request, run_id, started)
 
 

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from . import plots, report
 from .config import ExplainConfig
 from .engine import guarded, timed
-from .keys import key_parts
+from .keys import file_parts, key_parts
+from .models import output_names
 from .results import IMAGE_RESULTS, Comparison, Explanation, ImageAttributionResult, ShapResult
 from .shap_table import shap_table
 
@@ -58,9 +59,19 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
         (directory / "error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_summary(explanation: Explanation, directory: Path) -> None:
-    """Write ``summary.json`` (:func:`summary`) under ``directory``."""
-    _write_json(directory / "summary.json", summary(explanation))
+SUMMARY = "summary.json"
+
+
+def write_summary(explanation: Explanation, directory: Path) -> list[str]:
+    """Write ``summary.json`` (:func:`summary`) under ``directory``, listing every file there and itself.
+
+    Returns that list: the files of the explanation, relative to ``directory``, in path order.
+    """
+    files = sorted(
+        {path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file()} | {SUMMARY}
+    )
+    _write_json(directory / SUMMARY, summary(explanation, files))
+    return files
 
 
 def write_comparison(comparison: Comparison, directory: Path) -> None:
@@ -74,16 +85,21 @@ def write_comparison(comparison: Comparison, directory: Path) -> None:
     (directory / "report.html").write_text(report.render_comparison(comparison, images), encoding="utf-8")
 
 
-def summary(explanation: Explanation) -> dict[str, Any]:
-    """The versioned summary.json document."""
+def summary(explanation: Explanation, files: list[str] | None = None) -> dict[str, Any]:
+    """The versioned summary.json document; ``files`` are the explanation's files (relative to its folder)."""
     permutation, shap_result = explanation.permutation, explanation.shap
     return {
         "schema_version": SCHEMA_VERSION,
         "status": explanation.status,
         "model_type": explanation.model_type,
         "model_details": explanation.model_details,
-        "task": {"kind": explanation.task.kind, "classes": list(explanation.task.classes)},
+        "task": {
+            "kind": explanation.task.kind,
+            "classes": list(explanation.task.classes),
+            "class_names": list(explanation.task.class_names),
+        },
         "n_rows": explanation.n_rows,
+        "n_rows_passed": explanation.n_rows if explanation.n_rows_passed is None else explanation.n_rows_passed,
         "feature_names": explanation.feature_names,
         "permutation": None
         if permutation is None
@@ -130,6 +146,7 @@ def summary(explanation: Explanation) -> dict[str, Any]:
         },
         "warnings": explanation.warnings,
         "errors": explanation.errors,
+        "files": files or [],
     }
 
 
@@ -192,38 +209,55 @@ def _write_report(explanation: Explanation, directory: Path, images: dict[str, b
 
 
 def _shap_table(shap_result: ShapResult) -> pd.DataFrame:
-    """One row per explained row: its position, raw values, SHAP values and base values."""
+    """One row per explained row: its position in the user's data (and index label), raw, SHAP and base values."""
     data = shap_result.data[shap_result.feature_names]
+    rows = shap_result.row_positions if shap_result.source_rows is None else shap_result.source_rows
     return shap_table(
-        shap_result.row_positions, data, shap_result.values, shap_result.base_values, shap_result.output_names
+        rows,
+        data,
+        shap_result.values,
+        shap_result.base_values,
+        shap_result.output_names,
+        index_labels=shap_result.index_labels,
     )
 
 
 def _local_table(shap_result: ShapResult) -> pd.DataFrame:
-    """Long table of the local rows: row, output, feature, value, SHAP value (largest first within a row)."""
+    """Long table of the local rows: row, index, output, feature, value, SHAP value (largest first within a row).
+
+    ``row`` is the row's position in the data the user passed; ``index`` its index label there (only
+    when that data was a DataFrame).
+    """
     if len(shap_result.local_positions) == 0:
         return pd.DataFrame()
     names = np.asarray(shap_result.feature_names, dtype=object)
-    columns: dict[str, list] = {name: [] for name in ("row", "output", "feature", "value", "shap_value", "base_value")}
+    columns: dict[str, list] = {name: [] for name in ("row", "index", "output", "feature", "value", "shap_value")}
+    columns["base_value"] = []
     for row in (int(position) for position in shap_result.local_positions):
         output = shap_result.explained_output(row)
         values = shap_result.values[row, :, output]
         order = np.argsort(-np.abs(values), kind="stable")
-        columns["row"] += [shap_result.row_positions[row]] * len(order)
+        columns["row"] += [shap_result.user_row(row)] * len(order)
+        columns["index"] += [shap_result.user_label(row)] * len(order)
         columns["output"] += [shap_result.output_names[output]] * len(order)
         columns["feature"] += list(names[order])
         columns["value"] += [str(value) for value in shap_result.data.iloc[row].to_numpy()[order]]
         columns["shap_value"] += list(values[order])
         columns["base_value"] += [shap_result.base_values[row, output]] * len(order)
+    if shap_result.index_labels is None:
+        del columns["index"]
     return pd.DataFrame(columns)
 
 
 def _key_mapping(explanation: Explanation) -> dict[str, dict[str, str]]:
-    mapping = {"features": key_parts(explanation.reported_features)}
+    mapping = {
+        "features": key_parts(explanation.reported_features),
+        "feature_files": file_parts(explanation.reported_features),  # names in artifact file names: no spaces
+    }
     if explanation.permutation is not None:
         mapping["scorers"] = key_parts(explanation.permutation.scorer_names)
     if explanation.task.is_classification:
-        mapping["classes"] = key_parts(str(c) for c in explanation.task.classes)
+        mapping["classes"] = key_parts(output_names(explanation.task))
     return mapping
 
 

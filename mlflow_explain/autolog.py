@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 class _State:
     config: ConfigSource = None
     rows: ValidationRows = dataclasses.field(default_factory=ValidationRows)
+    class_names: Any = None
     warned_no_data: bool = False
     said_skipped: bool = False
 
@@ -63,7 +64,9 @@ _state = _State()
 _local = threading.local()  # depth: wrapped fits running on this thread
 
 
-def autolog(validation_data: tuple | None = None, config: ConfigSource = None, disable: bool = False) -> None:
+def autolog(
+    validation_data: tuple | None = None, config: ConfigSource = None, disable: bool = False, class_names: Any = None
+) -> None:
     """Explain each model the user trains right after its ``fit``, into the run it was trained in.
 
     A ``fit`` called from the user's code on a classifier or regressor (a Pipeline or search
@@ -87,6 +90,8 @@ def autolog(validation_data: tuple | None = None, config: ConfigSource = None, d
     disable : bool, default=False
         Put back the ``fit`` methods as they were (MLflow's autologging patches left in place)
         and stop explaining.
+    class_names : sequence of str, or mapping of label to str, default=None
+        Names of the classes of classifiers with coded labels, as in ``explain``.
     """
     if disable:
         autolog_patch.uninstall()
@@ -94,6 +99,7 @@ def autolog(validation_data: tuple | None = None, config: ConfigSource = None, d
     load_config(config)
     _state.config, _state.rows.every_run = config, validation_data
     _state.warned_no_data = _state.said_skipped = False
+    _state.class_names = class_names
     autolog_patch.install(_on_fit)
     lightning_autolog.install()
 
@@ -260,7 +266,7 @@ def _best_or_estimator(estimator: Any) -> Any | None:
 def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: str) -> None:
     from . import api
 
-    api.explain(model, rows[0], rows[1], config=config, run_id=run_id)
+    api.explain(model, rows[0], rows[1], config=config, run_id=run_id, class_names=_state.class_names)
 
 
 _ESTIMATOR = _FitKind(

@@ -73,6 +73,11 @@ def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
 )
 @click.option("--run-id", help="Run to log into (default: the run that logged the model).")
 @click.option(
+    "--class-names",
+    help="Names of a classifier's classes when its labels are codes, comma-separated in the model's class order "
+    "(e.g. setosa,versicolor,virginica for 0,1,2).",
+)
+@click.option(
     "--spark",
     "use_spark",
     is_flag=True,
@@ -86,6 +91,7 @@ def explain_command(
     target: str | None,
     images_path: str | None,
     run_id: str | None,
+    class_names: str | None,
     use_spark: bool,
     shap_output: str | None,
     config_path: str | None,
@@ -103,6 +109,8 @@ def explain_command(
         _fail(
             "Pass either --images (image attributions of a PyTorch model) or --data/--target (tabular data), not both."
         )
+    if class_names is not None and (images_path is not None or use_spark):
+        _fail("--class-names names the classes of tabular data explained in process; not with --images or --spark.")
     steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)
     try:
         steps.set_postfix_str("loading model")
@@ -123,7 +131,13 @@ def explain_command(
             explanation = _explain_on_spark(model, data_path, target, config, target_run, shap_output)
         else:
             explanation = explain_logged(
-                model, data_path, target=target, config=config, run_id=target_run, input_names=input_names
+                model,
+                data_path,
+                target=target,
+                config=config,
+                run_id=target_run,
+                input_names=input_names,
+                class_names=None if class_names is None else [name.strip() for name in class_names.split(",")],
             )[0]
         steps.update()
     except (ExplainError, OSError) as err:
@@ -133,6 +147,8 @@ def explain_command(
     finally:
         steps.close()
     click.echo(f"Explained {explanation.model_type} into run {target_run}: status {explanation.status}.")
+    if config.logging.report and "logging" not in explanation.errors:
+        click.echo(tracking.report_hint(target_run, config.logging.artifact_dir))
     if explanation.status != "ok":
         click.echo("; ".join(f"{step}: {message}" for step, message in explanation.errors.items()), err=True)
 

@@ -24,10 +24,23 @@ class ValidationData:
     y: np.ndarray
     sample_weight: np.ndarray | None
     feature_names: list[str]
+    row_ids: np.ndarray | None = None  # position of each row in the X passed in (None: the rows are all of it)
+    index_labels: np.ndarray | None = None  # each row's index label, when the X passed in was a DataFrame
+    n_rows_passed: int | None = None  # rows of the X passed in, before validation.max_rows (None: n_rows)
+    notes: list[str] = dataclasses.field(default_factory=list)  # what was done to the rows (caps), for the user
 
     @property
     def n_rows(self) -> int:
         return self.X.shape[0]
+
+    def source_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Positions in the X passed in of the rows at ``positions`` of ``self.X``."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return positions if self.row_ids is None else self.row_ids[positions]
+
+    def source_labels(self, positions: np.ndarray) -> np.ndarray | None:
+        """Index labels of the rows at ``positions`` of ``self.X`` (None when X was not a DataFrame)."""
+        return None if self.index_labels is None else self.index_labels[np.asarray(positions, dtype=np.int64)]
 
     def frame(self, positions: np.ndarray | None = None) -> pd.DataFrame:
         """The rows (all, or those at ``positions``) as a DataFrame with the feature names."""
@@ -100,6 +113,7 @@ def load_validation_data(
     if target is not None and y is None:
         X, y = _split_target(X, target)
     X = _as_2d(X)
+    labels = None if from_file or not isinstance(X, pd.DataFrame) else X.index.to_numpy()
     if X.shape[0] == 0:
         raise InvalidInputError("The validation data is empty (0 rows).")
     if X.shape[1] == 0:
@@ -111,8 +125,25 @@ def load_validation_data(
         raise InvalidInputError(
             f"sample_weight has {weights.shape[0]} values but the validation data has {X.shape[0]} rows."
         )
-    X, y, weights = _cap_rows(X, y, weights, config)
-    return ValidationData(X=X, y=y, sample_weight=weights, feature_names=names)
+    n_passed = X.shape[0]
+    kept = _capped_positions(n_passed, config)
+    if kept is None:
+        return ValidationData(X=X, y=y, sample_weight=weights, feature_names=names, index_labels=labels)
+    note = (
+        f"Explained on a seeded sample of {len(kept)} of the {n_passed} validation rows passed "
+        f"(validation.max_rows={config.max_rows})."
+    )
+    logger.warning("mlflow_explain: %s", note)
+    return ValidationData(
+        X=take_rows(X, kept),
+        y=y[kept],
+        sample_weight=None if weights is None else weights[kept],
+        feature_names=names,
+        row_ids=kept,
+        index_labels=None if labels is None else labels[kept],
+        n_rows_passed=n_passed,
+        notes=[note],
+    )
 
 
 def _read_if_path(X: Any) -> Any:
@@ -257,10 +288,8 @@ def _as_target(y: Any, n_rows: int) -> np.ndarray:
     return y
 
 
-def _cap_rows(X, y, weights, config: ValidationConfig):
-    n_rows = X.shape[0]
+def _capped_positions(n_rows: int, config: ValidationConfig) -> np.ndarray | None:
+    """The sorted positions of a seeded sample of ``validation.max_rows`` rows; None when every row is kept."""
     if n_rows <= config.max_rows:
-        return X, y, weights
-    positions = np.sort(np.random.RandomState(config.random_state).choice(n_rows, config.max_rows, replace=False))
-    logger.info("Using a seeded sample of %d of the %d validation rows (validation.max_rows).", config.max_rows, n_rows)
-    return take_rows(X, positions), y[positions], None if weights is None else weights[positions]
+        return None
+    return np.sort(np.random.RandomState(config.random_state).choice(n_rows, config.max_rows, replace=False))

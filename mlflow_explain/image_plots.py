@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from .keys import key_parts
+from .keys import file_parts
 from .results import ImageAttributionResult
 from .svg import ColourBar, document, text_element, text_width, title_elements, title_height, title_lines
 
@@ -78,7 +78,7 @@ class ImageGrid:
 
 def image_figures(result: ImageAttributionResult) -> dict[str, ImageGrid]:
     """Every figure of one method's result, keyed by its path under the artifact folder (``<method>/...``)."""
-    classes = key_parts(result.class_names)
+    classes = file_parts(result.class_names)
     figures = {}
     groups = result.labels if result.labels is not None else result.predicted
     for k, name in enumerate(result.class_names):

@@ -160,8 +160,10 @@ def detect_task(model: Any, y: np.ndarray) -> Task:
 
 
 def output_names(task: Task) -> list[str]:
-    """One name per model output: 'prediction', or the class labels as text."""
-    return [str(c) for c in task.classes] if task.is_classification else ["prediction"]
+    """One name per model output: 'prediction', or the classes' names (their labels as text, unless named)."""
+    if not task.is_classification:
+        return ["prediction"]
+    return [str(c) for c in (task.class_names or task.classes)]
 
 
 def split_pipeline(model: Any) -> tuple[Any | None, Any]:

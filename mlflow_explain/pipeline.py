@@ -109,8 +109,7 @@ def _write(explanation: Explanation, directory: Path, config: ExplainConfig, sta
     """Artifacts, then the total time, then summary.json; the files written, relative to ``directory``."""
     write_artifacts(explanation, directory, config)
     explanation.timings["total"] = time.perf_counter() - started
-    write_summary(explanation, directory)
-    return sorted(path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file())
+    return write_summary(explanation, directory)
 
 
 def _not_logged(

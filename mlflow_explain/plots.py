@@ -21,7 +21,7 @@ import shap
 from shap.plots.colors import red_blue
 
 from . import image_plots
-from .keys import key_parts
+from .keys import file_parts
 from .results import Comparison, Drift, Explanation, PermutationResult, RunImportances, ShapResult
 from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_number, significant_decimals
 
@@ -233,8 +233,10 @@ def waterfall(result: ShapResult, row: int, output: int, max_display: int = 12) 
 
 
 def row_title(result: ShapResult, row: int) -> str:
-    """Which row explained row ``row`` is: its position in the rows explained from (``row_positions``)."""
-    return f"Row {int(result.row_positions[row])}"
+    """Which of the user's rows explained row ``row`` is: its position in the data passed, and its index label."""
+    label = result.user_label(row)
+    shown = "" if label is None else f" (index {_label(label)})"
+    return f"Row {result.user_row(row)}{shown}"
 
 
 def force_plot_html(result: ShapResult, row: int, output: int) -> str:
@@ -401,7 +403,7 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
     figures: dict[str, Drawing] = {}
     permutation = explanation.permutation
     if permutation is not None:
-        scorers = key_parts(permutation.scorer_names)
+        scorers = file_parts(permutation.scorer_names)
         for scorer in permutation.scorer_names:
             suffix = "" if scorer == permutation.primary_scorer else f".{scorers[scorer]}"
             figures[f"permutation_importance{suffix}.svg"] = permutation_bar(permutation, scorer)
@@ -412,8 +414,8 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
     result = explanation.shap
     if result is None:
         return figures
-    features = key_parts(explanation.reported_features)
-    outputs = key_parts(result.output_names)
+    features = file_parts(explanation.reported_features)
+    outputs = file_parts(result.output_names)
     positive_class = [len(result.output_names) - 1] if explanation.task.kind == "binary" else None
     figures["shap_bar.svg"] = shap_bar(result, outputs=positive_class)
     if explanation.task.kind == "multiclass":
@@ -428,9 +430,7 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
         figures[f"dependence/{features[feature]}.svg"] = dependence(result, feature, output)
     for row in result.local_positions:
         row = int(row)
-        figures[f"local/waterfall_row{result.row_positions[row]}.svg"] = waterfall(
-            result, row, result.explained_output(row)
-        )
+        figures[f"local/waterfall_row{result.user_row(row)}.svg"] = waterfall(result, row, result.explained_output(row))
     return figures
 
 

@@ -120,15 +120,24 @@ def _row(label: str, value: Any, status: str | None = None) -> dict[str, Any]:
 
 def _header(explanation: Explanation) -> list[dict[str, Any]]:
     task = explanation.task
-    classes = ", ".join(str(c) for c in task.classes)
+    names = task.class_names or task.classes
+    classes = ", ".join(str(c) if c == n else f"{c}: {n}" for c, n in zip(task.classes, names, strict=True))
     return [
         _row("Model", explanation.model_type),
         _row("Task", task.kind + (f" (classes: {classes})" if classes else "")),
-        _row("Validation rows", explanation.n_rows),
+        _row("Validation rows", _rows_used(explanation)),
         _row("Features", len(explanation.feature_names)),
         _row("Status", explanation.status, status=explanation.status),
         _row("mlflow_explain", explanation.versions.get("mlflow_explain", "unknown")),
     ]
+
+
+def _rows_used(explanation: Explanation) -> str:
+    """The validation rows used, and how many were passed when a cap cut them."""
+    passed = explanation.n_rows_passed
+    if passed is None or passed == explanation.n_rows:
+        return str(explanation.n_rows)
+    return f"{explanation.n_rows} of the {passed} passed (validation.max_rows)"
 
 
 def _drift(explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any] | None:

@@ -15,10 +15,15 @@ IMPORTANCE_COLUMNS = ["method", "output", "feature", "importance", "std", "rank"
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """What the model predicts: ``kind`` and, for classifiers, the class labels in model order."""
+    """What the model predicts: ``kind`` and, for classifiers, the class labels in model order.
+
+    ``class_names`` (one per class, in the same order) are what the user calls the classes when
+    the labels are codes (``class_names=`` of ``explain``); empty when the labels name themselves.
+    """
 
     kind: TaskKind
     classes: tuple = ()
+    class_names: tuple = ()
 
     @property
     def is_classification(self) -> bool:
@@ -62,6 +67,9 @@ class ShapResult:
     ``values`` has shape (n_rows, n_features, n_outputs) and ``base_values`` (n_rows, n_outputs),
     so ``values.sum(axis=1) + base_values`` is the model output in ``output_space``
     ("prediction" for regressors, "probability" or "margin" (log-odds) for classifiers).
+    ``row_positions`` index the rows the values were computed on; ``source_rows`` are the same
+    rows' positions in the data the user passed (before any sampling of it) and ``index_labels``
+    their index labels when that data was a DataFrame.
     """
 
     values: np.ndarray
@@ -76,6 +84,16 @@ class ShapResult:
     n_background: int
     max_additivity_error: float | None = None
     local_positions: np.ndarray = dataclasses.field(default_factory=lambda: np.array([], dtype=int))
+    source_rows: np.ndarray | None = None  # None: the same as row_positions
+    index_labels: np.ndarray | None = None
+
+    def user_row(self, row: int) -> int:
+        """The position, in the data the user passed, of explained row ``row``."""
+        return int((self.row_positions if self.source_rows is None else self.source_rows)[row])
+
+    def user_label(self, row: int) -> object | None:
+        """The index label of explained row ``row`` in the user's DataFrame (None without one)."""
+        return None if self.index_labels is None else self.index_labels[row]
 
     def explained_output(self, row: int) -> int:
         """The output a local explanation of ``row`` shows: the predicted class, or the prediction."""
@@ -306,6 +324,7 @@ class Explanation:
     n_rows: int
     config: dict
     permutation: PermutationResult | None = None
+    n_rows_passed: int | None = None  # rows the user passed, before validation.max_rows (None: n_rows)
     shap: ShapResult | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -347,24 +366,38 @@ class Explanation:
         blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]] = []
         if self.permutation is not None:
             for scorer in self.permutation.scorer_names:
+                # score differences of numbers the size of the score: anything below float noise of that is 0
+                scale = max(abs(self.permutation.baseline_scores.get(scorer, 0.0)), 1.0)
+                mean, std = self.permutation.mean(scorer), self.permutation.std(scorer)
                 blocks.append(
-                    (
-                        "permutation",
-                        scorer,
-                        self.permutation.feature_names,
-                        self.permutation.mean(scorer),
-                        self.permutation.std(scorer),
-                    )
+                    ("permutation", scorer, self.permutation.feature_names, denoised(mean, scale), denoised(std, scale))
                 )
         if self.shap is not None:
             mean_abs = self.shap.mean_abs()
-            blocks.append(("shap", "all", self.shap.feature_names, mean_abs.mean(axis=1), None))
-            if self.task.is_classification:
+            scale = max(float(np.abs(self.shap.base_values).max(initial=0.0)), float(mean_abs.max(initial=0.0)), 1.0)
+            if self.task.kind == "binary":  # the two outputs mirror each other: the positive class says it all
+                blocks.append(("shap", "all", self.shap.feature_names, denoised(mean_abs[:, -1], scale), None))
+            else:
+                blocks.append(("shap", "all", self.shap.feature_names, denoised(mean_abs.mean(axis=1), scale), None))
+            if self.task.kind == "multiclass":
                 for k, output in enumerate(self.shap.output_names):
-                    blocks.append(("shap", output, self.shap.feature_names, mean_abs[:, k], None))
+                    blocks.append(("shap", output, self.shap.feature_names, denoised(mean_abs[:, k], scale), None))
         if not blocks:
             return pd.DataFrame(columns=IMPORTANCE_COLUMNS)
         return _long_table(blocks)
+
+
+FLOAT_NOISE = 1e-12  # relative to the scale of the numbers an importance is computed from
+
+
+def denoised(values: np.ndarray, scale: float) -> np.ndarray:
+    """``values`` with those within float noise of zero (``FLOAT_NOISE * scale``) set to exactly 0.
+
+    A feature the model ignores gets an importance such as -2.2e-17 from rounding (a score minus
+    the same score summed in another order); it is 0, and is logged as 0.
+    """
+    values = np.asarray(values, dtype=float)
+    return np.where(np.abs(values) <= FLOAT_NOISE * scale, 0.0, values)
 
 
 def _long_table(blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]]) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """The layout of ``shap_values.parquet``, in one place: written by the local artifacts and by Spark.
 
-One row per explained row: ``row`` (its position, or on Spark its row id), ``value:<feature>``
-(its raw values), then per model output ``shap:<output>:<feature>`` (its SHAP values) and
-``base_value:<output>``.
+One row per explained row: ``row`` (its position in the data the user passed, before any
+sampling, or on Spark its row id), ``index`` (its index label, when that data was a pandas
+DataFrame), ``value:<feature>`` (its raw values), then per model output
+``shap:<output>:<feature>`` (its SHAP values) and ``base_value:<output>``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 ROW = "row"
+INDEX = "index"
 
 
 def value_column(feature: str) -> str:
@@ -43,7 +45,12 @@ def table_columns(feature_names: Sequence[str], output_names: Sequence[str]) -> 
 
 
 def shap_table(
-    row_ids: np.ndarray, data: pd.DataFrame, values: np.ndarray, base_values: np.ndarray, output_names: Sequence[str]
+    row_ids: np.ndarray,
+    data: pd.DataFrame,
+    values: np.ndarray,
+    base_values: np.ndarray,
+    output_names: Sequence[str],
+    index_labels: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The table of explained rows.
 
@@ -57,14 +64,18 @@ def shap_table(
         SHAP values.
     base_values : ndarray of shape (n_rows, n_outputs)
     output_names : sequence of str
+    index_labels : ndarray of shape (n_rows,), default=None
+        The rows' index labels in the user's DataFrame (written as text unless they are numbers).
 
     Returns
     -------
     DataFrame
-        Columns ``row``, ``value:<feature>``..., then per output ``shap:<output>:<feature>``... and
-        ``base_value:<output>``.
+        Columns ``row``, ``index`` (with ``index_labels``), ``value:<feature>``..., then per output
+        ``shap:<output>:<feature>``... and ``base_value:<output>``.
     """
     columns: dict[str, Any] = {ROW: np.asarray(row_ids)}
+    if index_labels is not None:
+        columns[INDEX] = index_column(index_labels)
     for name in data.columns:
         raw = data[name]
         columns[value_column(name)] = raw.astype("string") if raw.dtype == object else raw.to_numpy()
@@ -73,3 +84,9 @@ def shap_table(
             columns[shap_column(output, name)] = values[:, j, k]
         columns[base_value_column(output)] = base_values[:, k]
     return pd.DataFrame(columns)
+
+
+def index_column(labels: np.ndarray) -> Any:
+    """Index labels as a table column: numbers as they are, anything else as text."""
+    labels = np.asarray(labels)
+    return labels if labels.dtype.kind in "iufb" else pd.array([str(label) for label in labels], dtype="string")

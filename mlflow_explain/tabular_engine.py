@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from . import budget
+from .config import ShapConfig
 from .data import ValidationData
 from .engine import ExplainRequest, new_explanation, run_steps
 from .methods.permutation import permutation_importance
@@ -32,6 +33,8 @@ class TabularEngine:
         """Every enabled method on the request's rows; a failing method is recorded (or re-raised, per ``on_error``)."""
         data, config = request.data, request.config
         explanation = new_explanation(request, request.task, data.feature_names, data.n_rows)
+        explanation.n_rows_passed = data.n_rows_passed
+        explanation.warnings.extend(data.notes)
         steps = {}
         if config.permutation.enabled:
             steps["permutation"] = functools.partial(_permutation, request, explanation)
@@ -92,7 +95,28 @@ def _shap(request: TabularRequest, explanation: Explanation) -> ShapResult:
         _note(explanation, limits)
         if limits.message:
             max_rows, permutation_max_rows = min(max_rows, limits.rows), min(permutation_max_rows, limits.rows)
-    return _shap_values(request, request.data.X, max_rows=max_rows, permutation_max_rows=permutation_max_rows)
+    result = _shap_values(request, request.data.X, max_rows=max_rows, permutation_max_rows=permutation_max_rows)
+    result.source_rows = request.data.source_rows(result.row_positions)
+    result.index_labels = request.data.source_labels(result.row_positions)
+    _note_shap_cap(explanation, result, request.data.n_rows, cfg)
+    return result
+
+
+def _note_shap_cap(explanation: Explanation, result: ShapResult, n_rows: int, cfg: ShapConfig) -> None:
+    """Warn when SHAP explained fewer rows than the validation rows, naming the cap that cut them."""
+    if result.n_explained >= n_rows:
+        return
+    if result.algorithm in MODEL_AGNOSTIC and result.n_explained == cfg.permutation_max_rows:
+        cap = f"shap.permutation_max_rows={cfg.permutation_max_rows}, the cap of the slow model-agnostic explainer"
+    elif result.n_explained == cfg.max_rows:
+        cap = f"shap.max_rows={cfg.max_rows}"
+    else:
+        cap = f"the time budget shap.budget_s={cfg.budget_s}"
+    note = (
+        f"SHAP values were computed on a seeded sample of {result.n_explained} of the {n_rows} validation rows ({cap})."
+    )
+    explanation.warnings.append(note)
+    logger.warning("mlflow_explain: %s", note)
 
 
 def _shap_values(request: TabularRequest, X: Any, **overrides: Any) -> ShapResult:

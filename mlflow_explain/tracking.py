@@ -30,10 +30,9 @@ KIND_TAG = "mlflow_explain.kind"
 DRIFT_TAG = "mlflow_explain.drift"
 ERROR_FILE = "error.txt"
 VERSION_TAG = "mlflow_explain.version"
+COUNT_TAG = "mlflow_explain.explanations"  # how many explanations the run has had
+HISTORY = "history"  # the folder under the artifact folder holding the earlier explanations
 _BATCH = 1000  # MLflow's limit of entities per log_batch call
-
-_explanations_logged: dict[str, int] = {}  # run id -> explanations this process logged into it
-_error_files: set[str] = set()  # runs whose error.txt this process wrote
 
 
 @contextlib.contextmanager
@@ -52,34 +51,45 @@ def target_run(run_id: str | None = None) -> Iterator[str]:
 
 
 def log_explanation(explanation: Explanation, directory: Path, run_id: str, artifact_dir: str) -> None:
-    """Log metrics, tags and every file under ``directory`` into run ``run_id``, as the run's next explanation.
+    """Log metrics, tags and every file under ``directory`` into run ``run_id`` (see :func:`upload`)."""
+    upload(run_id, explanation_metrics(explanation), explanation_tags(explanation), directory, artifact_dir)
 
-    The metrics of the n-th explanation this process logs into a run take step n (0 for the
-    first: a model re-fitted in its run is explained again at step 1, 2, ...). An ``error.txt``
-    this process left in the run's folder is deleted first when the new explanation has none,
-    so the status tag and the folder always agree.
+
+def archive_earlier_explanation(client: MlflowClient, run_id: str, artifact_dir: str) -> int:
+    """Move the files of the run's earlier explanation under ``<artifact_dir>/history/<n>/``; return n.
+
+    n counts the run's earlier explanations (its ``mlflow_explain.explanations`` tag; 1 for a run
+    explained before the tag existed), 0 when there is none (and nothing is moved). What is moved,
+    and where, is said in the log.
     """
-    step = _explanations_logged.get(run_id, 0)
-    has_error_file = (directory / ERROR_FILE).exists()
-    if run_id in _error_files and not has_error_file:
-        _delete_error_file(run_id, artifact_dir)
-    metrics, tags = explanation_metrics(explanation), explanation_tags(explanation)
-    upload(run_id, metrics, tags, directory, artifact_dir, step=step)
-    _explanations_logged[run_id] = step + 1
-    if has_error_file:
-        _error_files.add(run_id)
-
-
-def _delete_error_file(run_id: str, artifact_dir: str) -> None:
-    """Delete the run's ``error.txt`` left by an earlier explanation (a warning where the store cannot)."""
+    run = client.get_run(run_id)
+    tags = run.data.tags
+    earlier = int(tags.get(COUNT_TAG, 1 if STATUS_TAG in tags else 0))
+    if earlier == 0:
+        return 0
+    items = [item for item in client.list_artifacts(run_id, artifact_dir) if item.path != f"{artifact_dir}/{HISTORY}"]
+    if not items:
+        return earlier
+    destination = f"{artifact_dir}/{HISTORY}/{earlier}"
+    with tempfile.TemporaryDirectory(prefix="mlflow_explain_history_") as folder:
+        for item in items:
+            client.download_artifacts(run_id, item.path, folder)
+        client.log_artifacts(run_id, folder, artifact_path=destination)  # each item was downloaded under its name
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    try:
-        get_artifact_repository(artifact_root(run_id)).delete_artifacts(f"{artifact_dir}/{ERROR_FILE}")
-    except Exception as err:
-        logger.warning("Could not delete the earlier %s/%s of run %s: %s", artifact_dir, ERROR_FILE, run_id, err)
-        return
-    _error_files.discard(run_id)
+    repository = get_artifact_repository(run.info.artifact_uri)
+    for item in items:
+        repository.delete_artifacts(item.path)
+    logger.info(
+        "mlflow_explain: run %s was explained before; its explanation number %d moved to %s/ (%d item(s)), "
+        "so %s/ holds only the new one.",
+        run_id,
+        earlier,
+        destination,
+        len(items),
+        artifact_dir,
+    )
+    return earlier
 
 
 def explanation_tags(explanation: Explanation) -> dict[str, str]:
@@ -98,21 +108,28 @@ def upload(
     artifact_dir: str,
     tracking_uri: str | None = None,
     experiment_id: str | None = None,
-    step: int = 0,
 ) -> str:
-    """Log every file under ``directory``, then the metrics (at ``step``) and tags, into a run; return its id.
+    """Log every file under ``directory``, then the metrics and tags, into a run; return its id.
 
     With ``run_id`` None a new run named ``mlflow_explain`` is created in ``experiment_id`` (default
     the default experiment). The files go first and the metrics and tags follow in one ``log_batch``
     call (per 1000 metrics), so a run tagged with a status holds everything.
+
+    A run explained before keeps one explanation in ``artifact_dir``: the earlier one's files are
+    first moved to ``<artifact_dir>/history/<n>/`` (:func:`archive_earlier_explanation`), and the
+    metrics are logged at step n, the number of earlier explanations, so no step holds two values;
+    the tag ``mlflow_explain.explanations`` counts them.
     """
     client = MlflowClient(tracking_uri)
+    earlier = 0
     if run_id is None:
         run = client.create_run(experiment_id or "0", run_name="mlflow_explain")
         run_id = run.info.run_id
         client.set_terminated(run_id)
+    else:
+        earlier = archive_earlier_explanation(client, run_id, artifact_dir)
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
-    log_metrics(client, run_id, metrics, tags, step=step)
+    log_metrics(client, run_id, metrics, tags | {COUNT_TAG: str(earlier + 1)}, step=earlier)
     return run_id
 
 
@@ -138,7 +155,6 @@ def log_failure(run_id: str, message: str, artifact_dir: str) -> None:
     """Mark a run whose explanation failed: status tag ``failed`` and the message in error.txt."""
     client = MlflowClient()
     client.log_text(run_id, message + "\n", f"{artifact_dir}/{ERROR_FILE}")
-    _error_files.add(run_id)
     client.set_tag(run_id, STATUS_TAG, "failed")
 
 
@@ -203,6 +219,32 @@ class PyfuncPredictor:
         return (
             np.asarray(predictions).reshape(len(X), -1)[:, 0] if np.ndim(predictions) > 1 else np.asarray(predictions)
         )
+
+
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def report_address(run_id: str, artifact_dir: str = "explain") -> tuple[str, str | None]:
+    """The MLflow UI address of a run's report, and the command that serves it when no server does.
+
+    Against a tracking server the address is on the server and the command None. Against a local
+    store (a SQLite file or a folder) the address is where ``mlflow ui`` serves, and the command
+    starts it on that store; with a relative path it must run in the folder the store is relative to.
+    """
+    tracking_uri = mlflow.get_tracking_uri()
+    experiment_id = _run_info(run_id).experiment_id
+    served = tracking_uri.startswith(("http://", "https://"))
+    base = tracking_uri.rstrip("/") if served else LOCAL_UI
+    address = f"{base}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact_dir}/report.html"
+    return address, None if served else f"mlflow ui --backend-store-uri {tracking_uri}"
+
+
+def report_hint(run_id: str, artifact_dir: str = "explain") -> str:
+    """Where to open a run's report in the MLflow UI, as a sentence for the user (what the CLI prints)."""
+    address, command = report_address(run_id, artifact_dir)
+    if command is None:
+        return f"Open the report in the MLflow UI: {address}"
+    return f"Start the MLflow UI in this folder with `{command}`, then open the report: {address}"
 
 
 def artifact_root(run_id: str) -> str:

@@ -80,6 +80,13 @@ def test_explain_logs_into_the_models_run(logged_model):
     assert result.exit_code == 0, result.output
     assert f"into run {run_id}: status ok" in result.output
     run = MlflowClient().get_run(run_id)
+    address = (
+        f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}/artifacts/explain/report.html"
+    )
+    assert f"Start the MLflow UI in this folder with `mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}`, " in (
+        result.output
+    )
+    assert f"then open the report: {address}" in result.output
     assert run.data.tags["mlflow_explain.status"] == "ok" and run.data.params["n_estimators"] == "20"
     assert "permutation_importance/bmi" in run.data.metrics and run.data.metrics["explain/rows_shap"] == 50
     assert run.data.metrics["explain/rows_validation"] == 142

@@ -29,6 +29,11 @@ def test_quickstart_explains_into_a_local_sqlite_store(tmp_path):
     run = _client(tmp_path).get_run(run_id)
     assert run.data.tags["mlflow_explain.status"] == "ok"
     assert "permutation_importance/mean radius" in run.data.metrics and "val_accuracy" in run.data.metrics
+    address = (
+        f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}/artifacts/explain/report.html"
+    )
+    assert "Start the MLflow UI in this folder with `mlflow ui --backend-store-uri sqlite:///mlflow.db`" in output
+    assert f"then open the report: {address}" in output
     assert "explain" in {item.path for item in _client(tmp_path).list_artifacts(run_id)}
 
 

@@ -102,7 +102,9 @@ def test_hostile_names_end_to_end_on_the_server(mlflow_server, hostile_run, tmp_
     for key in run.data.metrics:
         _validate_metric_name(key)
     logged = {item.path for item in client.list_artifacts(run_id, "explain/dependence")}
-    assert logged == {f"explain/dependence/{features[name]}.svg" for name in names}
+    files = mapping["feature_files"]  # a metric key may hold spaces, a file name not (issue 16 item 12)
+    assert logged == {f"explain/dependence/{files[name]}.svg" for name in names}
+    assert not any(" " in path for path in logged)
     run_folder = next(path for path in (mlflow_server.root / "artifacts").rglob(run_id) if path.is_dir())
     stored = [path for path in run_folder.rglob("*") if path.is_file()]
     assert len(stored) > len(names) and all(
