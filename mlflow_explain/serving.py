@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ def explainer_settings(
         "task": {"kind": explainer.task.kind, "classes": _plain(explainer.task.classes)},
         "feature_names": explainer.feature_names,
         "as_array": not isinstance(rows, pd.DataFrame),
-        "input_types": {spec.name: spec.type.name for spec in infer_signature(frame).inputs.inputs},
+        "input_types": _input_types(frame),
         "categories": {
             str(name): _plain(column.cat.categories)
             for name, column in frame.items()
@@ -209,6 +210,13 @@ def _model_distributions(model: Any) -> set[str]:
         objects += [value for value in model.get_params(deep=True).values() if hasattr(value, "get_params")]
     modules = {type(item).__module__.split(".")[0] for item in objects if item is not None}
     return {_DISTRIBUTIONS.get(module, module) for module in modules - {PACKAGE_DIR.name, "builtins", "__main__"}}
+
+
+def _input_types(frame: pd.DataFrame) -> dict[str, str]:
+    """Each column's MLflow type (double, long, string, boolean...), as MLflow infers a signature."""
+    with warnings.catch_warnings():  # the hint that integer columns cannot hold missing values: they are cast
+        warnings.simplefilter("ignore", UserWarning)
+        return {spec.name: spec.type.name for spec in infer_signature(frame).inputs.inputs}
 
 
 def _plain(values: Any) -> list:
