@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
-from .config import ConfigSource, load_config
+from .config import ConfigSource, ExplainConfig, load_config
 from .data import load_validation_data
 from .models import as_estimator, check_model, detect_task
 from .pipeline import explain_with
@@ -22,6 +23,7 @@ def explain(
     sample_weight: Any = None,
     config: ConfigSource = None,
     run_id: str | None = None,
+    log_explainer: bool | None = None,
 ) -> Explanation:
     """Explain a fitted model on validation data and log everything into an MLflow run.
 
@@ -43,6 +45,10 @@ def explain(
         Merged over ``configs/default.yaml``.
     run_id : str, default=None
         Run to log into; default the active run, or a new one.
+    log_explainer : bool, default=None
+        Also log the model as an explainer model that serves SHAP values
+        (:func:`mlflow_explain.log_explainer`, background drawn from these rows) into the run; None
+        reads ``serving.log_explainer``.
 
     Returns
     -------
@@ -54,6 +60,8 @@ def explain(
     InvalidInputError
         When the model or the data cannot be explained; the message names the problem.
     """
+    if log_explainer is not None:
+        config = load_config(config, {"serving": {"log_explainer": log_explainer}})
     return explain_logged(model, X, y, target=target, sample_weight=sample_weight, config=config, run_id=run_id)[0]
 
 
@@ -82,4 +90,11 @@ def explain_logged(
     )
     model = as_estimator(model, data.y)
     request = TabularRequest(model=model, config=cfg, data=data, task=detect_task(model, data.y))
-    return explain_with(TabularEngine(), request, run_id, started)
+    also_log = ("serving", partial(_log_explainer, model, data.X, cfg)) if cfg.serving.log_explainer else None
+    return explain_with(TabularEngine(), request, run_id, started, also_log)
+
+
+def _log_explainer(model: Any, X: Any, config: ExplainConfig, run_id: str) -> None:
+    from .serving import log_explainer  # MLflow's model logging, only when asked for
+
+    log_explainer(model, background=X, name=config.serving.name, config=config, run_id=run_id)

@@ -1,4 +1,4 @@
-"""log_explainer: the logged pyfunc explainer, loaded in this process, answers like the training-time SHAP values."""
+"""log_explainer (API, CLI, explain(log_explainer=True)): the explainer, loaded here, answers like training time."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from mlflow.exceptions import MlflowException
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import mlflow_explain
+from mlflow_explain.cli import main
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
 from mlflow_explain.shap_table import table_columns
@@ -129,3 +133,38 @@ def test_a_request_with_missing_and_wrongly_typed_columns_is_answered_with_one_s
     )
     integers = X.iloc[:3].assign(age=[30, None, 50])  # JSON numbers and nulls for a double column
     np.testing.assert_allclose(_totals(served.predict(integers), "1"), model.decision_function(integers), atol=1e-6)
+
+
+def test_explain_with_log_explainer_serves_the_values_it_logged(tracking_uri):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X.iloc[:300], y.iloc[:300])
+    config = {"permutation": {"enabled": False}, "shap": {"background_rows": 40}, "logging": {"report": False}}
+    with mlflow.start_run() as run:
+        explanation = mlflow_explain.explain(model, X.iloc[300:], y.iloc[300:], config=config, log_explainer=True)
+    assert explanation.status == "ok" and explanation.shap.algorithm == "linear"
+    table = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="explain/shap_values.parquet")
+    logged = pd.read_parquet(table)
+    rows = logged[[f"value:{name}" for name in X.columns]].set_axis(list(X.columns), axis=1)
+    answer = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/explainer").predict(rows)
+    columns = [column for column in answer if column != "prediction"]
+    np.testing.assert_allclose(answer[columns], logged[columns], atol=1e-9)  # the same background: the same values
+
+
+def test_cli_logs_the_explainer_of_a_logged_pipeline_into_its_run(tracking_uri, tmp_path, mixed_data):
+    X, y = mixed_data
+    model = mixed_pipeline(LogisticRegression(max_iter=500)).fit(X, y)
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"], serialization_format="pickle")
+    X.to_csv(tmp_path / "background.csv", index=False)
+    result = CliRunner().invoke(
+        main, ["log-explainer", "--model-uri", f"runs:/{run.info.run_id}/model", "--background", "background.csv"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"into run {run.info.run_id}" in result.output and "mlflow models serve -m models:/" in result.output
+    served = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/explainer")
+    assert served.metadata.metadata["mlflow_explain"]["algorithm"] == "linear"
+    rows = pd.read_csv(tmp_path / "background.csv").iloc[:20]
+    np.testing.assert_allclose(_totals(served.predict(rows), "1"), model.decision_function(rows), atol=1e-6)
+
+    missing = CliRunner().invoke(main, ["log-explainer", "--model-uri", f"runs:/{run.info.run_id}/model"])
+    assert missing.exit_code == 2 and "needs background rows" in missing.output
