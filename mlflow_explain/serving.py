@@ -193,7 +193,7 @@ def explainer_signature(explainer: RowExplainer) -> ModelSignature:
         column: [0.0] for column in serving_model.answer_columns(explainer.feature_names, explainer.output_names)
     }
     example[serving_model.PREDICTION] = np.asarray(task.classes[:1] if task.is_classification else [0.0])
-    return ModelSignature(inputs=inputs, outputs=infer_signature(pd.DataFrame(example)).inputs)
+    return ModelSignature(inputs=inputs, outputs=_inferred_schema(pd.DataFrame(example)))
 
 
 def explainer_requirements(model: Any) -> list[str]:
@@ -214,9 +214,13 @@ def _model_distributions(model: Any) -> set[str]:
 
 def _input_types(frame: pd.DataFrame) -> dict[str, str]:
     """Each column's MLflow type (double, long, string, boolean...), as MLflow infers a signature."""
-    with warnings.catch_warnings():  # the hint that integer columns cannot hold missing values: they are cast
+    return {spec.name: spec.type.name for spec in _inferred_schema(frame).inputs}
+
+
+def _inferred_schema(frame: pd.DataFrame) -> Schema:
+    with warnings.catch_warnings():  # the hint that integer columns cannot hold missing values: requests are cast
         warnings.simplefilter("ignore", UserWarning)
-        return {spec.name: spec.type.name for spec in infer_signature(frame).inputs.inputs}
+        return infer_signature(frame).inputs
 
 
 def _plain(values: Any) -> list:
