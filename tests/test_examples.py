@@ -65,3 +65,12 @@ def test_gradcam_digits_example(tmp_path):
         "explain/gradcam/mean_heatmaps.svg",
         "explain/gradcam/heatmaps_predicted.npy",
     } <= logged
+
+
+def test_serve_explanations_example_serves_one_row_and_refuses_a_bad_request(tmp_path):
+    output = _run_example("serve_explanations.py", tmp_path)
+    assert "HTTP 200" in output
+    assert "A request without 'purpose': HTTP 400: Error: The request misses the columns 'purpose'." in output
+    total, log_odds = map(float, re.search(r"total ([-+.\d]+), the model's log-odds ([-+.\d]+)", output).groups())
+    assert abs(total - log_odds) < 1e-6
+    assert all(f"{column:>12}: " in output for column in ["income", "debt_ratio", "employment", "purpose"])
