@@ -113,6 +113,8 @@ def log_explainer(
         raise InvalidInputError(f"The classifier ({type(model).__name__}) has no classes_ to explain.")
     rows = given if given is not None else _zero_row(model)
     names = column_names(rows)
+    if isinstance(rows, pd.DataFrame) and _fitted_on_array(model):
+        rows = rows.to_numpy()  # the columns by position, as at fit time (a CSV's for a model fitted on arrays)
     try:
         explainer = row_explainer(
             model,
@@ -244,6 +246,10 @@ def _read_rows(background: Any) -> pd.DataFrame | np.ndarray | None:
     if isinstance(background, pd.DataFrame):
         return background.reset_index(drop=True)
     return np.asarray(background)
+
+
+def _fitted_on_array(model: Any) -> bool:
+    return hasattr(model, "n_features_in_") and not hasattr(model, "feature_names_in_")
 
 
 def _zero_row(model: Any) -> pd.DataFrame:
