@@ -137,7 +137,8 @@ def log_explainer(
     settings = explainer_settings(explainer, rows, *check)
     with tempfile.TemporaryDirectory(prefix="mlflow_explain_explainer_") as folder:
         artifacts = _write_artifacts(Path(folder), model, explainer, settings)
-        with tracking.target_run(run_id) as target_run_id:
+        with tracking.target_run(run_id) as target_run_id, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*input example was not provided")  # the signature is given
             info = Model.log(
                 artifact_path=None,
                 name=name,
