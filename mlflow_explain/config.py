@@ -180,7 +180,9 @@ class ServingConfig(_Section):
         "also log the explained model as an explainer model (mlflow_explain.log_explainer, background: the "
         "validation rows) into the run",
     )
-    name: str = _option("explainer", "name of that logged model", min_length=1)
+    name: str = _option(
+        "explainer", "name of that logged model (MLflow's rule: none of / : . % \" ')", pattern=r"^[^/:.%\"']+$"
+    )
 
 
 def _is_section(annotation: Any) -> bool:

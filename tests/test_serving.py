@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mlflow_explain
+import mlflow_explain.serving
 from mlflow_explain.cli import main
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
@@ -168,3 +169,21 @@ def test_cli_logs_the_explainer_of_a_logged_pipeline_into_its_run(tracking_uri, 
 
     missing = CliRunner().invoke(main, ["log-explainer", "--model-uri", f"runs:/{run.info.run_id}/model"])
     assert missing.exit_code == 2 and "needs background rows" in missing.output
+
+
+def test_a_failing_explainer_log_is_recorded_and_the_explanation_still_logged(tracking_uri, monkeypatch):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = Ridge().fit(X, y)
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(mlflow_explain.serving.Model, "log", full_disk)
+    config = {"permutation": {"enabled": False}, "logging": {"report": False}, "serving": {"log_explainer": True}}
+    with mlflow.start_run() as run:
+        explanation = mlflow_explain.explain(model, X, y, config=config)
+    assert explanation.status == "partial" and explanation.errors == {"serving": "OSError: No space left on device"}
+    logged = mlflow.get_run(run.info.run_id).data
+    assert logged.tags["mlflow_explain.status"] == "partial" and "shap_mean_abs/bmi" in logged.metrics
+    with pytest.raises(mlflow_explain.ConfigError, match="serving.name"):
+        mlflow_explain.load_config({"serving": {"name": "bad/name"}})
