@@ -2,7 +2,8 @@
 
 Permutation importance and SHAP values of a fitted model on its validation set, logged into
 the MLflow run as per-feature metrics, tables, plots and one HTML report; Grad-CAM heatmaps of
-PyTorch image classifiers with ``explain_images`` (extra ``torch``).
+PyTorch image classifiers with ``explain_images`` (extra ``torch``); ``log_explainer`` logs a model
+that ``mlflow models serve`` answers with each row's prediction and SHAP values.
 
 The public names are imported on first use (PEP 562), so that importing the package, MLflow's
 evaluator registry (which loads this plugin's entry point) and ``mlflow-explain --help`` pull in
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .errors import ConfigError, ExplainError, InvalidInputError, MissingDependencyError
     from .image_api import explain_images
     from .results import Comparison, Explanation
+    from .serving import log_explainer
 
 from ._version import __version__
 
@@ -41,6 +43,7 @@ _SOURCES = {
     "explain": "api",
     "explain_images": "image_api",
     "load_config": "config",
+    "log_explainer": "serving",
     "set_validation_data": "autolog",
 }
 
@@ -58,6 +61,7 @@ __all__ = [
     "explain",
     "explain_images",
     "load_config",
+    "log_explainer",
     "set_validation_data",
 ]
 

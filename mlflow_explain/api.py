@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from .class_names import ClassNames, with_class_names
@@ -24,6 +25,7 @@ def explain(
     config: ConfigSource = None,
     run_id: str | None = None,
     class_names: ClassNames = None,
+    log_explainer: bool | None = None,
 ) -> Explanation:
     """Explain a fitted model on validation data and log everything into an MLflow run.
 
@@ -50,6 +52,10 @@ def explain(
         Names of a classifier's classes when its labels are codes (0, 1, 2): one per class in the
         model's class order (``classes_``), or ``{label: name}``. Used in the metric keys
         (``shap_mean_abs.<name>/<feature>``), ``shap_values.parquet``, the plots and the report.
+    log_explainer : bool, default=None
+        Also log the model as an explainer model that serves SHAP values
+        (:func:`mlflow_explain.log_explainer`, background drawn from these rows) into the run; None
+        reads ``serving.log_explainer``.
 
     Returns
     -------
@@ -61,6 +67,8 @@ def explain(
     InvalidInputError
         When the model or the data cannot be explained; the message names the problem.
     """
+    if log_explainer is not None:
+        config = load_config(config, {"serving": {"log_explainer": log_explainer}})
     return explain_logged(
         model, X, y, target=target, sample_weight=sample_weight, config=config, run_id=run_id, class_names=class_names
     )[0]
@@ -93,7 +101,8 @@ def explain_logged(
     model = _adapted(model, data, cfg)
     task = with_class_names(detect_task(model, data.y), class_names)
     request = TabularRequest(model=model, config=cfg, data=data, task=task)
-    return explain_with(TabularEngine(), request, run_id, started)
+    also_log = ("serving", partial(_log_explainer, model, data.X, cfg)) if cfg.serving.log_explainer else None
+    return explain_with(TabularEngine(), request, run_id, started, also_log)
 
 
 def _adapted(model: Any, data: ValidationData, cfg: ExplainConfig) -> Any:
@@ -104,3 +113,9 @@ def _adapted(model: Any, data: ValidationData, cfg: ExplainConfig) -> Any:
 
         return torch_estimator(model, data.X, data.y, cfg.torch)
     return as_estimator(model, data.y)
+
+
+def _log_explainer(model: Any, X: Any, config: ExplainConfig, run_id: str) -> None:
+    from .serving import log_explainer  # MLflow's model logging, only when asked for
+
+    log_explainer(model, background=X, name=config.serving.name, config=config, run_id=run_id)

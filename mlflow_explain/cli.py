@@ -198,6 +198,56 @@ def compare_command(
         click.echo(f"Note: {note}", err=True)
 
 
+@main.command(
+    "log-explainer",
+    help="Log a logged model as an explainer model that `mlflow models serve` answers with SHAP values per row.",
+)
+@click.option("--model-uri", required=True, help="Logged model, e.g. runs:/<run id>/model or models:/<name>/<version>.")
+@click.option(
+    "--background",
+    "background_path",
+    type=click.Path(dir_okay=False),
+    help="Rows like the model's input (CSV or Parquet): its columns and types, and the background sample the "
+    "linear and sampled explainers need (a tree ensemble that is no Pipeline needs none).",
+)
+@click.option("--name", default="explainer", show_default=True, help="Name of the logged explainer model.")
+@click.option("--run-id", help="Run to log into (default: the run that logged the model).")
+@_config_options
+def log_explainer_command(
+    model_uri: str,
+    background_path: str | None,
+    name: str,
+    run_id: str | None,
+    config_path: str | None,
+    overrides: tuple[str, ...],
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from . import tracking
+    from .data import read_table
+    from .serving import log_explainer
+
+    config = _load(config_path, overrides)
+    try:
+        model, model_run_id, input_names = tracking.load_logged_model(model_uri)
+        background = None if background_path is None else read_table(background_path)
+        if background is not None and input_names is not None:
+            missing = [column for column in input_names if column not in background.columns]
+            if missing:
+                raise InvalidInputError(f"The background file {background_path} misses the model's columns {missing}.")
+            background = background[input_names]
+        target_run = run_id or model_run_id
+        if target_run is None:
+            raise InvalidInputError(f"Model {model_uri} is not attached to a run; pass --run-id.")
+        info = log_explainer(model, background=background, name=name, config=config, run_id=target_run)
+    except (ExplainError, OSError) as err:
+        _fail(str(err))
+    except MlflowException as err:
+        _fail(f"MLflow: {err.message}")
+    click.echo(f"Logged the explainer {info.model_uri} into run {target_run}.")
+    click.echo(f"Serve it: mlflow models serve -m {info.model_uri} --env-manager local")
+
+
 def _explain_on_spark(model, data_path: str | None, target: str | None, config, run_id: str, shap_output: str | None):
     try:
         from pyspark.errors import AnalysisException

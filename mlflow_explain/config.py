@@ -236,6 +236,19 @@ class SparkConfig(_Section):
     conf: dict = _option({}, "extra Spark settings of that session, e.g. {spark.driver.memory: 4g}")
 
 
+class ServingConfig(_Section):
+    """``serving``: the explainer model that ``mlflow models serve`` answers with SHAP values."""
+
+    log_explainer: bool = _option(
+        False,
+        "also log the explained model as an explainer model (mlflow_explain.log_explainer, background: the "
+        "validation rows) into the run",
+    )
+    name: str = _option(
+        "explainer", "name of that logged model (MLflow's rule: none of / : . % \" ')", pattern=r"^[^/:.%\"']+$"
+    )
+
+
 def _is_section(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, _Section)
 
@@ -263,6 +276,7 @@ class ExplainConfig(_Section):
     spark: SparkConfig = _section(
         SparkConfig, "the Spark engine: mlflow_explain.spark.explain and `mlflow-explain explain --spark`"
     )
+    serving: ServingConfig = _section(ServingConfig, "explanations at serving time (mlflow_explain.log_explainer)")
     on_error: Literal["warn", "raise"] = _option(
         "warn", "warn: a failing method is recorded and the rest is kept; raise: re-raise"
     )

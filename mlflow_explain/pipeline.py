@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from . import spool, tracking
 from .artifacts import write_artifacts, write_summary
@@ -30,7 +31,13 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R", bound=ExplainRequest)
 
 
-def explain_with(engine: Engine[R], request: R, run_id: str | None, started: float) -> tuple[Explanation, list[str]]:
+def explain_with(
+    engine: Engine[R],
+    request: R,
+    run_id: str | None,
+    started: float,
+    also_log: tuple[str, Callable[[str], Any]] | None = None,
+) -> tuple[Explanation, list[str]]:
     """Compute ``request`` with ``engine`` and publish the explanation into a run.
 
     Parameters
@@ -43,6 +50,9 @@ def explain_with(engine: Engine[R], request: R, run_id: str | None, started: flo
         Run to log into; default the active run, or a new one.
     started : float
         ``time.perf_counter()`` when the caller started, for ``explain/time_total_s``.
+    also_log : (str, callable), optional
+        A named step given the target run's id after the drift (such as logging an explainer model
+        into it); its failure is recorded under its name, like a method's.
 
     Returns
     -------
@@ -51,10 +61,16 @@ def explain_with(engine: Engine[R], request: R, run_id: str | None, started: flo
         nothing reached MLflow).
     """
     explanation = engine.compute(request)
-    return explanation, publish(explanation, request.config, run_id, started)
+    return explanation, publish(explanation, request.config, run_id, started, also_log)
 
 
-def publish(explanation: Explanation, config: ExplainConfig, run_id: str | None, started: float) -> list[str]:
+def publish(
+    explanation: Explanation,
+    config: ExplainConfig,
+    run_id: str | None,
+    started: float,
+    also_log: tuple[str, Callable[[str], Any]] | None = None,
+) -> list[str]:
     """Take ``explanation`` (of any engine) through drift, artifacts and timings, and logging, in that order.
 
     When MLflow cannot take the explanation, it is spooled to ``logging.spool_dir`` (or the failure
@@ -70,6 +86,8 @@ def publish(explanation: Explanation, config: ExplainConfig, run_id: str | None,
                     explanation.drift = guarded(
                         explanation, "compare", config.on_error, baseline_drift, explanation, target_run_id, config
                     )
+                if also_log is not None:
+                    guarded(explanation, also_log[0], config.on_error, also_log[1], target_run_id)
                 files = _write(explanation, directory, config, started)
                 tracking.log_explanation(explanation, directory, target_run_id, config.logging.artifact_dir)
         except Exception as err:

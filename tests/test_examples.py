@@ -102,3 +102,12 @@ def test_lightning_autolog_example(tmp_path):
     assert -1 <= cnn.data.metrics["gradcam/deletion_drop"] <= 1
     assert mlp.data.params["epochs"] == "2" and "permutation_importance/mean radius" in mlp.data.metrics
     assert "shap_mean_abs/mean radius" in mlp.data.metrics
+
+
+def test_serve_explanations_example_serves_one_row_and_refuses_a_bad_request(tmp_path):
+    output = _run_example("serve_explanations.py", tmp_path)
+    assert "HTTP 200" in output
+    assert "A request without 'purpose': HTTP 400: Error: The request misses the columns 'purpose'." in output
+    total, log_odds = map(float, re.search(r"total ([-+.\d]+), the model's log-odds ([-+.\d]+)", output).groups())
+    assert abs(total - log_odds) < 1e-6
+    assert all(f"{column:>12}: " in output for column in ["income", "debt_ratio", "employment", "purpose"])

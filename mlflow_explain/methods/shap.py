@@ -110,28 +110,23 @@ def shap_values(
     ShapResult
     """
     rng = np.random.RandomState(random_state)
-    order = rng.permutation(X.shape[0])
-    drawn = np.sort(rng.permutation(X.shape[0])[:background_rows])  # drawn anyway: later draws stay the same
+    order, drawn = _draw(rng, X.shape[0], background_rows)
     explained = np.sort(order[:max_rows])
     target, to_raw, pipeline_note = _explained_model(
         model, X, order, explained, drawn if background is None else None, feature_names
     )
-    chosen = _choose(target, task, algorithm, pipeline_note, random_state)
-    if chosen.name == _MODEL_AGNOSTIC:  # the whole model on the raw columns: raw values masked, never dummies
-        target, to_raw = model, _RawColumns()
-        chosen = _model_agnostic(chosen.reason, model, algorithm, len(feature_names), exact_max_features, random_state)
+    target, to_raw, chosen = _chosen(
+        model, target, to_raw, task, algorithm, pipeline_note, len(feature_names), exact_max_features, random_state
+    )
     slow = chosen.name in MODEL_AGNOSTIC
     positions = np.sort(order[:permutation_max_rows]) if slow else explained
     if slow:
         logger.warning("SHAP: slow model-agnostic path on %d rows: %s", len(positions), chosen.reason)
     raw_rows = take_rows(X, positions)
-    rows = to_raw.rows(raw_rows, positions)
-    if chosen.name == "linear":
-        rows = np.asarray(rows, dtype=float)  # what LinearExplainer and the additivity check both take
+    rows = _estimator_rows(to_raw, chosen, raw_rows, positions)
     if chosen.name != "tree":  # TreeSHAP needs no background
         background = to_raw.background(take_rows(X, drawn) if background is None else background)
-    values, base, space = chosen.explain(target, rows, background, task)
-    values, base = _per_class(values, base, task, space)
+    values, base, space = _explain(chosen, target, rows, background, task)
     error = _additivity_error(chosen.outputs, target, rows, task, space, values, base) if check_additivity else None
     return ShapResult(
         values=to_raw.sum_back(values),
@@ -211,10 +206,14 @@ def _explained_model(
             origins = raw_column_origins(preprocessor, sample, names)
     except ValueError as why:
         return model, _RawColumns(), f"the Pipeline's preprocessing cannot be mapped back to raw columns ({why})"
-    note = (
+    return final, _RawColumns(preprocessor, origins, len(names), done), _split_note(origins, names)
+
+
+def _split_note(origins: np.ndarray, names: list[str]) -> str:
+    """The note on a Pipeline explained by its final step (``_choose`` reads its first words)."""
+    return (
         f"final step of the Pipeline, on its {len(origins)} transformed columns summed back to {len(names)} raw columns"
     )
-    return final, _RawColumns(preprocessor, origins, len(names), done), note
 
 
 def _transform_once(
@@ -233,12 +232,56 @@ def _transform_once(
     return (explained, rows, None if drawn is None else background), (sample, shuffled)
 
 
+def _draw(rng: np.random.RandomState, n_rows: int, background_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The order of the rows (explained ones first) and the sorted background positions, in that draw order."""
+    order = rng.permutation(n_rows)
+    drawn = np.sort(rng.permutation(n_rows)[:background_rows])  # drawn anyway: later draws stay the same
+    return order, drawn
+
+
+def _estimator_rows(to_raw: _RawColumns, chosen: _Choice, raw_rows: Any, positions: np.ndarray) -> Any:
+    """The rows as the explained estimator takes them (floats for LinearExplainer and its additivity check)."""
+    rows = to_raw.rows(raw_rows, positions)
+    return np.asarray(rows, dtype=float) if chosen.name == "linear" else rows
+
+
+def _explain(
+    chosen: _Choice, target: Any, rows: Any, background: Any, task: Task
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(values (n, columns, outputs), base values (n, outputs), output space): one output per class."""
+    values, base, space = chosen.explain(target, rows, background, task)
+    return (*_per_class(values, base, task, space), space)
+
+
 class _Choice:
     """An explainer: ``explain(model, rows, background, task) -> (values, base values, output space)``,
     and ``outputs(model, rows, task, space)``, the model output its values add up to."""
 
     def __init__(self, name: str, explain: Any, reason: str, outputs: Any = model_outputs):
         self.name, self.explain, self.reason, self.outputs = name, explain, reason, outputs
+
+
+def _chosen(
+    model: Any,
+    target: Any,
+    to_raw: _RawColumns,
+    task: Task,
+    algorithm: str,
+    note: str,
+    n_columns: int,
+    exact_max_features: int,
+    random_state: int,
+) -> tuple[Any, _RawColumns, _Choice]:
+    """The explained model, its raw-column mapping and its explainer; a model-agnostic choice explains the
+    whole ``model`` on its raw columns (raw values masked, never dummies)."""
+    chosen = _choose(target, task, algorithm, note, random_state)
+    if chosen.name != _MODEL_AGNOSTIC:
+        return target, to_raw, chosen
+    return (
+        model,
+        _RawColumns(),
+        _model_agnostic(chosen.reason, model, algorithm, n_columns, exact_max_features, random_state),
+    )
 
 
 _MODEL_AGNOSTIC = "model-agnostic"  # what _choose returns when no exact explainer fits: see _model_agnostic
@@ -570,3 +613,136 @@ def _additivity_error(
 
 def _frame(X: Any, names: list[str]) -> pd.DataFrame:
     return X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=names)
+
+
+class RowExplainer:
+    """The explainer :func:`shap_values` chooses for one model, built once, explaining any rows of its raw columns.
+
+    Build it with :func:`row_explainer` (choosing, as ``shap_values`` does, on rows like the model's
+    input), or rebuild it with :func:`restored_explainer` from what :attr:`algorithm`,
+    :attr:`origins` and :attr:`background` hold (no rows needed for a tree ensemble). Then
+    :meth:`explain` per batch of rows: the TreeExplainer, the Pipeline's column mapping and the
+    transformed background are made once, not per call.
+    """
+
+    def __init__(
+        self,
+        target: Any,
+        to_raw: _RawColumns,
+        chosen: _Choice,
+        task: Task,
+        feature_names: list[str],
+        background: pd.DataFrame | np.ndarray | None,
+        random_state: int = 0,
+    ):
+        self.task, self.feature_names, self.background = task, list(feature_names), background
+        self.random_state = random_state  # of the sampled explainer's permutations
+        self._target, self._chosen = target, chosen
+        self._to_raw = _RawColumns(to_raw.preprocessor, to_raw.origins, to_raw.n_raw)  # no cached rows
+        self._background = None if background is None else to_raw.background(background)
+
+    @property
+    def algorithm(self) -> str:
+        """The explainer: tree, linear or permutation (as ``ShapResult.algorithm``)."""
+        return self._chosen.name
+
+    @property
+    def reason(self) -> str:
+        """Why that explainer (as ``ShapResult.reason``)."""
+        return self._chosen.reason
+
+    @property
+    def origins(self) -> list[int] | None:
+        """For each column the Pipeline's preprocessing outputs, its raw column; None when none is mapped."""
+        return None if self._to_raw.origins is None else [int(origin) for origin in self._to_raw.origins]
+
+    @property
+    def output_names(self) -> list[str]:
+        return output_names(self.task)
+
+    def explain(self, X: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        """SHAP values of the rows ``X`` (in the model's input layout).
+
+        Returns
+        -------
+        (ndarray of shape (n_rows, n_features, n_outputs), ndarray of shape (n_rows, n_outputs), str)
+            Values per raw column, base values, and the output space they add up to.
+        """
+        values, base, space, _ = self._explained(X)
+        return self._to_raw.sum_back(values), base, space
+
+    def check(self, X: pd.DataFrame | np.ndarray) -> tuple[str, float]:
+        """The output space of the explanations of the rows ``X``, and their largest gap to the model's output."""
+        values, base, space, rows = self._explained(X)
+        return space, _additivity_error(self._chosen.outputs, self._target, rows, self.task, space, values, base)
+
+    def _explained(self, X: Any) -> tuple[np.ndarray, np.ndarray, str, Any]:
+        rows = _estimator_rows(self._to_raw, self._chosen, X, np.arange(X.shape[0]))
+        return (*_explain(self._chosen, self._target, rows, self._background, self.task), rows)
+
+
+def row_explainer(
+    model: Any,
+    X: pd.DataFrame | np.ndarray,
+    task: Task,
+    *,
+    feature_names: list[str],
+    algorithm: str = "auto",
+    background_rows: int = 100,
+    exact_max_features: int = 10,
+    random_state: int = 0,
+) -> RowExplainer:
+    """The explainer ``shap_values(model, X, task, ...)`` uses, ready to explain any rows like ``X``.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+    X : DataFrame or ndarray
+        Rows in the layout the model expects: a Pipeline's column mapping is verified on them and,
+        where the algorithm needs one, the background is the seeded sample ``shap_values`` draws
+        from them (the same rows for the same ``X``, ``background_rows`` and ``random_state``).
+    task : Task
+    feature_names : list of str
+        Names of the columns of ``X``.
+    algorithm, background_rows, exact_max_features, random_state
+        As in :func:`shap_values`.
+
+    Returns
+    -------
+    RowExplainer
+    """
+    order, drawn = _draw(np.random.RandomState(random_state), X.shape[0], background_rows)
+    target, to_raw, note = _explained_model(model, X, order, np.empty(0, dtype=int), drawn, feature_names)
+    target, to_raw, chosen = _chosen(
+        model, target, to_raw, task, algorithm, note, len(feature_names), exact_max_features, random_state
+    )
+    background = None if chosen.name == "tree" else take_rows(X, drawn)
+    return RowExplainer(target, to_raw, chosen, task, feature_names, background, random_state)
+
+
+def restored_explainer(
+    model: Any,
+    task: Task,
+    *,
+    feature_names: list[str],
+    algorithm: str,
+    origins: list[int] | None,
+    background: pd.DataFrame | np.ndarray | None,
+    random_state: int = 0,
+) -> RowExplainer:
+    """The explainer :func:`row_explainer` built, again: the same ``algorithm`` forced, its ``origins`` trusted.
+
+    Raises ValueError when that algorithm no longer fits the model (rather than falling back to a
+    slower one), or when it needs a background and none is given.
+    """
+    preprocessor, final = split_pipeline(model)
+    if origins is not None and preprocessor is not None:
+        to_raw = _RawColumns(preprocessor, np.asarray(origins), len(feature_names))
+        target, note = final, _split_note(to_raw.origins, feature_names)
+    else:
+        to_raw, target, note = _RawColumns(), (final if preprocessor is None else model), ""
+    if algorithm != "tree" and background is None:
+        raise ValueError(f"the {algorithm} explainer needs background rows")
+    target, to_raw, chosen = _chosen(model, target, to_raw, task, algorithm, note, len(feature_names), 0, random_state)
+    background = None if algorithm == "tree" else background
+    return RowExplainer(target, to_raw, chosen, task, feature_names, background, random_state)
