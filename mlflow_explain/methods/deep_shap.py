@@ -27,9 +27,8 @@ the whole batch (a network ending in ``nn.Softmax`` misses additivity by about 0
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -90,9 +89,11 @@ def deep_shap_values(module: torch.nn.Module, rows: Any, background: Any, *, ran
     """
     import torch
 
-    device, dtype = _placement(module)
+    from .torch_modules import evaluation_mode, module_device, module_dtype
+
+    device, dtype = module_device(module), module_dtype(module)
     x, refs = _tensor(rows, device, dtype), _tensor(background, device, dtype)
-    with _eval_mode(module), torch.enable_grad():
+    with evaluation_mode(module), torch.enable_grad():
         chunk_rows = _chunk_rows(module, refs)
         problem = _module_without_rule(module)
         if problem is None:
@@ -124,9 +125,10 @@ def _deeplift(module: torch.nn.Module, x: torch.Tensor, refs: torch.Tensor, chun
 
 def module_outputs(module: torch.nn.Module, rows: Any) -> np.ndarray:
     """The module's output on ``rows`` as (n_rows, n_outputs), on its device, in eval mode and without gradients."""
-    device, dtype = _placement(module)
-    with _eval_mode(module):
-        return _outputs(module, _tensor(rows, device, dtype))
+    from .torch_modules import evaluation_mode, module_device, module_dtype
+
+    with evaluation_mode(module):
+        return _outputs(module, _tensor(rows, module_device(module), module_dtype(module)))
 
 
 def _tensor(rows: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -145,28 +147,6 @@ def _outputs(module: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
 
 def _as_2d(output: torch.Tensor) -> torch.Tensor:
     return output.reshape(len(output), -1)
-
-
-def _placement(module: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
-    """The device of the module's first parameter or buffer, and its dtype when floating (else the default)."""
-    import torch
-
-    first = next(iter([*module.parameters(), *module.buffers()]), None)
-    if first is None:
-        return torch.device("cpu"), torch.get_default_dtype()
-    return first.device, first.dtype if first.dtype.is_floating_point else torch.get_default_dtype()
-
-
-@contextlib.contextmanager
-def _eval_mode(module: torch.nn.Module) -> Iterator[None]:
-    """The module in eval mode (dropout off, batch-norm statistics frozen), each submodule's mode restored after."""
-    modes = {sub: sub.training for sub in module.modules()}
-    module.eval()
-    try:
-        yield
-    finally:
-        for sub, training in modes.items():
-            sub.training = training
 
 
 def _chunk_rows(module: torch.nn.Module, refs: torch.Tensor) -> int:

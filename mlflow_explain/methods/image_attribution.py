@@ -13,11 +13,10 @@ method is a subclass in a file of its own that overrides one step, :meth:`ImageA
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 from ..errors import InvalidInputError
 from ..results import ImageAttributionResult
 from .faithfulness import Fill, deletion_drops
+from .torch_modules import evaluation_mode, module_device
 
 if TYPE_CHECKING:
     from ..config import ExplainConfig
@@ -97,10 +97,10 @@ def prepare_images(
         raise InvalidInputError(
             f"Image attributions explain PyTorch models (torch.nn.Module), not {type(model).__name__}."
         )
-    device = model_device(model)
+    device = module_device(model)
     images = check_images(model, images)
     rng = np.random.RandomState(random_state)
-    with eval_mode(model):
+    with evaluation_mode(model):
         scores = _scores(model, images, batch_size, device)
     as_probabilities = _are_probabilities(scores)
     probabilities = scores if as_probabilities else torch.softmax(torch.from_numpy(scores), dim=1).numpy()
@@ -220,7 +220,7 @@ class ImageAttribution(abc.ABC):
             Of the method's own type.
         """
         generator = torch.Generator().manual_seed(random_state)
-        with eval_mode(self.model):
+        with evaluation_mode(self.model):
             self.setup(torch.from_numpy(prepared.images[:1]).to(prepared.device))
             gathered = self._run(prepared, batch_size, deletion_fraction, deletion_fill, generator)
         counts = gathered["class_counts"]
@@ -402,23 +402,6 @@ def forward(model: torch.nn.Module, batch: torch.Tensor) -> np.ndarray:
             f"Image attributions need a model returning one Tensor of class scores, not {type(output).__name__}."
         )
     return output.detach().cpu().numpy()
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of the model's first parameter (the CPU for a model without any)."""
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    """The model in eval mode (dropout off, batch-norm statistics frozen), restored afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _sample(n_images: int, shown: np.ndarray, max_rows: int, rng: np.random.RandomState) -> np.ndarray:
