@@ -743,6 +743,9 @@ def restored_explainer(
         to_raw, target, note = _RawColumns(), (final if preprocessor is None else model), ""
     if algorithm != "tree" and background is None:
         raise ValueError(f"the {algorithm} explainer needs background rows")
-    target, to_raw, chosen = _chosen(model, target, to_raw, task, algorithm, note, len(feature_names), 0, random_state)
+    no_auto_choice = 0  # the algorithm is forced here, so the exact/sampled threshold decides nothing
+    target, to_raw, chosen = _chosen(
+        model, target, to_raw, task, algorithm, note, len(feature_names), no_auto_choice, random_state
+    )
     background = None if algorithm == "tree" else background
     return RowExplainer(target, to_raw, chosen, task, feature_names, background, random_state)
