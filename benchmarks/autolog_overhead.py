@@ -39,7 +39,7 @@ started = time.perf_counter()
 if {sklearn_first}:
     import sklearn.base
 imported_sklearn = time.perf_counter()
-autolog_module = importlib.import_module("mlflow_explain.autolog")
+autolog_module = importlib.import_module("mlflow_explain.triggers.autolog.autolog")
 imported_plugin = time.perf_counter()
 autolog_module.autolog()
 called = time.perf_counter()
@@ -66,7 +66,9 @@ def fit_cases() -> dict[str, Callable[[], object]]:
 
 def per_fit_seconds(fit: Callable[[], object], fits: int, blocks: int) -> dict[bool, list[float]]:
     """CPU seconds per call of each block of ``fits`` calls, autolog off (False) and on (True) alternately."""
-    autolog_module = importlib.import_module("mlflow_explain.autolog")  # the module, not the package's function
+    autolog_module = importlib.import_module(
+        "mlflow_explain.triggers.autolog.autolog"
+    )  # the module, not the package's function
     seconds: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(blocks):
         for on in (False, True):

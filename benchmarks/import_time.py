@@ -35,7 +35,12 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 HEAVY = ("shap", "sklearn", "scipy", "matplotlib", "torch", "pyspark", "xgboost", "lightgbm")
-PLUGIN_HEAVY = ("mlflow_explain.engine", "mlflow_explain.methods", "mlflow_explain.plots", "mlflow_explain.api")
+PLUGIN_HEAVY = (
+    "mlflow_explain.engines.base",
+    "mlflow_explain.methods",
+    "mlflow_explain.output.plots",
+    "mlflow_explain.triggers.explain",
+)
 
 CASES = {
     "python -c pass (interpreter start-up, wall seconds)": None,
@@ -44,8 +49,8 @@ CASES = {
         "import mlflow.models.evaluation\nEVALUATORS = mlflow.models.evaluation.list_evaluators()"
     ),
     "import mlflow_explain": "import mlflow_explain",
-    "mlflow-explain --help": "from mlflow_explain.cli import main\nmain(['--help'])",
-    "mlflow-explain config": "from mlflow_explain.cli import main\nmain(['config'])",
+    "mlflow-explain --help": "from mlflow_explain.triggers.cli import main\nmain(['--help'])",
+    "mlflow-explain config": "from mlflow_explain.triggers.cli import main\nmain(['config'])",
 }
 
 # Runs one statement, then writes its seconds, the heavy modules loaded and the evaluators to a file.

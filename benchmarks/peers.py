@@ -19,11 +19,11 @@ import shap
 import sklearn.inspection
 
 import mlflow_explain
-from mlflow_explain.evaluator import ExplainEvaluator
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task, raw_column_origins, split_pipeline
 from mlflow_explain.results import ShapResult
+from mlflow_explain.triggers.evaluator import ExplainEvaluator
 
 from .cases import Case
 

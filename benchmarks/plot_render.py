@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report_render import _median_ms, comparison_sample, tabular_sample  # noqa: E402
-from mlflow_explain import plots  # noqa: E402
+from mlflow_explain.output import plots  # noqa: E402
 
 
 def main() -> None:

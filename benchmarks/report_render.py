@@ -26,12 +26,12 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from sklearn.datasets import load_diabetes  # noqa: E402
 from sklearn.ensemble import RandomForestRegressor  # noqa: E402
 
-from mlflow_explain import plots, report  # noqa: E402
-from mlflow_explain.compare import compare_runs, drift  # noqa: E402
-from mlflow_explain.diagnostics import diagnose  # noqa: E402
+from mlflow_explain.engines.comparison import compare_runs, drift  # noqa: E402
+from mlflow_explain.engines.diagnostics import diagnose  # noqa: E402
 from mlflow_explain.methods.permutation import permutation_importance  # noqa: E402
 from mlflow_explain.methods.shap import shap_values  # noqa: E402
 from mlflow_explain.models import detect_task  # noqa: E402
+from mlflow_explain.output import plots, report  # noqa: E402
 from mlflow_explain.results import Explanation, RunImportances, Task  # noqa: E402
 
 HOSTILE = [

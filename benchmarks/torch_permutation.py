@@ -35,8 +35,8 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from benchmarks.permutation_engine import medians_of, permuted_rows
+from mlflow_explain.engines.torch_adapter import torch_estimator
 from mlflow_explain.methods.permutation import permutation_importance
-from mlflow_explain.torch_tabular import torch_estimator
 from tests.torch_tabular_models import ModuleClassifier, ModuleRegressor
 
 N_REPEATS = 5

@@ -14,7 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 
 import mlflow_explain
-from mlflow_explain.tracking import report_hint
+from mlflow_explain.publish.tracking import report_hint
 
 
 def main() -> str:

@@ -8,24 +8,27 @@ that ``mlflow models serve`` answers with each row's prediction and SHAP values.
 The public names are imported on first use (PEP 562), so that importing the package, MLflow's
 evaluator registry (which loads this plugin's entry point) and ``mlflow-explain --help`` pull in
 neither shap nor the engines.
+
+The package is laid out by layer (docs/architecture.md): the shared vocabulary here at the top
+(config, errors, results, data, models, keys, steps, shap_table), then ``methods/``, ``output/``,
+``engines/``, ``publish/``, ``serving/`` and ``spark/``, and ``triggers/``; each layer imports only
+the layers below it.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import explain
-    from .autolog import autolog, set_validation_data
-    from .compare_api import compare
     from .config import ExplainConfig, load_config
     from .errors import ConfigError, ExplainError, InvalidInputError, MissingDependencyError
-    from .image_api import explain_images
     from .results import Comparison, Explanation
-    from .serving import log_explainer
+    from .serving.log_explainer import log_explainer
+    from .triggers.autolog.autolog import autolog, set_validation_data
+    from .triggers.compare import compare
+    from .triggers.explain import explain
+    from .triggers.explain_images import explain_images
 
 from ._version import __version__
 
@@ -38,13 +41,13 @@ _SOURCES = {
     "Explanation": "results",
     "InvalidInputError": "errors",
     "MissingDependencyError": "errors",
-    "autolog": "autolog",
-    "compare": "compare_api",
-    "explain": "api",
-    "explain_images": "image_api",
+    "autolog": "triggers.autolog.autolog",
+    "compare": "triggers.compare",
+    "explain": "triggers.explain",
+    "explain_images": "triggers.explain_images",
     "load_config": "config",
-    "log_explainer": "serving",
-    "set_validation_data": "autolog",
+    "log_explainer": "serving.log_explainer",
+    "set_validation_data": "triggers.autolog.autolog",
 }
 
 __all__ = [
@@ -77,20 +80,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """This package's module type: a public name stays the public object when a submodule shares it.
-
-    The import system binds a submodule on its package (``mlflow_explain.autolog = <module>``), and
-    ``autolog`` and ``compare`` are also submodules' names; that binding is skipped for public names,
-    which keep resolving to the function, as they did when this package imported everything eagerly.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and name in _SOURCES:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

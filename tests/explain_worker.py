@@ -17,7 +17,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
 
 import mlflow_explain
-from mlflow_explain.tracking import explanation_metrics
+from mlflow_explain.publish.tracking import explanation_metrics
 
 CONFIG = {"permutation": {"n_repeats": 3}, "shap": {"max_rows": 150, "dependence_top_k": 3}}
 

@@ -44,9 +44,11 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import mlflow_explain
-from mlflow_explain import api
+from mlflow_explain.triggers import explain as api
 
-autolog_module = importlib.import_module("mlflow_explain.autolog")  # the package's autolog name is the function
+autolog_module = importlib.import_module(
+    "mlflow_explain.triggers.autolog.autolog"
+)  # the package's autolog name is the function
 
 FAST = {"permutation": {"n_repeats": 2}, "shap": {"max_rows": 100, "dependence_top_k": 1, "local_rows": 1}}
 NO_SHAP = {"permutation": {"n_repeats": 2}, "shap": {"enabled": False}}
@@ -519,8 +521,8 @@ def test_validation_file_from_config(tracking_uri, data, explained, tmp_path):
 _IMPORT_PROBE = """
 import importlib, json, sys, time
 import sklearn.base
-autolog_module = importlib.import_module("mlflow_explain.autolog")
-from mlflow_explain import autolog_patch
+autolog_module = importlib.import_module("mlflow_explain.triggers.autolog.autolog")
+from mlflow_explain.triggers.autolog import patch as autolog_patch
 before = set(sys.modules)
 started = time.perf_counter()
 autolog_module.autolog()
@@ -574,7 +576,7 @@ print(json.dumps({{"imported_before": imported_before, "installed": installed, "
 
 @pytest.mark.integration  # a fresh interpreter
 def test_installed_before_scikit_learn_is_imported_it_waits_for_it():
-    probe = _DEFERRED_PROBE.format(path=str(REPO / "mlflow_explain" / "autolog_patch.py"))
+    probe = _DEFERRED_PROBE.format(path=str(REPO / "mlflow_explain" / "triggers" / "autolog" / "patch.py"))
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     assert probe["imported_before"] is False and probe["installed"] == ["Ridge"], "routed once scikit-learn came"

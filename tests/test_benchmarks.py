@@ -67,7 +67,7 @@ def test_targets_are_met_or_not_from_the_medians():
 
 @pytest.mark.slow  # logs a model, its requirements inferred in a subprocess, and runs mlflow.models.evaluate
 def test_the_plugin_figure_times_the_explain_evaluator_inside_a_real_evaluate_call(tracking_uri):
-    from mlflow_explain.evaluator import ExplainEvaluator
+    from mlflow_explain.triggers.evaluator import ExplainEvaluator
 
     case = diabetes_forest()
     case.model.set_params(n_estimators=10).fit(case.X, case.y)  # a small forest: this test is about the timing

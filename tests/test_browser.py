@@ -168,10 +168,10 @@ def test_a_script_closing_name_in_the_force_plot_neither_runs_nor_breaks_it(brow
     import pandas as pd
     from sklearn.ensemble import RandomForestRegressor
 
-    from mlflow_explain import plots
     from mlflow_explain.methods.shap import shap_values
     from mlflow_explain.models import detect_task
-    from mlflow_explain.report import render_report
+    from mlflow_explain.output import plots
+    from mlflow_explain.output.report import render_report
     from mlflow_explain.results import Explanation
 
     name = "</script><img src=x onerror=parent.document.body.setAttribute(`data-pwned`,`force`)>"
@@ -207,7 +207,7 @@ return [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingC
 
 def _check_figures(driver, figures: dict, folder: Path, screenshots: dict[str, str]) -> None:
     """Open every figure in Chromium: no text reaches outside its image; screenshot the ones named."""
-    from mlflow_explain import plots
+    from mlflow_explain.output import plots
 
     outside = {}
     for name, figure in figures.items():
@@ -225,7 +225,7 @@ def _check_figures(driver, figures: dict, folder: Path, screenshots: dict[str, s
 
 def test_categorical_plots_keep_every_text_inside_the_image(browser, tmp_path):
     """Issue 16 item 6: a beeswarm with categorical features in a legend, a dependence plot of one, no clipped text."""
-    from mlflow_explain import plots
+    from mlflow_explain.output import plots
 
     from .test_plots_honest import explain_categorical
 
@@ -237,7 +237,7 @@ def test_categorical_plots_keep_every_text_inside_the_image(browser, tmp_path):
 
 def test_comparison_heatmap_keeps_every_text_inside_the_image(browser, tmp_path):
     """Issue 16 item 9: the heatmap of a forest (probability) and a boosted model (log-odds), shares of each run."""
-    from mlflow_explain import plots
+    from mlflow_explain.output import plots
 
     from .test_plots_honest import comparison_of_two_output_spaces
 

@@ -14,8 +14,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_explain
-from mlflow_explain.cli import main
 from mlflow_explain.errors import InvalidInputError
+from mlflow_explain.triggers.cli import main
 
 NAMES = ["setosa", "versicolor", "virginica"]
 CONFIG = {"permutation": {"n_repeats": 2}, "shap": {"max_rows": 60, "dependence_top_k": 1, "local_rows": 1}}

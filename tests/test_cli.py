@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
 
-from mlflow_explain.cli import main
+from mlflow_explain.triggers.cli import main
 
 # Declared, as users may: inferring them loads the model in a subprocess at every log_model (10-40 s here).
 REQUIREMENTS = [*mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=False), "skops"]

@@ -13,7 +13,7 @@ from sklearn.linear_model import Ridge
 
 import mlflow_explain
 from mlflow_explain import InvalidInputError
-from mlflow_explain.cli import main
+from mlflow_explain.triggers.cli import main
 
 FAST = {"permutation": {"n_repeats": 2}, "shap": {"max_rows": 50, "dependence_top_k": 1}, "logging": {"report": False}}
 CLI_FAST = ["--set", "permutation.n_repeats=2", "--set", "shap.max_rows=50", "--set", "logging.report=false"]

@@ -16,9 +16,9 @@ from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegr
 from sklearn.linear_model import Lasso, Ridge
 
 import mlflow_explain
-from mlflow_explain.cli import main
-from mlflow_explain.compare import ndcg_at_k, spearman, top_k_overlap
-from mlflow_explain.diagnostics import above_noise
+from mlflow_explain.engines.comparison import ndcg_at_k, spearman, top_k_overlap
+from mlflow_explain.engines.diagnostics import above_noise
+from mlflow_explain.triggers.cli import main
 
 FAST = {
     "permutation": {"n_repeats": 3},
@@ -193,7 +193,7 @@ def test_edge_cases_give_clear_messages(tracking_uri):
 def test_many_correlated_pairs_are_one_readable_finding():
     from sklearn.datasets import load_breast_cancer
 
-    from mlflow_explain.diagnostics import diagnose
+    from mlflow_explain.engines.diagnostics import diagnose
     from mlflow_explain.results import Explanation, Task
 
     X, _ = load_breast_cancer(return_X_y=True, as_frame=True)

@@ -1,4 +1,13 @@
-"""The layering DESIGN.md asks for, read from the source: pure layers free of MLflow, no import cycles.
+"""The layering docs/architecture.md lays down, read from the source, by folder.
+
+Every module belongs to the layer of its folder (a module at the package's top is the shared
+vocabulary; ``mlflow_explain/__init__.py`` is the public API), so a new module is covered the day
+it is added, without editing a list here. The rules:
+
+- the pure layers (the vocabulary, ``methods``, ``output``, ``engines``) never import MLflow or
+  ``publish``;
+- each layer imports only the layers below it (modules of one layer import each other freely);
+- no import cycles.
 
 Every ``import`` statement counts, wherever it stands: at the top, inside a function, or under
 ``if TYPE_CHECKING:`` (a type-only import still ties two modules together).
@@ -20,22 +29,33 @@ import mlflow_explain
 PACKAGE = Path(mlflow_explain.__file__).resolve().parent
 ROOT = PACKAGE.name
 
-# Computation and drawing: they take results and return results or files, and never talk to MLflow.
-PURE = [
-    "methods",  # every module in it
-    "compare",
-    "plots",
-    "report",
-    "diagnostics",
-    "results",
-    "artifacts",
-    "engine",
-    "tabular_engine",
-    "image_engine",
-    "spark.engine",
-]
-FORBIDDEN = ("mlflow", f"{ROOT}.tracking")
+VOCABULARY = "vocabulary"  # the modules at the package's top: config, errors, results, data, models, ...
+PUBLIC_API = "public API"  # mlflow_explain/__init__.py
+# Layers from the bottom up: a layer may import those of a lower rank; layers of one rank never import each other.
+RANKS = {
+    VOCABULARY: 0,
+    "methods": 1,
+    "output": 1,
+    "engines": 2,
+    "publish": 3,
+    "serving": 4,
+    "spark": 4,
+    "triggers": 5,
+    PUBLIC_API: 6,
+}
+# Modules at the top that belong to the public API: import paths that logged models load from.
+PUBLIC_PATHS = ("serving_model",)  # explainers logged by 0.1.0 import ExplainerModel from here
+PURE = (VOCABULARY, "methods", "output", "engines")  # computation and drawing: never MLflow, never publishing
+FORBIDDEN = ("mlflow", f"{ROOT}.publish")
 OPTIONAL = ("torch", "captum", "pyspark")  # a pure module needing one of these is skipped when it is missing
+
+
+def layer(module: str) -> str:
+    """The layer of a module of the package: its first folder, the vocabulary at the top, or the public API."""
+    parts = module.split(".")[1:]
+    if not parts or parts[0] in PUBLIC_PATHS:
+        return PUBLIC_API
+    return parts[0] if (PACKAGE / parts[0]).is_dir() else VOCABULARY
 
 
 def module_name(path: Path) -> str:
@@ -83,17 +103,49 @@ def package_graph() -> dict[str, set[str]]:
 
 
 def pure_modules() -> list[str]:
-    names = []
-    for module in modules():
-        relative = module.removeprefix(f"{ROOT}.")
-        if any(relative == entry or relative.startswith(f"{entry}.") for entry in PURE):
-            names.append(module)
-    return names
+    return [module for module in modules() if layer(module) in PURE]
 
 
-def test_every_listed_pure_module_exists():
-    known = {name.removeprefix(f"{ROOT}.") for name in modules()}
-    assert [entry for entry in PURE if entry not in known] == []
+def layering_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of ``graph`` that goes up a layer or sideways into another layer of the same rank."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            source_layer, target_layer = layer(module), layer(target)
+            if source_layer != target_layer and RANKS[target_layer] >= RANKS[source_layer]:
+                found.append(f"{module} ({source_layer}) imports {target} ({target_layer})")
+    return found
+
+
+def test_every_folder_of_the_package_is_a_known_layer():
+    folders = {path.name for path in PACKAGE.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
+    assert folders - set(RANKS) == set(), "a new folder needs its place in RANKS (and in docs/architecture.md)"
+
+
+def test_every_folder_says_what_lives_there_and_what_it_may_import():
+    for path in sorted(PACKAGE.rglob("__init__.py")):
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        assert docstring, f"{path.relative_to(PACKAGE.parent)} has no docstring"
+        if path.parent.parent == PACKAGE:
+            assert "Layer:" in docstring and "may import" in docstring.lower(), path.relative_to(PACKAGE.parent)
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    violations = layering_violations(package_graph())
+    assert violations == [], "imports against the layering (docs/architecture.md):\n" + "\n".join(violations)
+
+
+def test_a_misplaced_import_is_caught():
+    """The rule itself: an engine importing publishing, or methods importing output, is reported."""
+    graph = {
+        f"{ROOT}.engines.tabular": {f"{ROOT}.publish.tracking", f"{ROOT}.methods.shap", f"{ROOT}.results"},
+        f"{ROOT}.methods.shap": {f"{ROOT}.output.plots"},
+        f"{ROOT}.triggers.explain": {f"{ROOT}.engines.tabular"},
+    }
+    assert layering_violations(graph) == [
+        f"{ROOT}.engines.tabular (engines) imports {ROOT}.publish.tracking (publish)",
+        f"{ROOT}.methods.shap (methods) imports {ROOT}.output.plots (output)",
+    ]
 
 
 @pytest.mark.parametrize("module", pure_modules())
@@ -118,7 +170,10 @@ for name in {names!r}:
             raise
         report[name] = "skipped: " + err.name
         continue
-    loaded = [bad for bad in {forbidden!r} if bad in sys.modules]
+    loaded = sorted(
+        loaded for loaded in sys.modules
+        if loaded not in {packages!r} and any(loaded == bad or loaded.startswith(bad + ".") for bad in {forbidden!r})
+    )
     if loaded:
         report[name] = loaded
         break
@@ -174,29 +229,33 @@ def test_the_package_has_no_import_cycle():
 
 def test_the_graph_sees_function_level_and_type_only_imports():
     graph = package_graph()
-    assert f"{ROOT}.tracking" in graph[f"{ROOT}.cli"], "cli imports tracking inside a function"
-    assert f"{ROOT}.results" in graph[f"{ROOT}.plots"]
+    assert f"{ROOT}.publish.tracking" in graph[f"{ROOT}.triggers.cli"], "cli imports tracking inside a function"
+    assert f"{ROOT}.methods.image_attribution" in graph[f"{ROOT}.engines.image"], "a type-only import"
+    assert f"{ROOT}.results" in graph[f"{ROOT}.output.plots"]
 
 
 _PUBLIC_NAMES = """
 import mlflow_explain
 
-mlflow_explain.explain  # a lazy package (PEP 562) imports the tabular engine and the pipeline here
-import mlflow_explain.compare  # loading a submodule sets the package attribute of its name, unless loaded before
+mlflow_explain.explain  # a lazy package (PEP 562) imports the tabular engine and the publishing flow here
+import mlflow_explain.engines.comparison, mlflow_explain.triggers.autolog.autolog, mlflow_explain.triggers.compare
 from mlflow_explain import Comparison
-from mlflow_explain.compare_api import compare
+from mlflow_explain.triggers.autolog.autolog import autolog
+from mlflow_explain.triggers.compare import compare
 from mlflow_explain.results import Comparison as comparison_type
 
 assert mlflow_explain.compare is compare, f"mlflow_explain.compare is {mlflow_explain.compare!r}"
+assert mlflow_explain.autolog is autolog, f"mlflow_explain.autolog is {mlflow_explain.autolog!r}"
 assert Comparison is comparison_type
 """
 
 
-def test_public_compare_stays_the_function_once_the_metrics_module_is_loaded():
-    """``mlflow_explain.compare(...)`` is the function even though ``mlflow_explain/compare.py`` is a module.
+def test_public_names_stay_the_functions_once_their_modules_are_loaded():
+    """``mlflow_explain.compare(...)`` and ``mlflow_explain.autolog(...)`` are the functions, whatever is loaded.
 
-    Importing a submodule binds it as an attribute of its package; a lazy ``__init__`` must bind the
-    public ``compare`` in a way that survives that (the metrics module is loaded by every explanation).
+    Importing a submodule binds it as an attribute of its package; the modules defining these
+    functions live in ``triggers/``, so loading them (every explanation loads the comparison
+    metrics) never rebinds the public names.
     """
     done = subprocess.run([sys.executable, "-c", _PUBLIC_NAMES], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 import mlflow_explain
-from mlflow_explain.diagnostics import DISAGREEMENT_BELOW
+from mlflow_explain.engines.diagnostics import DISAGREEMENT_BELOW
 
 SIGNALS = ["signal_0", "signal_1", "signal_2", "signal_3"]
 

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor
 
-from mlflow_explain.evaluator import ExplainEvaluator
+from mlflow_explain.triggers.evaluator import ExplainEvaluator
 
 FAST = {"permutation": {"n_repeats": 2}, "shap": {"max_rows": 100, "dependence_top_k": 1, "local_rows": 1}}
 

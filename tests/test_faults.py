@@ -18,9 +18,10 @@ from sklearn.datasets import load_diabetes, make_regression
 from sklearn.ensemble import RandomForestRegressor
 
 import mlflow_explain
-from mlflow_explain import budget, spool
-from mlflow_explain.cli import main as cli
-from mlflow_explain.tracking import explanation_metrics
+from mlflow_explain.engines import budget
+from mlflow_explain.publish import spool
+from mlflow_explain.publish.tracking import explanation_metrics
+from mlflow_explain.triggers.cli import main as cli
 
 from .explain_worker import CONFIG
 

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 import mlflow_explain
 from mlflow_explain import ConfigError, InvalidInputError, load_config
-from mlflow_explain.cli import main
+from mlflow_explain.triggers.cli import main
 
 torch = pytest.importorskip("torch")  # the modules below import it, and captum
 pytest.importorskip("captum")
@@ -79,7 +79,7 @@ def test_class_grid_embeds_each_image_and_its_heatmap_overlay(pattern_result):
 
     from PIL import Image
 
-    from mlflow_explain import image_plots, plots
+    from mlflow_explain.output import image_plots, plots
 
     result = pattern_result
     root = ElementTree.fromstring(plots.render(image_plots.class_grid(result, 1)))

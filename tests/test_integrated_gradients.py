@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")  # the modules below import it, and captum
 pytest.importorskip("captum")
 pytestmark = pytest.mark.torch
 
-from mlflow_explain.image_engine import ImageEngine, ImageRequest
+from mlflow_explain.engines.image import ImageEngine, ImageRequest
 from mlflow_explain.methods.integrated_gradients import IntegratedGradients, integrated_gradients
 from tests.gradcam_models import digits_split, trained_digits_cnn
 

@@ -16,7 +16,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import mlflow_explain
-from mlflow_explain import api, image_api
+from mlflow_explain.triggers import explain as api
+from mlflow_explain.triggers import explain_images as image_api
 
 from .helpers import REPOSITORY
 
@@ -35,7 +36,9 @@ from tests.lightning_models import (  # noqa: E402
     quiet_trainer,
 )
 
-autolog_module = importlib.import_module("mlflow_explain.autolog")  # the package's autolog name is the function
+autolog_module = importlib.import_module(
+    "mlflow_explain.triggers.autolog.autolog"
+)  # the package's autolog name is the function
 
 IMAGES = {"gradcam": {"max_images": 8, "max_rows": 100, "batch_size": 100}}
 TABLES = {
@@ -252,8 +255,8 @@ def test_a_failing_explanation_leaves_mlflows_run_intact(tracking_uri, image_set
 
 _LAZY_PROBE = """
 import importlib, json, sys
-autolog_module = importlib.import_module("mlflow_explain.autolog")
-from mlflow_explain import autolog_patch
+autolog_module = importlib.import_module("mlflow_explain.triggers.autolog.autolog")
+from mlflow_explain.triggers.autolog import patch as autolog_patch
 autolog_module.autolog()
 imported = sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "lightning", "pytorch_lightning"))
 import lightning.pytorch, pytorch_lightning

@@ -13,7 +13,7 @@ from sklearn.datasets import make_regression
 from sklearn.ensemble import RandomForestRegressor
 
 import mlflow_explain
-from mlflow_explain import tracking
+from mlflow_explain.publish import tracking
 
 from .helpers import copy_sqlite_store
 

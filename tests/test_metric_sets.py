@@ -13,7 +13,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 
 import mlflow_explain
-from mlflow_explain.tracking import explanation_metrics
+from mlflow_explain.publish.tracking import explanation_metrics
 
 CONFIG = {
     "permutation": {"n_repeats": 2},

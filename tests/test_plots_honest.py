@@ -15,13 +15,13 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier,
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from mlflow_explain import plots, svg
-from mlflow_explain.compare import compare_runs
-from mlflow_explain.diagnostics import diagnose
+from mlflow_explain.engines.comparison import compare_runs
+from mlflow_explain.engines.diagnostics import diagnose
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
-from mlflow_explain.report import render_report
+from mlflow_explain.output import plots, svg
+from mlflow_explain.output.report import render_report
 from mlflow_explain.results import Comparison, Explanation, RunImportances
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -244,7 +244,7 @@ def test_heatmap_compares_shares_of_each_run_and_labels_runs_once():
 
 
 def test_the_spread_is_one_std_in_the_weights_table_the_chart_and_the_metrics(categorical):
-    from mlflow_explain.tracking import explanation_metrics
+    from mlflow_explain.publish.tracking import explanation_metrics
 
     result = categorical.permutation
     html = render_report(categorical, {})

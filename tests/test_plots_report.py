@@ -12,13 +12,13 @@ import pytest
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from mlflow_explain import plots
-from mlflow_explain import report as report_module
-from mlflow_explain.compare import compare_runs, drift
+from mlflow_explain.engines.comparison import compare_runs, drift
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
-from mlflow_explain.report import render_comparison, render_report
+from mlflow_explain.output import plots
+from mlflow_explain.output import report as report_module
+from mlflow_explain.output.report import render_comparison, render_report
 from mlflow_explain.results import Explanation, Finding, GradcamResult, RunImportances, Task
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -16,8 +16,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
 
 import mlflow_explain
-from mlflow_explain.cli import main
-from mlflow_explain.tracking import PyfuncPredictor
+from mlflow_explain.publish.tracking import PyfuncPredictor
+from mlflow_explain.triggers.cli import main
 
 FAST = {
     "permutation": {"n_repeats": 2},

@@ -12,7 +12,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.ensemble import RandomForestRegressor
 
 import mlflow_explain
-from mlflow_explain.tracking import report_address
+from mlflow_explain.publish.tracking import report_address
 
 from .helpers import run_example
 

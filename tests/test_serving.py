@@ -18,11 +18,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mlflow_explain
-import mlflow_explain.serving
-from mlflow_explain.cli import main
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
+from mlflow_explain.serving import log_explainer as log_explainer_module
 from mlflow_explain.shap_table import table_columns
+from mlflow_explain.triggers.cli import main
 
 from .helpers import mixed_frame, mixed_pipeline
 
@@ -178,7 +178,7 @@ def test_a_failing_explainer_log_is_recorded_and_the_explanation_still_logged(tr
     def full_disk(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(mlflow_explain.serving.Model, "log", full_disk)
+    monkeypatch.setattr(log_explainer_module.Model, "log", full_disk)
     config = {"permutation": {"enabled": False}, "logging": {"report": False}, "serving": {"log_explainer": True}}
     with mlflow.start_run() as run:
         explanation = mlflow_explain.explain(model, X, y, config=config)

@@ -20,11 +20,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import mlflow_explain
-from mlflow_explain import InvalidInputError, artifacts, load_config
-from mlflow_explain.cli import main
+from mlflow_explain import InvalidInputError, load_config
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
+from mlflow_explain.output import artifacts
+from mlflow_explain.triggers.cli import main
 
 pytest.importorskip("pyspark")  # the modules below import it
 pytestmark = [pytest.mark.spark, pytest.mark.slow]  # a JVM starts once, then each Spark job takes seconds
@@ -299,6 +300,6 @@ def test_bad_spark_input_is_one_clear_sentence(spark, diabetes):
 
 def _artifact_layout(run_id: str) -> set[str]:
     """Artifact paths, with row numbers (positions in pandas, row ids in Spark) left out."""
-    from mlflow_explain.tracking import artifact_uris
+    from mlflow_explain.publish.tracking import artifact_uris
 
     return {re.sub(r"row\d+", "row#", path) for path in artifact_uris(run_id, "explain")}

@@ -17,13 +17,13 @@ from sklearn.inspection import permutation_importance as sklearn_permutation_imp
 
 import mlflow_explain
 from mlflow_explain import ConfigError, InvalidInputError, load_config
-from mlflow_explain.cli import main
 from mlflow_explain.methods.permutation import permutation_importance
+from mlflow_explain.triggers.cli import main
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-from mlflow_explain.torch_tabular import TorchClassifier, TorchRegressor, torch_estimator  # noqa: E402
+from mlflow_explain.engines.torch_adapter import TorchClassifier, TorchRegressor, torch_estimator  # noqa: E402
 from tests.torch_tabular_models import (  # noqa: E402
     ModuleClassifier,
     ModuleRegressor,

@@ -2,6 +2,9 @@
 
 ``explain(model_or_uri, spark_df, target, ...)`` computes SHAP values and permutation importance
 on the executors and logs the results exactly as :func:`mlflow_explain.explain` does.
+
+Layer: spark, beside serving. May import the shared vocabulary, methods, engines, output and
+publish; never serving or a trigger. See docs/architecture.md.
 """
 
 from .explain import explain

@@ -8,7 +8,7 @@ import logging
 
 import pandas as pd
 
-from ..engine import ExplainRequest, new_explanation, run_steps
+from ..engines.base import ExplainRequest, new_explanation, run_steps
 from ..errors import InvalidInputError
 from ..results import Explanation
 from .frames import SparkData, model_rows, sample_rows

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import tracking
 from ..config import ConfigSource, load_config
 from ..errors import InvalidInputError
 from ..models import check_model, is_torch_module
-from ..pipeline import explain_with
+from ..publish import tracking
+from ..publish.flow import explain_with
 from ..results import Explanation
 from .engine import SparkEngine, SparkRequest
 from .frames import check_frame

@@ -6,13 +6,13 @@ import time
 from functools import partial
 from typing import Any
 
-from .class_names import ClassNames, with_class_names
-from .config import ConfigSource, ExplainConfig, load_config
-from .data import ValidationData, load_validation_data
-from .models import as_estimator, check_model, detect_task, is_torch_module
-from .pipeline import explain_with
-from .results import Explanation
-from .tabular_engine import TabularEngine, TabularRequest
+from ..class_names import ClassNames, with_class_names
+from ..config import ConfigSource, ExplainConfig, load_config
+from ..data import ValidationData, load_validation_data
+from ..engines.tabular import TabularEngine, TabularRequest
+from ..models import as_estimator, check_model, detect_task, is_torch_module
+from ..publish.flow import explain_with
+from ..results import Explanation
 
 
 def explain(
@@ -109,13 +109,13 @@ def _adapted(model: Any, data: ValidationData, cfg: ExplainConfig) -> Any:
     """The model as the tabular engine takes it: a PyTorch module through its adapter (task read from its
     outputs on the validation rows), any other model through ``models.as_estimator``."""
     if is_torch_module(model):
-        from .torch_tabular import torch_estimator  # imports torch, which whoever made the module has imported
+        from ..engines.torch_adapter import torch_estimator
 
         return torch_estimator(model, data.X, data.y, cfg.torch)
     return as_estimator(model, data.y)
 
 
 def _log_explainer(model: Any, X: Any, config: ExplainConfig, run_id: str) -> None:
-    from .serving import log_explainer  # MLflow's model logging, only when asked for
+    from ..serving.log_explainer import log_explainer
 
     log_explainer(model, background=X, name=config.serving.name, config=config, run_id=run_id)

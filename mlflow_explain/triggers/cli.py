@@ -13,8 +13,8 @@ import sys
 import click
 import yaml
 
-from .config import load_config
-from .errors import ExplainError, InvalidInputError
+from ..config import load_config
+from ..errors import ExplainError, InvalidInputError
 
 _CONFIG_OPTIONS = [
     click.option(
@@ -100,9 +100,9 @@ def explain_command(
     from mlflow.exceptions import MlflowException
     from tqdm.auto import tqdm
 
-    from . import tracking
-    from .api import explain_logged
-    from .image_api import explain_images, read_images_file
+    from ..publish import tracking
+    from .explain import explain_logged
+    from .explain_images import explain_images, read_images_file
 
     config = _load(config_path, overrides)
     if images_path is not None and (data_path is not None or target is not None or use_spark):
@@ -175,7 +175,7 @@ def compare_command(
 ) -> None:
     from mlflow.exceptions import MlflowException
 
-    from .compare_api import compare
+    from .compare import compare
 
     config = _load(config_path, overrides)
     try:
@@ -223,9 +223,9 @@ def log_explainer_command(
 ) -> None:
     from mlflow.exceptions import MlflowException
 
-    from . import tracking
-    from .data import read_table
-    from .serving import log_explainer
+    from ..data import read_table
+    from ..publish import tracking
+    from ..serving.log_explainer import log_explainer
 
     config = _load(config_path, overrides)
     try:
@@ -252,7 +252,7 @@ def _explain_on_spark(model, data_path: str | None, target: str | None, config, 
     try:
         from pyspark.errors import AnalysisException
 
-        from .spark import explain, spark_session
+        from ..spark import explain, spark_session
     except ImportError as err:
         raise InvalidInputError(
             f"--spark needs pyspark ({err}); install it with pip install 'mlflow-explain[spark]'."
@@ -277,7 +277,7 @@ def _explain_on_spark(model, data_path: str | None, target: str | None, config, 
 def sync_command(
     spool_dir: str | None, tracking_uri: str | None, config_path: str | None, overrides: tuple[str, ...]
 ) -> None:
-    from .spool import sync
+    from ..publish.spool import sync
 
     folder = spool_dir or _load(config_path, overrides).logging.spool_dir
     if not folder:

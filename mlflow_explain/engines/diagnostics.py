@@ -36,7 +36,7 @@ from scipy.stats import spearmanr
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from .results import Explanation, Finding, Task
+from ..results import Explanation, Finding, Task
 
 DOMINANT_SHARE = 0.5  # one feature holding more than this share of the importance is worth saying
 DISAGREEMENT_BELOW = 0.5  # Spearman correlation of the two rankings under which they disagree...

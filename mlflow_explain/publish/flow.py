@@ -3,10 +3,10 @@
 :func:`explain_with` runs an engine (pure computation) and :func:`publish` takes its explanation
 through the same steps for every engine, in this order:
 
-1. drift against the baseline run (tracking.py reads the baseline, compare.py computes the drift);
-2. the artifacts written (artifacts.py: tables, figures, report), the total time stamped, and
+1. drift against the baseline run (``tracking`` reads the baseline, ``engines.comparison`` computes the drift);
+2. the artifacts written (``output.artifacts``: tables, figures, report), the total time stamped, and
    ``summary.json`` written last, so it holds the final status and every timing the metrics hold;
-3. metrics, tags and files logged by tracking.py; when MLflow is unreachable, spooled to
+3. metrics, tags and files logged by ``tracking``; when MLflow is unreachable, spooled to
    ``logging.spool_dir`` (or the failure recorded), never breaking the caller's training.
 """
 
@@ -19,12 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..config import ExplainConfig
+from ..engines.base import Engine, ExplainRequest
+from ..engines.comparison import drift
+from ..output.artifacts import write_artifacts, write_summary
+from ..results import Drift, Explanation
+from ..steps import guarded
 from . import spool, tracking
-from .artifacts import write_artifacts, write_summary
-from .compare import drift
-from .config import ExplainConfig
-from .engine import Engine, ExplainRequest, guarded
-from .results import Drift, Explanation
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ An engine turns one request (a model, what to explain it on, the config) into an
 (``permutation``, ``shap``, ``gradcam``: the Explanation fields they fill) and hands them to
 :func:`run_steps`, which times and guards each one and runs the diagnostics; the explanation
 itself comes from :func:`new_explanation`. What happens next (drift, artifacts, logging) is the
-same for every engine: :func:`mlflow_explain.pipeline.explain_with`.
+same for every engine: :func:`mlflow_explain.publish.flow.explain_with`.
 
-Engines: :class:`~mlflow_explain.tabular_engine.TabularEngine` (tables, in process),
-:class:`~mlflow_explain.image_engine.ImageEngine` (Grad-CAM) and
+Engines: :class:`~mlflow_explain.engines.tabular.TabularEngine` (tables, in process),
+:class:`~mlflow_explain.engines.image.ImageEngine` (Grad-CAM) and
 :class:`~mlflow_explain.spark.engine.SparkEngine` (a Spark DataFrame, on the executors).
 A new engine is a request dataclass deriving from :class:`ExplainRequest`, a class whose
 ``compute`` checks the request, maps its step names to callables and returns
@@ -23,17 +23,17 @@ import functools
 import importlib.metadata
 import logging
 import platform
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from .config import ExplainConfig
+from ..config import ExplainConfig
+from ..models import is_torch_module, model_details, model_name, user_model
+from ..results import Explanation, Task
+from ..steps import guarded, timed
 from .diagnostics import diagnose
-from .models import is_torch_module, model_details, model_name, user_model
-from .results import Explanation, Task
 
 logger = logging.getLogger(__name__)
 
@@ -119,44 +119,6 @@ def run_steps(
         )
         explanation.diagnostics = findings or []
     return explanation
-
-
-def guarded(
-    explanation: Explanation,
-    step: str,
-    on_error: str,
-    function: Callable,
-    *args: Any,
-    passthrough: tuple[type[Exception], ...] = (),
-) -> Any:
-    """Call ``function``; on failure record the error under ``step`` and return None, or re-raise.
-
-    Exceptions of the ``passthrough`` types (such as bad input found by the method) always propagate.
-    """
-    try:
-        return function(*args)
-    except passthrough:
-        raise
-    except Exception as err:
-        if on_error == "raise":
-            raise
-        explanation.errors[step] = f"{type(err).__name__}: {err}"
-        logger.warning("mlflow_explain: %s failed: %s", step, explanation.errors[step], exc_info=True)
-        return None
-
-
-class timed:
-    """Context manager adding the seconds spent inside it to ``explanation.timings[name]``."""
-
-    def __init__(self, explanation: Explanation, name: str):
-        self.explanation, self.name = explanation, name
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        elapsed = time.perf_counter() - self.start
-        self.explanation.timings[self.name] = self.explanation.timings.get(self.name, 0.0) + elapsed
 
 
 def package_versions(model: Any, extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from . import autolog_patch
-from .autolog_rows import Rows
-from .config import ExplainConfig
-from .errors import InvalidInputError
+from ...config import ExplainConfig
+from ...errors import InvalidInputError
+from . import patch
+from .rows import Rows
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def install() -> None:
 
 def _on_trainer_module_imported(module: ModuleType) -> None:
     try:
-        autolog_patch.wrap_fit_of(module.Trainer)
+        patch.wrap_fit_of(module.Trainer)
     except Exception:  # never break the user's import of Lightning
         logger.warning("mlflow_explain.autolog: could not patch %s.Trainer.fit.", module.__name__, exc_info=True)
 
@@ -165,13 +165,13 @@ def explain_module(module: Any, rows: Rows, config: ExplainConfig, run_id: str) 
     """
     X, y = rows
     if isinstance(X, (str, Path)) or getattr(X, "ndim", None) == 2:
-        from . import api
+        from ..explain import explain
 
-        api.explain(module, X, y, config=config, run_id=run_id)
+        explain(module, X, y, config=config, run_id=run_id)
     elif getattr(X, "ndim", None) == _IMAGE_DIMENSIONS:
-        from . import image_api
+        from ..explain_images import explain_images
 
-        image_api.explain_images(module, X, y, config=config, run_id=run_id)
+        explain_images(module, X, y, config=config, run_id=run_id)
     else:
         raise InvalidInputError(
             f"Validation inputs of shape {tuple(np.shape(X))} are neither a table (rows, features) nor images "

@@ -7,13 +7,13 @@ import functools
 import logging
 from typing import Any
 
+from ..config import ShapConfig
+from ..data import ValidationData
+from ..methods.permutation import permutation_importance
+from ..methods.shap import MODEL_AGNOSTIC, shap_values
+from ..results import Explanation, PermutationResult, ShapResult, Task
 from . import budget
-from .config import ShapConfig
-from .data import ValidationData
-from .engine import ExplainRequest, new_explanation, run_steps
-from .methods.permutation import permutation_importance
-from .methods.shap import MODEL_AGNOSTIC, shap_values
-from .results import Explanation, PermutationResult, ShapResult, Task
+from .base import ExplainRequest, new_explanation, run_steps
 
 logger = logging.getLogger(__name__)
 

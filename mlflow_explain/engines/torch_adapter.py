@@ -28,10 +28,10 @@ from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-from .config import TorchConfig
-from .errors import InvalidInputError
-from .methods.torch_modules import evaluation_mode, module_device, module_dtype
-from .models import PredictOnly
+from ..config import TorchConfig
+from ..errors import InvalidInputError
+from ..methods.torch_modules import evaluation_mode, module_device, module_dtype
+from ..models import PredictOnly
 
 logger = logging.getLogger(__name__)
 

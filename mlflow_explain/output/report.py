@@ -16,8 +16,8 @@ from typing import Any
 
 import jinja2
 
-from ._version import __version__
-from .results import Comparison, Explanation, ImageAttributionResult, PermutationResult
+from .._version import __version__
+from ..results import Comparison, Explanation, ImageAttributionResult, PermutationResult
 
 _MOVED_SHOWN = 15  # features listed in the drift section's table, largest rank shift first
 
@@ -217,7 +217,7 @@ def _render(template: str, **context: Any) -> str:
 def _environment() -> jinja2.Environment:
     """The templates, loaded once per process, with autoescape on and undefined names an error."""
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("mlflow_explain", "templates"),
+        loader=jinja2.PackageLoader(__package__, "templates"),
         auto_reload=False,  # package files: no stat of each template on every render
         autoescape=True,
         undefined=jinja2.StrictUndefined,

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from .config import ConfigSource, load_config
-from .errors import InvalidInputError
-from .image_engine import ImageEngine, ImageRequest
-from .pipeline import explain_with
-from .results import Explanation
+from ..config import ConfigSource, load_config
+from ..engines.image import ImageEngine, ImageRequest
+from ..errors import InvalidInputError
+from ..publish.flow import explain_with
+from ..results import Explanation
 
 
 def explain_images(

@@ -20,8 +20,8 @@ from typing import Any
 
 from mlflow.models.evaluation.base import EvaluationResult, ModelEvaluator
 
-from .config import load_config
-from .errors import ConfigError, InvalidInputError
+from ..config import load_config
+from ..errors import ConfigError, InvalidInputError
 
 
 class ExplainEvaluator(ModelEvaluator):
@@ -42,9 +42,9 @@ class ExplainEvaluator(ModelEvaluator):
         self, *, model_type: str, dataset: Any, run_id: str, evaluator_config: dict, model: Any = None, **kwargs: Any
     ) -> EvaluationResult:
         """Explain ``model`` on the evaluation data, log into ``run_id`` and return metrics and artifacts."""
-        from . import tracking
-        from .api import explain_logged
-        from .models import is_torch_module
+        from ..models import is_torch_module
+        from ..publish import tracking
+        from .explain import explain_logged
 
         if model is None:
             raise InvalidInputError("The explain evaluator needs a model; it cannot explain a table of predictions.")

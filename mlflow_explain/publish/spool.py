@@ -2,8 +2,8 @@
 
 When the tracking server is down, the explanation's files, metrics and tags are written to
 ``logging.spool_dir`` as one entry (a folder with ``manifest.json`` and ``files/``); ``sync``
-uploads every entry to its run through tracking.py and removes the entries that made it.
-This module only handles files; tracking.py does the talking to MLflow.
+uploads every entry to its run through ``tracking`` and removes the entries that made it.
+This module only handles files; ``tracking`` does the talking to MLflow.
 """
 
 from __future__ import annotations

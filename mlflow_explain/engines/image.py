@@ -15,12 +15,13 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .engine import ExplainRequest, guarded, new_explanation, run_steps, timed
-from .errors import InvalidInputError, MissingDependencyError
-from .results import IMAGE_RESULTS, Explanation, ImageAttributionResult, Task
+from ..errors import InvalidInputError, MissingDependencyError
+from ..results import IMAGE_RESULTS, Explanation, ImageAttributionResult, Task
+from ..steps import guarded, timed
+from .base import ExplainRequest, new_explanation, run_steps
 
 if TYPE_CHECKING:
-    from .methods.image_attribution import ImageAttribution, PreparedImages
+    from ..methods.image_attribution import ImageAttribution, PreparedImages
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class ImageEngine:
 
 
 def _prepare(request: ImageRequest) -> PreparedImages:
-    from .methods.image_attribution import prepare_images
+    from ..methods.image_attribution import prepare_images
 
     settings = request.config.gradcam
     return prepare_images(
@@ -96,7 +97,7 @@ def _explain(method: type[ImageAttribution], request: ImageRequest, prepared: Pr
 def _method_class(name: str) -> type[ImageAttribution]:
     """The class of method ``name`` (from ``methods/<name>.py``), or a clear error when PyTorch or Captum is missing."""
     try:
-        module = importlib.import_module(f".methods.{name}", __package__)
+        module = importlib.import_module(f"..methods.{name}", __package__)
     except ImportError as err:
         raise MissingDependencyError(
             f"{IMAGE_RESULTS[name].title} needs PyTorch and Captum ({err.name} is not installed): "

@@ -20,9 +20,9 @@ import pandas as pd
 import shap
 from shap.plots.colors import red_blue
 
+from ..keys import file_parts
+from ..results import Comparison, Drift, Explanation, PermutationResult, RunImportances, ShapResult
 from . import image_plots
-from .keys import file_parts
-from .results import Comparison, Drift, Explanation, PermutationResult, RunImportances, ShapResult
 from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_number, significant_decimals
 
 _MAX_LABEL = 40

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from .results import Comparison, Drift, RunImportances
+from ..results import Comparison, Drift, RunImportances
 
 
 def summary_importance(table: pd.DataFrame, method: str) -> pd.Series:

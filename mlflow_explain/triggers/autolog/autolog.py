@@ -34,9 +34,10 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from . import autolog_patch, autolog_rules, lightning_autolog, tracking
-from .autolog_rows import Rows, ValidationRows, evaluation_rows
-from .config import ConfigSource, ExplainConfig, load_config
+from ...config import ConfigSource, ExplainConfig, load_config
+from ...publish import tracking
+from . import lightning, patch, rules
+from .rows import Rows, ValidationRows, evaluation_rows
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +95,14 @@ def autolog(
         Names of the classes of classifiers with coded labels, as in ``explain``.
     """
     if disable:
-        autolog_patch.uninstall()
+        patch.uninstall()
         return
     load_config(config)
     _state.config, _state.rows.every_run = config, validation_data
     _state.warned_no_data = _state.said_skipped = False
     _state.class_names = class_names
-    autolog_patch.install(_on_fit)
-    lightning_autolog.install()
+    patch.install(_on_fit)
+    lightning.install()
 
 
 def set_validation_data(X: Any, y: Any = None) -> None:
@@ -131,7 +132,7 @@ def _on_fit(original: Callable, estimator: Any, args: tuple, kwargs: dict, calle
 
 def _is_users_training(estimator: Any, args: tuple, kwargs: dict, caller: FrameType) -> bool:
     try:
-        if not autolog_rules.called_by_user(caller, estimator):
+        if not rules.called_by_user(caller, estimator):
             return False
         reason = _kind_of(estimator).skip_reason(estimator, args, kwargs)
     except Exception:
@@ -257,31 +258,31 @@ def _new_run_unless(run_id: str | None) -> Iterator[str]:
 
 
 def _best_or_estimator(estimator: Any) -> Any | None:
-    model = autolog_rules.model_to_explain(estimator)
+    model = rules.model_to_explain(estimator)
     if model is None:
         _say_skipped_once(estimator, "a search with refit=False keeps no best estimator")
     return model
 
 
 def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: str) -> None:
-    from . import api
+    from ..explain import explain
 
-    api.explain(model, rows[0], rows[1], config=config, run_id=run_id, class_names=_state.class_names)
+    explain(model, rows[0], rows[1], config=config, run_id=run_id, class_names=_state.class_names)
 
 
 _ESTIMATOR = _FitKind(
-    skip_reason=autolog_rules.skip_reason,
+    skip_reason=rules.skip_reason,
     model_to_explain=_best_or_estimator,
     fit_rows=lambda estimator, args, kwargs, config: evaluation_rows(kwargs),
     explain=_explain_estimator,
 )
 _TRAINER = _FitKind(
-    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning_autolog.module_to_explain)
-    model_to_explain=lightning_autolog.module_to_explain,
-    fit_rows=lightning_autolog.fit_rows,
-    explain=lightning_autolog.explain_module,
+    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning.module_to_explain)
+    model_to_explain=lightning.module_to_explain,
+    fit_rows=lightning.fit_rows,
+    explain=lightning.explain_module,
 )
 
 
 def _kind_of(estimator: Any) -> _FitKind:
-    return _TRAINER if lightning_autolog.is_trainer(estimator) else _ESTIMATOR
+    return _TRAINER if lightning.is_trainer(estimator) else _ESTIMATOR

@@ -1,8 +1,8 @@
 """The public ``compare()``: read several runs' explanations, compare them, and log a comparison run.
 
-The orchestration of a comparison: tracking.py finds the runs and reads their importance tables,
-compare.py computes the metrics, artifacts.py writes the figures, tables and report, and
-tracking.py logs them into a new comparison run.
+The orchestration of a comparison: ``publish.tracking`` finds the runs and reads their importance
+tables, ``engines.comparison`` computes the metrics, ``output.artifacts`` writes the figures, tables
+and report, and ``publish.tracking`` logs them into a new comparison run.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import logging
 import tempfile
 from pathlib import Path
 
-from . import tracking
-from .artifacts import write_comparison
-from .compare import compare_runs
-from .config import ConfigSource, load_config
-from .errors import InvalidInputError
-from .results import Comparison, RunImportances
+from ..config import ConfigSource, load_config
+from ..engines.comparison import compare_runs
+from ..errors import InvalidInputError
+from ..output.artifacts import write_comparison
+from ..publish import tracking
+from ..results import Comparison, RunImportances
 
 logger = logging.getLogger(__name__)
 

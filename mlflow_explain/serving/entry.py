@@ -7,6 +7,6 @@ the path, so nothing but the fitted model is pickled.
 
 from mlflow.models import set_model
 
-from mlflow_explain.serving_model import ExplainerModel
+from mlflow_explain.serving.explainer_model import ExplainerModel
 
 set_model(ExplainerModel())

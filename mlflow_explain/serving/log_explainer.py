@@ -1,6 +1,6 @@
 """log_explainer: log a model as an MLflow pyfunc model that answers every row with its prediction and SHAP values.
 
-The logged model (``serving_model.ExplainerModel``) is served like any other: ``mlflow models serve
+The logged model (``explainer_model.ExplainerModel``) is served like any other: ``mlflow models serve
 -m runs:/<run id>/explainer``, ``mlflow.pyfunc.load_model``, ``mlflow.pyfunc.spark_udf``. It carries
 its own copy of this package (``code_paths``), because mlflow-explain is not on PyPI: an environment
 MLflow builds for it (``--env-manager virtualenv`` or ``conda``, ``mlflow models build-docker``)
@@ -27,19 +27,20 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 
-from . import serving_model, tracking
-from ._version import __version__
-from .config import ConfigSource, load_config
-from .data import column_names, read_table, take_rows
-from .errors import InvalidInputError
-from .methods.shap import RowExplainer, row_explainer
-from .models import as_estimator, check_model, detect_task, split_pipeline
+from .._version import __version__
+from ..config import ConfigSource, load_config
+from ..data import column_names, read_table, take_rows
+from ..errors import InvalidInputError
+from ..methods.shap import RowExplainer, row_explainer
+from ..models import as_estimator, check_model, detect_task, split_pipeline
+from ..publish import tracking
+from . import explainer_model
 
 logger = logging.getLogger(__name__)
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-ENTRY_FILE = PACKAGE_DIR / "serving_entry.py"
-# What the served explainer imports besides the model's own libraries (serving_model and its imports).
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole package, copied into the model (code_paths)
+ENTRY_FILE = Path(__file__).with_name("entry.py")
+# What the served explainer imports besides the model's own libraries (explainer_model and its imports).
 SERVED_DISTRIBUTIONS = (
     "mlflow",
     "cloudpickle",
@@ -163,7 +164,7 @@ def explainer_settings(
     read its answers."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=explainer.feature_names)
     return {
-        "settings_version": serving_model.SETTINGS_VERSION,
+        "settings_version": explainer_model.SETTINGS_VERSION,
         "version": __version__,
         "task": {"kind": explainer.task.kind, "classes": _plain(explainer.task.classes)},
         "feature_names": explainer.feature_names,
@@ -195,9 +196,9 @@ def explainer_signature(explainer: RowExplainer) -> ModelSignature:
     inputs = Schema([ColSpec(AnyType(), name, required=False) for name in explainer.feature_names])
     task = explainer.task
     example = {
-        column: [0.0] for column in serving_model.answer_columns(explainer.feature_names, explainer.output_names)
+        column: [0.0] for column in explainer_model.answer_columns(explainer.feature_names, explainer.output_names)
     }
-    example[serving_model.PREDICTION] = np.asarray(task.classes[:1] if task.is_classification else [0.0])
+    example[explainer_model.PREDICTION] = np.asarray(task.classes[:1] if task.is_classification else [0.0])
     return ModelSignature(inputs=inputs, outputs=_inferred_schema(pd.DataFrame(example)))
 
 
@@ -275,17 +276,17 @@ def _zero_row(model: Any) -> pd.DataFrame:
 
 def _write_artifacts(folder: Path, model: Any, explainer: RowExplainer, settings: dict) -> dict[str, str]:
     """The explainer's artifacts written under ``folder``: name -> path, as ``Model.log`` takes them."""
-    paths = {name: folder / name for name in (serving_model.MODEL_FILE, serving_model.SETTINGS_FILE)}
-    with paths[serving_model.MODEL_FILE].open("wb") as stream:
+    paths = {name: folder / name for name in (explainer_model.MODEL_FILE, explainer_model.SETTINGS_FILE)}
+    with paths[explainer_model.MODEL_FILE].open("wb") as stream:
         cloudpickle.dump(model, stream)
-    paths[serving_model.SETTINGS_FILE].write_text(json.dumps(settings, indent=2, allow_nan=True), encoding="utf-8")
+    paths[explainer_model.SETTINGS_FILE].write_text(json.dumps(settings, indent=2, allow_nan=True), encoding="utf-8")
     if explainer.background is not None:
-        paths[serving_model.BACKGROUND_FILE] = folder / serving_model.BACKGROUND_FILE
+        paths[explainer_model.BACKGROUND_FILE] = folder / explainer_model.BACKGROUND_FILE
         background = explainer.background
         frame = (
             background
             if isinstance(background, pd.DataFrame)
             else pd.DataFrame(background, columns=settings["feature_names"])
         )
-        frame.reset_index(drop=True).to_parquet(paths[serving_model.BACKGROUND_FILE], index=False)
+        frame.reset_index(drop=True).to_parquet(paths[explainer_model.BACKGROUND_FILE], index=False)
     return {name: str(path) for name, path in paths.items()}

@@ -19,9 +19,9 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .errors import InvalidInputError, MissingDependencyError
-from .keys import key_parts
-from .results import Explanation, RunImportances
+from ..errors import InvalidInputError, MissingDependencyError
+from ..keys import key_parts
+from ..results import Explanation, RunImportances
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from .keys import file_parts
-from .results import ImageAttributionResult
+from ..keys import file_parts
+from ..results import ImageAttributionResult
 from .svg import ColourBar, document, text_element, text_width, title_elements, title_height, title_lines
 
 _CMAP = "jet"

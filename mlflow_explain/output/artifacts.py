@@ -16,13 +16,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..config import ExplainConfig
+from ..keys import file_parts, key_parts
+from ..models import output_names
+from ..results import IMAGE_RESULTS, Comparison, Explanation, ImageAttributionResult, ShapResult
+from ..shap_table import shap_table
+from ..steps import guarded, timed
 from . import plots, report
-from .config import ExplainConfig
-from .engine import guarded, timed
-from .keys import file_parts, key_parts
-from .models import output_names
-from .results import IMAGE_RESULTS, Comparison, Explanation, ImageAttributionResult, ShapResult
-from .shap_table import shap_table
 
 logger = logging.getLogger(__name__)
 

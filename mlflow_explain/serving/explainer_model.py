@@ -1,6 +1,6 @@
 """The served explainer: an MLflow pyfunc model answering each row with its prediction and SHAP values.
 
-A logged explainer (see :func:`mlflow_explain.serving.log_explainer`) holds three artifacts: the
+A logged explainer (see :func:`mlflow_explain.serving.log_explainer.log_explainer`) holds three artifacts: the
 fitted model (``model.pkl``), ``explainer.json`` (the task, the raw columns and their types, the SHAP
 algorithm chosen at logging time and, for a Pipeline, its verified column mapping) and, where the
 algorithm needs one, ``background.parquet``. No shap object is stored: :class:`ExplainerModel`
@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from .methods.shap import RowExplainer, restored_explainer
-from .results import Task
-from .shap_table import base_value_column, shap_columns
+from ..methods.shap import RowExplainer, restored_explainer
+from ..results import Task
+from ..shap_table import base_value_column, shap_columns
 
 MODEL_FILE, SETTINGS_FILE, BACKGROUND_FILE = "model.pkl", "explainer.json", "background.parquet"
 PREDICTION = "prediction"

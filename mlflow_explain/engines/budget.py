@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import take_rows
+from ..data import take_rows
 
 PROBE_ROWS_PERMUTATION = 256
 PROBE_ROWS_SHAP = 16
