@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+
+from .keys import key_parts
 
 TaskKind = Literal["regression", "binary", "multiclass"]
 
@@ -30,8 +32,73 @@ class Task:
         return self.kind != "regression"
 
 
+RESULT_TYPES: dict[str, type[MethodResult]] = {}  # every method's result type by method name, in definition order
+
+
+class MethodResult:
+    """What a method's result declares, so that nothing downstream needs a branch per method.
+
+    A subclass that sets ``method`` registers itself in :data:`RESULT_TYPES`: ``method`` names the
+    step that computes it, its :class:`Explanation` attribute (``explanation.<method>``), its config
+    section, the ``method`` column of the importance table and its artifact folder; ``title`` is how
+    figures and the report name it. The explanation's status, ``summary.json`` and the run-level
+    metrics read the result through :meth:`summary` and :meth:`run_metrics`.
+    """
+
+    method: ClassVar[str]
+    title: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "method" in cls.__dict__:
+            RESULT_TYPES[cls.method] = cls
+
+    def summary(self) -> dict[str, Any]:
+        """The method's entry in ``summary.json``."""
+        raise NotImplementedError
+
+    def run_metrics(self) -> dict[str, float]:
+        """The run-level metrics the method adds (rows used, baseline scores, checks), by metric key."""
+        raise NotImplementedError
+
+
+ImportanceBlock = tuple[str, list[str], np.ndarray, "np.ndarray | None"]  # output, features, importance, std
+
+
+class TabularResult(MethodResult):
+    """A tabular method's result: importances per feature and output, as rows of the long table.
+
+    Metrics are ``<metric_prefix>[.<output>]/<feature>`` (and ``<metric_prefix>_std...`` with
+    ``metric_std``), the output part left out for ``primary_output``; a run's primary metrics are
+    read back (drift, compare) as the output ``logged_output``.
+    """
+
+    metric_prefix: ClassVar[str]
+    metric_std: ClassVar[bool]
+    logged_output: ClassVar[str]
+
+    @property
+    def outputs(self) -> list[str]:
+        """The names of the outputs the importances are given for (scorers, classes)."""
+        raise NotImplementedError
+
+    @property
+    def primary_output(self) -> str:
+        """The output whose metric keys carry no output part."""
+        raise NotImplementedError
+
+    @property
+    def unit_names(self) -> list[str]:
+        """Every name the method reports importances for (columns, and any feature groups)."""
+        raise NotImplementedError
+
+    def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
+        """The method's rows of the long importance table, one block per output, float noise set to 0."""
+        raise NotImplementedError
+
+
 @dataclasses.dataclass
-class PermutationResult:
+class PermutationResult(TabularResult):
     """Permutation importance for every scorer, as ``sklearn.inspection`` reports it.
 
     ``importances[scorer]`` has shape (n_features, n_repeats): baseline score minus permuted
@@ -59,9 +126,53 @@ class PermutationResult:
     def primary_scorer(self) -> str:
         return self.scorer_names[0]
 
+    method: ClassVar[str] = "permutation"
+    title: ClassVar[str] = "Permutation importance"
+    metric_prefix: ClassVar[str] = "permutation_importance"
+    metric_std: ClassVar[bool] = True
+    logged_output: ClassVar[str] = "primary"
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.scorer_names
+
+    @property
+    def primary_output(self) -> str:
+        return self.primary_scorer
+
+    @property
+    def unit_names(self) -> list[str]:
+        return self.feature_names
+
+    def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
+        blocks = []
+        for scorer in self.scorer_names:
+            # score differences of numbers the size of the score: anything below float noise of that is 0
+            scale = max(abs(self.baseline_scores.get(scorer, 0.0)), 1.0)
+            mean, std = self.mean(scorer), self.std(scorer)
+            blocks.append((scorer, self.feature_names, denoised(mean, scale), denoised(std, scale)))
+        return blocks
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scorers": self.scorer_names,
+            "baseline_scores": self.baseline_scores,
+            "n_rows": self.n_rows,
+            "n_repeats": self.n_repeats,
+            "copies_per_predict_call": self.copies_per_call,
+            "predict_calls": self.n_predict_calls,
+            "path": self.path,
+            "path_reason": self.path_reason,
+        }
+
+    def run_metrics(self) -> dict[str, float]:
+        scorers = key_parts(self.scorer_names)
+        metrics = {f"explain/baseline_score.{scorers[scorer]}": score for scorer, score in self.baseline_scores.items()}
+        return metrics | {"explain/rows_permutation": self.n_rows}
+
 
 @dataclasses.dataclass
-class ShapResult:
+class ShapResult(TabularResult):
     """SHAP values of the explained rows, per raw feature and model output.
 
     ``values`` has shape (n_rows, n_features, n_outputs) and ``base_values`` (n_rows, n_outputs),
@@ -110,9 +221,57 @@ class ShapResult:
         """Rows explained (more than ``values`` holds when an engine keeps only a sample of them)."""
         return len(self.row_positions)
 
+    method: ClassVar[str] = "shap"
+    title: ClassVar[str] = "SHAP values"
+    metric_prefix: ClassVar[str] = "shap_mean_abs"
+    metric_std: ClassVar[bool] = False
+    logged_output: ClassVar[str] = "all"
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.output_names
+
+    @property
+    def primary_output(self) -> str:
+        return "all"
+
+    @property
+    def unit_names(self) -> list[str]:
+        return self.feature_names
+
+    def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
+        """Mean |SHAP| over all outputs (``all``: the positive class alone for a binary task), and per class."""
+        mean_abs = self.mean_abs()
+        scale = max(float(np.abs(self.base_values).max(initial=0.0)), float(mean_abs.max(initial=0.0)), 1.0)
+        if task.kind == "binary":  # the two outputs mirror each other: the positive class says it all
+            blocks = [("all", self.feature_names, denoised(mean_abs[:, -1], scale), None)]
+        else:
+            blocks = [("all", self.feature_names, denoised(mean_abs.mean(axis=1), scale), None)]
+        if task.kind == "multiclass":
+            for k, output in enumerate(self.output_names):
+                blocks.append((output, self.feature_names, denoised(mean_abs[:, k], scale), None))
+        return blocks
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.algorithm,
+            "reason": self.reason,
+            "output_space": self.output_space,
+            "outputs": self.output_names,
+            "n_rows": self.n_explained,
+            "n_background": self.n_background,
+            "max_additivity_error": self.max_additivity_error,
+        }
+
+    def run_metrics(self) -> dict[str, float]:
+        metrics: dict[str, float] = {"explain/rows_shap": self.n_explained}
+        if self.max_additivity_error is not None:
+            metrics["explain/shap_max_additivity_error"] = self.max_additivity_error
+        return metrics
+
 
 @dataclasses.dataclass(kw_only=True)
-class ImageAttributionResult:
+class ImageAttributionResult(MethodResult):
     """One attribution method's heatmaps of an image classifier on validation images (a subclass per method).
 
     The ``positions`` (indices into the images passed) were explained: their class
@@ -127,12 +286,12 @@ class ImageAttributionResult:
     (``deletion_fill``: a blurred copy of the image, or zeros); ``faithfulness`` is their difference.
 
     A subclass names its method (``method``: the metric prefix, artifact folder and Explanation
-    field; ``title``: how figures and the report name it), adds the method's own settings as
-    fields (:meth:`details`) and describes its raw arrays (``arrays``, file name -> meaning).
+    attribute; ``title``: how figures and the report name it), adds the method's own settings as
+    fields (:meth:`details`) and describes its raw arrays (``arrays``, file name -> meaning). The
+    class computing it is the :class:`~mlflow_explain.methods.image_attribution.ImageAttribution`
+    in ``methods/<method>.py`` whose ``result_type`` it is.
     """
 
-    method: ClassVar[str]
-    title: ClassVar[str]
     arrays: ClassVar[dict[str, str]]
 
     class_names: list[str]
@@ -180,6 +339,31 @@ class ImageAttributionResult:
         """The fields the method adds to the shared ones (its settings and checks), by name."""
         shared = {field.name for field in dataclasses.fields(ImageAttributionResult)}
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.name not in shared}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.details(),
+            "classes": self.class_names,
+            "device": self.device,
+            "n_images": self.n_images,
+            "n_explained": len(self.positions),
+            "n_shown": len(self.shown),
+            "n_misclassified": int(self.misclassified.sum()),
+            "deletion_fraction": self.deletion_fraction,
+            "deletion_fill": self.deletion_fill,
+            "deletion_drop": self.deletion_drop,
+            "random_drop": self.random_drop,
+            "faithfulness": self.faithfulness,
+            "arrays": self.arrays,
+        }
+
+    def run_metrics(self) -> dict[str, float]:
+        return {
+            f"{self.method}/deletion_drop": self.deletion_drop,
+            f"{self.method}/random_drop": self.random_drop,
+            f"{self.method}/faithfulness": self.faithfulness,
+            f"explain/rows_{self.method}": len(self.positions),
+        }
 
 
 _IMAGE_ARRAYS = {
@@ -242,9 +426,14 @@ class IntegratedGradientsResult(ImageAttributionResult):
         return f"{self.n_steps} steps from a {self.baseline} baseline"
 
 
-IMAGE_RESULTS: dict[str, type[ImageAttributionResult]] = {
-    result.method: result for result in (GradcamResult, IntegratedGradientsResult)
-}  # every image attribution method by name, in report order; each is also a field of Explanation
+def tabular_result_types() -> dict[str, type[TabularResult]]:
+    """Every tabular method's result type by method name, in registration order."""
+    return {name: kind for name, kind in RESULT_TYPES.items() if issubclass(kind, TabularResult)}
+
+
+def image_result_types() -> dict[str, type[ImageAttributionResult]]:
+    """Every image attribution method's result type by method name, in registration (and report) order."""
+    return {name: kind for name, kind in RESULT_TYPES.items() if issubclass(kind, ImageAttributionResult)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,15 +506,19 @@ class Comparison:
 
 @dataclasses.dataclass
 class Explanation:
-    """Everything one explanation produced: results, the long importance table, timings, problems."""
+    """Everything one explanation produced: each method's result, the long importance table, timings, problems.
+
+    ``results`` holds each method's result by method name (a method that failed or did not run has
+    none); ``explanation.<method>`` reads it, None when absent, for every registered method
+    (:data:`RESULT_TYPES`): ``explanation.permutation``, ``explanation.shap``, ``explanation.gradcam``...
+    """
 
     task: Task
     feature_names: list[str]
     n_rows: int
     config: dict
-    permutation: PermutationResult | None = None
+    results: dict[str, MethodResult] = dataclasses.field(default_factory=dict)
     n_rows_passed: int | None = None  # rows the user passed, before validation.max_rows (None: n_rows)
-    shap: ShapResult | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
@@ -334,54 +527,52 @@ class Explanation:
     model_details: dict | None = None  # what adapting the model decided (a PyTorch module's task and outputs)
     diagnostics: list[Finding] = dataclasses.field(default_factory=list)
     drift: Drift | None = None
-    gradcam: GradcamResult | None = None
-    integrated_gradients: IntegratedGradientsResult | None = None
+
+    if TYPE_CHECKING:  # the registered methods read as attributes (see __getattr__)
+        permutation: PermutationResult | None
+        shap: ShapResult | None
+        gradcam: GradcamResult | None
+        integrated_gradients: IntegratedGradientsResult | None
+
+    def __getattr__(self, name: str) -> Any:
+        """``explanation.<method>``: the result of a registered method, or None when it has none."""
+        if name in RESULT_TYPES:
+            return self.__dict__.get("results", {}).get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def status(self) -> Literal["ok", "partial", "failed"]:
         if not self.errors:
             return "ok"
-        results = (self.permutation, self.shap, *self.image_results)
-        return "partial" if any(result is not None for result in results) else "failed"
+        return "partial" if self.results else "failed"
+
+    @property
+    def tabular_results(self) -> list[TabularResult]:
+        """The tabular methods' results computed, in registration order."""
+        return [result for name in tabular_result_types() if (result := self.results.get(name)) is not None]
 
     @property
     def image_results(self) -> list[ImageAttributionResult]:
-        """The image attribution results computed, in :data:`IMAGE_RESULTS` order."""
-        return [result for name in IMAGE_RESULTS if (result := getattr(self, name)) is not None]
+        """The image attribution results computed, in registration order."""
+        return [result for name in image_result_types() if (result := self.results.get(name)) is not None]
 
     @property
     def reported_features(self) -> list[str]:
-        """Every name reported as a feature: the columns, then any permutation feature groups."""
+        """Every name reported as a feature: the columns, then any other unit a method reports (feature groups)."""
         names = list(self.feature_names)
-        if self.permutation is not None:
-            names += [name for name in self.permutation.feature_names if name not in names]
+        for result in self.tabular_results:
+            names += [name for name in result.unit_names if name not in names]
         return names
 
     @property
     def importances(self) -> pd.DataFrame:
-        """The long table (method, output, feature, importance, std, rank) of every method.
+        """The long table (method, output, feature, importance, std, rank) of every tabular method.
 
         Built anew on each access (one frame from plain arrays): read it once and pass it on.
         """
-        blocks: list[tuple[str, str, list[str], np.ndarray, np.ndarray | None]] = []
-        if self.permutation is not None:
-            for scorer in self.permutation.scorer_names:
-                # score differences of numbers the size of the score: anything below float noise of that is 0
-                scale = max(abs(self.permutation.baseline_scores.get(scorer, 0.0)), 1.0)
-                mean, std = self.permutation.mean(scorer), self.permutation.std(scorer)
-                blocks.append(
-                    ("permutation", scorer, self.permutation.feature_names, denoised(mean, scale), denoised(std, scale))
-                )
-        if self.shap is not None:
-            mean_abs = self.shap.mean_abs()
-            scale = max(float(np.abs(self.shap.base_values).max(initial=0.0)), float(mean_abs.max(initial=0.0)), 1.0)
-            if self.task.kind == "binary":  # the two outputs mirror each other: the positive class says it all
-                blocks.append(("shap", "all", self.shap.feature_names, denoised(mean_abs[:, -1], scale), None))
-            else:
-                blocks.append(("shap", "all", self.shap.feature_names, denoised(mean_abs.mean(axis=1), scale), None))
-            if self.task.kind == "multiclass":
-                for k, output in enumerate(self.shap.output_names):
-                    blocks.append(("shap", output, self.shap.feature_names, denoised(mean_abs[:, k], scale), None))
+        blocks = [
+            (result.method, *block) for result in self.tabular_results for block in result.importance_blocks(self.task)
+        ]
         if not blocks:
             return pd.DataFrame(columns=IMPORTANCE_COLUMNS)
         return _long_table(blocks)

@@ -181,7 +181,9 @@ def test_a_script_closing_name_in_the_force_plot_neither_runs_nor_breaks_it(brow
     model = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, y)
     task = detect_task(model, y)
     result = shap_values(model, X, task, feature_names=list(X.columns), max_rows=20)
-    explanation = Explanation(task=task, feature_names=list(X.columns), n_rows=len(X), config={}, shap=result)
+    explanation = Explanation(
+        task=task, feature_names=list(X.columns), n_rows=len(X), config={}, results={"shap": result}
+    )
     page = tmp_path / "report.html"
     page.write_text(render_report(explanation, {}, plots.force_plot_html(result, 0, 0)), encoding="utf-8")
 

@@ -64,8 +64,10 @@ def explain_categorical(forest: bool = False) -> Explanation:
         feature_names=names,
         n_rows=len(X_valid),
         config={},
-        permutation=permutation_importance(model, X_valid, y_valid, n_repeats=3),
-        shap=shap_values(model, X_valid, task, feature_names=names, max_rows=150),
+        results={
+            "permutation": permutation_importance(model, X_valid, y_valid, n_repeats=3),
+            "shap": shap_values(model, X_valid, task, feature_names=names, max_rows=150),
+        },
     )
 
 

@@ -47,8 +47,10 @@ def _explanation(model, X, y, **shap_options):
         n_rows=len(X),
         config={},
         model_type=type(model).__name__,
-        permutation=permutation_importance(model, X, y, n_repeats=3),
-        shap=shap_values(model, X, task, feature_names=names, max_rows=150, **shap_options),
+        results={
+            "permutation": permutation_importance(model, X, y, n_repeats=3),
+            "shap": shap_values(model, X, task, feature_names=names, max_rows=150, **shap_options),
+        },
         versions={"mlflow_explain": "test"},
     )
 
@@ -185,7 +187,7 @@ def test_report_shows_errors(regression):
         feature_names=regression.feature_names,
         n_rows=10,
         config={},
-        permutation=regression.permutation,
+        results={"permutation": regression.permutation},
         errors={"shap": "ValueError: <boom>"},
     )
     html = render_report(failed, {})
@@ -299,7 +301,7 @@ def test_every_user_controlled_string_is_escaped_in_the_report(regression):
         n_rows=4,
         config={},
         model_type=hostile["model"],
-        gradcam=_gradcam_result(classes, hostile["layer"]),
+        results={"gradcam": _gradcam_result(classes, hostile["layer"])},
     )
     page = _assert_shown_as_text_only(render_report(images_only, {}), [*classes, hostile["layer"], hostile["model"]])
     shown = " ".join("".join(page.text).split())
@@ -347,8 +349,8 @@ def test_both_reports_share_the_base_page(regression):
 def test_templates_mark_nothing_safe():
     """Autoescape is only as good as its exceptions: the templates have none."""
     folder = Path(report_module.__file__).with_name("templates")
-    sources = {path.name: path.read_text() for path in folder.iterdir()}
-    assert {"base.html", "report.html", "comparison.html"} <= set(sources)
+    sources = {path.relative_to(folder).as_posix(): path.read_text() for path in folder.rglob("*") if path.is_file()}
+    assert {"base.html", "report.html", "comparison.html", "methods/tabular.html", "methods/image.html"} <= set(sources)
     for name, source in sources.items():
         for loophole in ("|safe", "| safe", "autoescape false", "Markup", "|e(", "escape(false"):
             assert loophole not in source, f"{name} holds {loophole}"

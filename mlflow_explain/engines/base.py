@@ -2,8 +2,9 @@
 
 An engine turns one request (a model, what to explain it on, the config) into an
 :class:`~mlflow_explain.results.Explanation`: ``engine.compute(request)``. It names its steps
-(``permutation``, ``shap``, ``gradcam``: the Explanation fields they fill) and hands them to
-:func:`run_steps`, which times and guards each one and runs the diagnostics; the explanation
+after the methods they run (``permutation``, ``shap``, ``gradcam``: each result lands in
+``explanation.results`` under that name) and hands them to :func:`run_steps`, which times and
+guards each one and runs the diagnostics; the explanation
 itself comes from :func:`new_explanation`. What happens next (drift, artifacts, logging) is the
 same for every engine: :func:`mlflow_explain.publish.flow.explain_with`.
 
@@ -88,14 +89,14 @@ def run_steps(
     Parameters
     ----------
     explanation : Explanation
-        Receives each step's result as the attribute named like the step (None when it failed).
+        Receives each step's result in ``results`` under the step's name (nothing when it failed).
     steps : mapping of str to callable
         The enabled steps in order, each called without arguments.
     on_error : {"warn", "raise"}
         ``warn`` records a failing step in ``explanation.errors`` and goes on; ``raise`` re-raises.
     rows : callable, default=None
         Returns the rows (a frame of raw features) the diagnostics look at; they run when given and
-        permutation importance or SHAP values were computed.
+        a tabular method computed a result.
     target : callable, default=None
         Returns the target of those rows, for the diagnostics that need it (target leakage).
     passthrough : tuple of exception types, default=()
@@ -109,8 +110,9 @@ def run_steps(
     for name, step in steps.items():
         with timed(explanation, name):
             result = guarded(explanation, name, on_error, step, passthrough=passthrough)
-        setattr(explanation, name, result)
-    if rows is not None and (explanation.permutation is not None or explanation.shap is not None):
+        if result is not None:
+            explanation.results[name] = result
+    if rows is not None and explanation.tabular_results:
         findings = guarded(
             explanation,
             "diagnostics",

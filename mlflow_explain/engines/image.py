@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, MissingDependencyError
-from ..results import IMAGE_RESULTS, Explanation, ImageAttributionResult, Task
+from ..results import Explanation, ImageAttributionResult, Task, image_result_types
 from ..steps import guarded, timed
 from .base import ExplainRequest, new_explanation, run_steps
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_METHOD_CLASSES = {"gradcam": "GradCam", "integrated_gradients": "IntegratedGradients"}  # in methods/<name>.py
 _SCORING = "image_scoring"  # the step that checks, scores and chooses the images once for every method
 
 
@@ -95,12 +94,14 @@ def _explain(method: type[ImageAttribution], request: ImageRequest, prepared: Pr
 
 
 def _method_class(name: str) -> type[ImageAttribution]:
-    """The class of method ``name`` (from ``methods/<name>.py``), or a clear error when PyTorch or Captum is missing."""
+    """The class of method ``name``, registered by ``methods/<name>.py``; a clear error without PyTorch or Captum."""
     try:
-        module = importlib.import_module(f"..methods.{name}", __package__)
+        importlib.import_module(f"..methods.{name}", __package__)
     except ImportError as err:
         raise MissingDependencyError(
-            f"{IMAGE_RESULTS[name].title} needs PyTorch and Captum ({err.name} is not installed): "
+            f"{image_result_types()[name].title} needs PyTorch and Captum ({err.name} is not installed): "
             "pip install 'mlflow-explain[torch]'."
         ) from err
-    return getattr(module, _METHOD_CLASSES[name])
+    from ..methods.image_attribution import ATTRIBUTIONS
+
+    return ATTRIBUTIONS[name]

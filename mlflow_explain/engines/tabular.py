@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from ..config import ShapConfig
+from ..config import ExplainConfig, ShapConfig
 from ..data import ValidationData
 from ..methods.permutation import permutation_importance
 from ..methods.shap import MODEL_AGNOSTIC, shap_values
-from ..results import Explanation, PermutationResult, ShapResult, Task
+from ..results import Explanation, PermutationResult, ShapResult, TabularResult, Task
 from . import budget
 from .base import ExplainRequest, new_explanation, run_steps
 
@@ -27,20 +28,28 @@ class TabularRequest(ExplainRequest):
 
 
 class TabularEngine:
-    """Permutation importance and SHAP values in this process, each within its time budget when one is set."""
+    """The tabular methods in this process (:data:`TABULAR_STEPS`), each within its time budget when one is set."""
 
     def compute(self, request: TabularRequest) -> Explanation:
-        """Every enabled method on the request's rows; a failing method is recorded (or re-raised, per ``on_error``)."""
+        """Every enabled method on the request's rows; a failing method is recorded (or re-raised, per ``on_error``).
+
+        A method is enabled by its config section (``<method>.enabled``).
+        """
         data, config = request.data, request.config
         explanation = new_explanation(request, request.task, data.feature_names, data.n_rows)
         explanation.n_rows_passed = data.n_rows_passed
         explanation.warnings.extend(data.notes)
-        steps = {}
-        if config.permutation.enabled:
-            steps["permutation"] = functools.partial(_permutation, request, explanation)
-        if config.shap.enabled:
-            steps["shap"] = functools.partial(_shap, request, explanation)
+        steps = {
+            name: functools.partial(step, request, explanation)
+            for name, step in TABULAR_STEPS.items()
+            if enabled(config, name)
+        }
         return run_steps(explanation, steps, config.on_error, rows=data.frame, target=lambda: data.y)
+
+
+def enabled(config: ExplainConfig, method: str) -> bool:
+    """Whether ``method`` runs: its config section's ``enabled`` (the section is named like the method)."""
+    return getattr(config, method).enabled
 
 
 def _note(explanation: Explanation, limits: budget.Limits) -> None:
@@ -100,6 +109,12 @@ def _shap(request: TabularRequest, explanation: Explanation) -> ShapResult:
     result.index_labels = request.data.source_labels(result.row_positions)
     _note_shap_cap(explanation, result, request.data.n_rows, cfg)
     return result
+
+
+TABULAR_STEPS: dict[str, Callable[[TabularRequest, Explanation], TabularResult]] = {
+    "permutation": _permutation,
+    "shap": _shap,
+}  # each tabular method by name (its result type's ``method``, its config section): (request, explanation) -> result
 
 
 def _note_shap_cap(explanation: Explanation, result: ShapResult, n_rows: int, cfg: ShapConfig) -> None:

@@ -145,8 +145,15 @@ def attribute_images(
     )
 
 
+ATTRIBUTIONS: dict[str, type[ImageAttribution]] = {}  # each image attribution method's class, by method name
+
+
 class ImageAttribution(abc.ABC):
     """One attribution method of an image classifier; subclasses override :meth:`attribute`.
+
+    A subclass names its ``result_type``, which registers it in :data:`ATTRIBUTIONS` under that
+    result's method name: the image engine finds the method ``<name>`` there once ``methods/<name>.py``
+    is imported.
 
     Parameters
     ----------
@@ -155,6 +162,11 @@ class ImageAttribution(abc.ABC):
     """
 
     result_type: ClassVar[type[ImageAttributionResult]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "result_type" in cls.__dict__:
+            ATTRIBUTIONS[cls.result_type.method] = cls
 
     def __init__(self, model: torch.nn.Module):
         self.model = model

@@ -19,7 +19,14 @@ import pyarrow.parquet as pq
 from ..config import ExplainConfig
 from ..keys import file_parts, key_parts
 from ..models import output_names
-from ..results import IMAGE_RESULTS, Comparison, Explanation, ImageAttributionResult, ShapResult
+from ..results import (
+    Comparison,
+    Explanation,
+    ImageAttributionResult,
+    ShapResult,
+    image_result_types,
+    tabular_result_types,
+)
 from ..shap_table import shap_table
 from ..steps import guarded, timed
 from . import plots, report
@@ -87,7 +94,6 @@ def write_comparison(comparison: Comparison, directory: Path) -> None:
 
 def summary(explanation: Explanation, files: list[str] | None = None) -> dict[str, Any]:
     """The versioned summary.json document; ``files`` are the explanation's files (relative to its folder)."""
-    permutation, shap_result = explanation.permutation, explanation.shap
     return {
         "schema_version": SCHEMA_VERSION,
         "status": explanation.status,
@@ -101,29 +107,7 @@ def summary(explanation: Explanation, files: list[str] | None = None) -> dict[st
         "n_rows": explanation.n_rows,
         "n_rows_passed": explanation.n_rows if explanation.n_rows_passed is None else explanation.n_rows_passed,
         "feature_names": explanation.feature_names,
-        "permutation": None
-        if permutation is None
-        else {
-            "scorers": permutation.scorer_names,
-            "baseline_scores": permutation.baseline_scores,
-            "n_rows": permutation.n_rows,
-            "n_repeats": permutation.n_repeats,
-            "copies_per_predict_call": permutation.copies_per_call,
-            "predict_calls": permutation.n_predict_calls,
-            "path": permutation.path,
-            "path_reason": permutation.path_reason,
-        },
-        "shap": None
-        if shap_result is None
-        else {
-            "algorithm": shap_result.algorithm,
-            "reason": shap_result.reason,
-            "output_space": shap_result.output_space,
-            "outputs": shap_result.output_names,
-            "n_rows": shap_result.n_explained,
-            "n_background": shap_result.n_background,
-            "max_additivity_error": shap_result.max_additivity_error,
-        },
+        **_method_summaries(explanation, tabular_result_types()),
         "timings_s": explanation.timings,
         "versions": explanation.versions,
         "config": explanation.config,
@@ -140,32 +124,16 @@ def summary(explanation: Explanation, files: list[str] | None = None) -> dict[st
             "threshold": explanation.drift.threshold,
             "alert": explanation.drift.alert,
         },
-        **{
-            name: None if getattr(explanation, name) is None else _image_summary(getattr(explanation, name))
-            for name in IMAGE_RESULTS
-        },
+        **_method_summaries(explanation, image_result_types()),
         "warnings": explanation.warnings,
         "errors": explanation.errors,
         "files": files or [],
     }
 
 
-def _image_summary(result: ImageAttributionResult) -> dict[str, Any]:
-    return {
-        **result.details(),
-        "classes": result.class_names,
-        "device": result.device,
-        "n_images": result.n_images,
-        "n_explained": len(result.positions),
-        "n_shown": len(result.shown),
-        "n_misclassified": int(result.misclassified.sum()),
-        "deletion_fraction": result.deletion_fraction,
-        "deletion_fill": result.deletion_fill,
-        "deletion_drop": result.deletion_drop,
-        "random_drop": result.random_drop,
-        "faithfulness": result.faithfulness,
-        "arrays": result.arrays,
-    }
+def _method_summaries(explanation: Explanation, methods: dict[str, type]) -> dict[str, dict[str, Any] | None]:
+    """Each of ``methods``' summary.json entry by name: the result's summary, or None when it has none."""
+    return {name: None if (result := explanation.results.get(name)) is None else result.summary() for name in methods}
 
 
 def _write_image_arrays(result: ImageAttributionResult, directory: Path) -> None:

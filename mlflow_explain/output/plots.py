@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 from collections import Counter
+from collections.abc import Callable
 from html import escape
 
 import numpy as np
@@ -21,7 +22,15 @@ import shap
 from shap.plots.colors import red_blue
 
 from ..keys import file_parts
-from ..results import Comparison, Drift, Explanation, PermutationResult, RunImportances, ShapResult
+from ..results import (
+    Comparison,
+    Drift,
+    Explanation,
+    ImageAttributionResult,
+    PermutationResult,
+    RunImportances,
+    ShapResult,
+)
 from . import image_plots
 from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_number, significant_decimals
 
@@ -399,21 +408,37 @@ def render(figure: Drawing) -> bytes:
 
 
 def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict[str, Drawing]:
-    """Every figure of one explanation, keyed by its path under the artifact folder ."""
+    """Every figure of one explanation, keyed by its path under the artifact folder.
+
+    Each method's result is drawn by its entry in :data:`_METHOD_FIGURES` (an image attribution
+    method by its grids); a method without one has no figure of its own (the report shows its table).
+    """
     figures: dict[str, Drawing] = {}
-    permutation = explanation.permutation
-    if permutation is not None:
-        scorers = file_parts(permutation.scorer_names)
-        for scorer in permutation.scorer_names:
-            suffix = "" if scorer == permutation.primary_scorer else f".{scorers[scorer]}"
-            figures[f"permutation_importance{suffix}.svg"] = permutation_bar(permutation, scorer)
+    for result in explanation.results.values():
+        if isinstance(result, ImageAttributionResult):
+            figures.update(image_plots.image_figures(result))
+        elif (draw := _METHOD_FIGURES.get(result.method)) is not None:
+            figures.update(draw(result, explanation, dependence_top_k))
     if explanation.drift is not None and len(explanation.drift.moved):
         figures["compare/drift_ranks.svg"] = drift_ranks(explanation.drift)
-    for image_result in explanation.image_results:
-        figures.update(image_plots.image_figures(image_result))
-    result = explanation.shap
-    if result is None:
-        return figures
+    return figures
+
+
+def _permutation_figures(
+    result: PermutationResult, explanation: Explanation, dependence_top_k: int
+) -> dict[str, Drawing]:
+    """A bar chart per scorer: ``permutation_importance.svg`` for the primary one, ``.<scorer>.svg`` for others."""
+    scorers = file_parts(result.scorer_names)
+    figures: dict[str, Drawing] = {}
+    for scorer in result.scorer_names:
+        suffix = "" if scorer == result.primary_scorer else f".{scorers[scorer]}"
+        figures[f"permutation_importance{suffix}.svg"] = permutation_bar(result, scorer)
+    return figures
+
+
+def _shap_figures(result: ShapResult, explanation: Explanation, dependence_top_k: int) -> dict[str, Drawing]:
+    """The bar and beeswarm summaries (per class for multiclass), dependence plots of the top features, waterfalls."""
+    figures: dict[str, Drawing] = {}
     features = file_parts(explanation.reported_features)
     outputs = file_parts(result.output_names)
     positive_class = [len(result.output_names) - 1] if explanation.task.kind == "binary" else None
@@ -432,6 +457,12 @@ def explanation_figures(explanation: Explanation, dependence_top_k: int) -> dict
         row = int(row)
         figures[f"local/waterfall_row{result.user_row(row)}.svg"] = waterfall(result, row, result.explained_output(row))
     return figures
+
+
+_METHOD_FIGURES: dict[str, Callable[..., dict[str, Drawing]]] = {
+    "permutation": _permutation_figures,
+    "shap": _shap_figures,
+}  # a tabular method's figures by method name: (result, explanation, dependence_top_k) -> {path: drawing}
 
 
 def _top(order: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jinja2
 
 from .._version import __version__
-from ..results import Comparison, Explanation, ImageAttributionResult, PermutationResult
+from ..results import Comparison, Explanation, ImageAttributionResult, PermutationResult, ShapResult, TabularResult
 
 _MOVED_SHOWN = 15  # features listed in the drift section's table, largest rank shift first
 
@@ -37,8 +38,10 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
     Returns
     -------
     str
-        The HTML page: header, problems, drift, diagnostics, permutation importance, SHAP,
-        local explanations, image attributions (compared, then one section per method), timings and versions.
+        The HTML page: header, problems, drift, diagnostics, one section per tabular method
+        (permutation importance, SHAP with its local explanations), image attributions (compared, then
+        one section per method), timings and versions. A method's section is the template
+        ``templates/methods/<method>.html``, else the generic ``tabular.html`` or ``image.html`` there.
     """
     return _render(
         "report.html",
@@ -49,9 +52,9 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
         version=explanation.versions.get("mlflow_explain", "unknown"),
         drift=_drift(explanation, images),
         diagnostics=sorted(explanation.diagnostics, key=lambda finding: finding.severity != "warning"),
-        permutation=_permutation(explanation, images),
-        shap=_shap(explanation, images),
-        local=_local(images, force_plot),
+        tabular_sections=[
+            _tabular_section(result, explanation, images, force_plot) for result in explanation.tabular_results
+        ],
         image_comparison=_image_comparison(explanation),
         image_sections=[_image_section(result, images) for result in explanation.image_results],
         timings=explanation.timings,
@@ -151,12 +154,39 @@ def _drift(explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]
     return {"result": drift, "moved": moved, "figures": _figures(images, "compare/")}
 
 
-def _permutation(explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any] | None:
-    result = explanation.permutation
-    if result is None:
-        return None
+def _tabular_section(
+    result: TabularResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
+) -> dict[str, Any]:
+    """A tabular method's section: the parts its template reads (``_SECTION_PARTS``), else the generic ones."""
+    parts = _SECTION_PARTS.get(result.method, _importance_parts)
+    return {"result": result, "template": _method_template(result.method, "tabular.html")} | parts(
+        result, explanation, images, force_plot
+    )
+
+
+def _importance_parts(
+    result: TabularResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
+) -> dict[str, Any]:
+    """A method's importances for its primary output, largest first, and its figures (``<method>*``)."""
+    table = explanation.importances
+    rows = table[(table["method"] == result.method) & (table["output"] == result.primary_output)]
+    return {"rows": rows.sort_values("rank").to_dict("records"), "figures": _figures(images, result.method)}
+
+
+def _permutation_parts(
+    result: PermutationResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
+) -> dict[str, Any]:
     weights = {scorer: _weights(result, scorer) for scorer in result.scorer_names}
-    return {"result": result, "weights": weights, "figures": _figures(images, "permutation_importance")}
+    return {"weights": weights, "figures": _figures(images, "permutation_importance")}
+
+
+def _shap_parts(
+    result: ShapResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
+) -> dict[str, Any]:
+    return {
+        "figures": _figures(images, "shap_bar", "shap_beeswarm", "dependence/"),
+        "local": _local(images, force_plot),
+    }
 
 
 def _weights(result: PermutationResult, scorer: str) -> list[dict[str, Any]]:
@@ -177,17 +207,14 @@ def _weights(result: PermutationResult, scorer: str) -> list[dict[str, Any]]:
     ]
 
 
-def _shap(explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any] | None:
-    if explanation.shap is None:
-        return None
-    return {"result": explanation.shap, "figures": _figures(images, "shap_bar", "shap_beeswarm", "dependence/")}
-
-
 def _local(images: dict[str, bytes], force_plot: str | None) -> dict[str, Any] | None:
     waterfalls = _figures(images, "local/")
     if not waterfalls and force_plot is None:
         return None
     return {"force_plot": force_plot, "figures": waterfalls}
+
+
+_SECTION_PARTS: dict[str, Callable[..., dict[str, Any]]] = {"permutation": _permutation_parts, "shap": _shap_parts}
 
 
 def _image_comparison(explanation: Explanation) -> list[dict[str, Any]] | None:
@@ -203,10 +230,16 @@ def _image_section(result: ImageAttributionResult, images: dict[str, bytes]) -> 
     folder = result.method
     return {
         "result": result,
+        "template": _method_template(result.method, "image.html"),
         "misclassified": None if wrong is None else int(wrong.sum()),
         "misclassified_shown": None if wrong is None else int(wrong[result.shown].sum()),
         "figures": _figures(images, f"{folder}/misclassified", f"{folder}/mean_heatmaps", f"{folder}/class_"),
     }
+
+
+def _method_template(method: str, fallback: str) -> str:
+    """The template of a method's section: ``methods/<method>.html``, else ``methods/<fallback>``."""
+    return _environment().select_template([f"methods/{method}.html", f"methods/{fallback}"]).name
 
 
 def _render(template: str, **context: Any) -> str:

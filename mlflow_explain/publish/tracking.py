@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from ..errors import InvalidInputError, MissingDependencyError
 from ..keys import key_parts
-from ..results import Explanation, RunImportances
+from ..results import Explanation, RunImportances, tabular_result_types
 
 logger = logging.getLogger(__name__)
 
@@ -289,33 +289,19 @@ def log_metrics(
 
 
 def explanation_metrics(explanation: Explanation) -> dict[str, float]:
-    """Every metric of an explanation, keyed as DESIGN.md lays out."""
+    """Every metric of an explanation, keyed as docs/architecture.md lays out (each method's own and run-level)."""
     metrics: dict[str, float] = {}
     features = key_parts(explanation.reported_features)
     table = explanation.importances
-    if explanation.permutation is not None:
-        primary = explanation.permutation.primary_scorer
-        scorers = key_parts(explanation.permutation.scorer_names)
-        for output, feature, importance, std in _rows(table, "permutation", "output", "feature", "importance", "std"):
-            suffix = "" if output == primary else f".{scorers[output]}"
-            metrics[f"permutation_importance{suffix}/{features[feature]}"] = importance
-            metrics[f"permutation_importance_std{suffix}/{features[feature]}"] = std
-        for scorer, score in explanation.permutation.baseline_scores.items():
-            metrics[f"explain/baseline_score.{scorers[scorer]}"] = score
-        metrics["explain/rows_permutation"] = explanation.permutation.n_rows
-    if explanation.shap is not None:
-        classes = key_parts(explanation.shap.output_names)
-        for output, feature, importance in _rows(table, "shap", "output", "feature", "importance"):
-            suffix = "" if output == "all" else f".{classes[output]}"
-            metrics[f"shap_mean_abs{suffix}/{features[feature]}"] = importance
-        metrics["explain/rows_shap"] = explanation.shap.n_explained
-        if explanation.shap.max_additivity_error is not None:
-            metrics["explain/shap_max_additivity_error"] = explanation.shap.max_additivity_error
-    for result in explanation.image_results:
-        metrics[f"{result.method}/deletion_drop"] = result.deletion_drop
-        metrics[f"{result.method}/random_drop"] = result.random_drop
-        metrics[f"{result.method}/faithfulness"] = result.faithfulness
-        metrics[f"explain/rows_{result.method}"] = len(result.positions)
+    for result in explanation.tabular_results:
+        outputs = key_parts(result.outputs)
+        for output, feature, importance, std in _rows(table, result.method, "output", "feature", "importance", "std"):
+            suffix = "" if output == result.primary_output else f".{outputs[output]}"
+            metrics[f"{result.metric_prefix}{suffix}/{features[feature]}"] = importance
+            if result.metric_std:
+                metrics[f"{result.metric_prefix}_std{suffix}/{features[feature]}"] = std
+    for result in explanation.results.values():
+        metrics.update(result.run_metrics())
     if explanation.drift is not None:
         metrics["explain/drift_ndcg"] = explanation.drift.ndcg
         metrics["explain/drift_spearman"] = explanation.drift.spearman
@@ -423,14 +409,15 @@ def find_baseline(run_id: str, spec: str) -> Any | None:
 
 
 def logged_importances(run: Any, features: list[str]) -> RunImportances | None:
-    """A run's primary importances (first permutation scorer, mean |SHAP| over all outputs), from its metrics.
+    """A run's primary importances (each tabular method's primary output: first permutation scorer, mean |SHAP|
+    over all outputs), from its metrics.
 
     What drift needs, read from the run as a search returns it (no artifact download); metric key
     parts are mapped back to ``features`` (the names of the explanation compared with it), and a part
     that matches none of them stands for itself. None when the run logged no importance.
     """
     names = {part: name for name, part in key_parts(features).items()}
-    methods = {"permutation_importance": ("permutation", "primary"), "shap_mean_abs": ("shap", "all")}
+    methods = {kind.metric_prefix: (name, kind.logged_output) for name, kind in tabular_result_types().items()}
     rows = []
     for key, value in run.data.metrics.items():
         prefix, _, part = key.partition("/")
