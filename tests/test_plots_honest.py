@@ -20,7 +20,7 @@ from mlflow_explain.engines.diagnostics import diagnose
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
-from mlflow_explain.output import plots, svg
+from mlflow_explain.output import plots, svg, text
 from mlflow_explain.output.report import render_report
 from mlflow_explain.results import Comparison, Explanation, RunImportances
 
@@ -123,7 +123,7 @@ def test_categories_are_coloured_and_ordered_by_their_labels_numbers_on_shaps_co
     assert _texts(root, "colour-tick") == ["high", "low"], "the numbers' colour bar: no category codes on it"
 
     rows = _ticks(root, "y")
-    dots = [(colour, _nearest(y, rows, svg.FONT_SIZE * 0.35)) for colour, _, y in _dots(root)]
+    dots = [(colour, _nearest(y, rows, text.FONT_SIZE * 0.35)) for colour, _, y in _dots(root)]
     for k, size in enumerate(SIZES):  # each category's dots in its legend colour, in the size row
         assert dots.count((svg.PALETTE[k], "size")) == int((result.data["size"] == size).sum())
     shap_colours = set(svg._palette(red_blue))

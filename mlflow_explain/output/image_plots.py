@@ -19,7 +19,8 @@ from PIL import Image
 
 from ..keys import file_parts
 from ..results import ImageAttributionResult
-from .svg import ColourBar, document, text_element, text_width, title_elements, title_height, title_lines
+from .svg import ColourBar, document, text_element, title_elements, title_height, title_lines
+from .text import text_width
 
 _CMAP = "jet"
 _CAPTION_SIZE = 10.0
