@@ -343,3 +343,13 @@ def test_a_catboost_model_with_categorical_columns_is_explained_on_its_pool():
     model, task, result = _explained(raw, X, y, rows=50)
     np.testing.assert_allclose(result.values[:, :, 1:], _shap_reference(raw, X.iloc[result.row_positions]), atol=1e-9)
     assert result.max_additivity_error < 1e-9 and np.abs(result.values[:, 0, 1]).mean() > 0.1
+
+
+def test_a_log_link_regression_is_plotted_as_its_raw_score(boosters, tracking_uri, tmp_path):
+    raw, X, y = boosters["xgboost-poisson"]
+    with mlflow.start_run() as run:
+        explanation = mlflow_explain.explain(raw, X, y, config={**FAST, "permutation": {"enabled": False}})
+    assert explanation.status == "ok" and explanation.shap.output_space == "margin"
+    path = MlflowClient().download_artifacts(run.info.run_id, "explain/shap_bar.svg", str(tmp_path))
+    text = open(path, encoding="utf-8").read()
+    assert "raw score (margin, before the link)" in text and "log-odds" not in text
