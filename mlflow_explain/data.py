@@ -226,11 +226,12 @@ def _in_model_order(
     """The frame's columns in the order of the model's ``names`` (the frame's own names kept), and those.
 
     LightGBM records a name with its spaces replaced by underscores (``mean radius`` is
-    ``mean_radius``), so for a LightGBM model the frame's names are compared spelled that way.
+    ``mean_radius``), so for a LightGBM model (or a ``lightgbm.Booster``) the frame's names are
+    compared spelled that way.
     """
     columns = [str(c) for c in X.columns]
     spelled = columns
-    if type(model).__module__.startswith("lightgbm") and len({c.replace(" ", "_") for c in columns}) == len(columns):
+    if _lightgbm(model) and len({c.replace(" ", "_") for c in columns}) == len(columns):
         spelled = [c.replace(" ", "_") for c in columns]
     missing = [n for n in names if n not in spelled]
     if missing:
@@ -241,6 +242,11 @@ def _in_model_order(
     order = [spelled.index(n) for n in names]
     X = X.set_axis(columns, axis=1)
     return (X if order == list(range(len(columns))) else X.iloc[:, order]), [columns[i] for i in order]
+
+
+def _lightgbm(model: Any) -> bool:
+    """A LightGBM model, or an adapter around one (``boosters.BoosterModel`` keeps it as ``model``)."""
+    return any(type(item).__module__.startswith("lightgbm") for item in (model, getattr(model, "model", None)))
 
 
 def _check_unnamed_order(columns: list[str], from_file: bool) -> None:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_diabetes, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -227,6 +227,24 @@ def test_spark_run_logs_what_the_core_logs_and_the_same_shap_values(spark, wine,
     assert spark_metrics["explain/rows_shap"] == len(wine)
     assert client.get_run(spark_run.info.run_id).data.tags["mlflow_explain.status"] == "ok"
     assert _artifact_layout(spark_run.info.run_id) == _artifact_layout(core_run.info.run_id)
+
+
+def test_a_native_lightgbm_booster_on_spark_is_the_core_classifier(spark, tracking_uri, tmp_path):
+    import lightgbm
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :6].set_axis([f"f{i}" for i in range(6)], axis=1)
+    booster = lightgbm.train({"objective": "binary", "verbose": -1}, lightgbm.Dataset(X, label=y), 20)
+    frame = X.assign(label=y)
+    output = str(tmp_path / "shap_rows")
+    config = {**QUIET, "permutation": {"n_repeats": 2}}
+    with mlflow.start_run():
+        explanation = explain(booster, spark.createDataFrame(frame), "label", config=config, shap_output=output)
+    assert explanation.status == "ok", explanation.errors
+    assert explanation.task.kind == "binary" and explanation.shap.output_space == "margin"
+    rows = pd.read_parquet(output).sort_values("row")
+    contributions = booster.predict(X, pred_contrib=True)
+    np.testing.assert_allclose(rows[[f"shap:1:{name}" for name in X.columns]], contributions[:, :-1], atol=1e-9)
 
 
 def test_linear_shap_values_equal_the_core_with_the_shared_background(spark, diabetes, tmp_path):

@@ -1,8 +1,10 @@
 """SHAP values with the fastest exact explainer the model allows, reported per raw column.
 
 Tree ensembles get ``TreeExplainer`` and linear models ``LinearExplainer`` (both exact and
-fast), PyTorch networks and scikit-learn MLPs DeepLIFT-SHAP (``deep_shap.py``: fast and additive,
-the values of shap's ``DeepExplainer``, which approximate Shapley values). In a scikit-learn
+fast); native boosters (``boosters.py``: ``xgb.Booster``, ``lgb.Booster``, CatBoost models) and
+LightGBM's scikit-learn models their library's own multithreaded TreeSHAP; PyTorch networks and
+scikit-learn MLPs DeepLIFT-SHAP (``deep_shap.py``: fast and additive, the values of shap's
+``DeepExplainer``, which approximate Shapley values). In a scikit-learn
 Pipeline whose preprocessing maps each output column to one raw column (verified, see
 ``models.raw_column_origins``), such a final estimator is explained on the transformed rows and the
 values of the columns a raw column expanded into are summed back onto it, so they stay additive.
@@ -34,6 +36,7 @@ from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegres
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC, LinearSVR
 
+from ..boosters import BoosterModel, split_contributions
 from ..data import take_columns, take_rows
 from ..models import (
     PredictOnly,
@@ -293,6 +296,8 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_s
     if pipeline_note and not pipeline_note.startswith("final step"):
         return _Choice(_MODEL_AGNOSTIC, None, pipeline_note)
     suffix = f" ({pipeline_note})" if pipeline_note else ""
+    if algorithm in ("auto", "tree") and isinstance(model, BoosterModel):
+        return _Choice("tree", _native_tree, model.tree_shap_reason + suffix)
     deep_problem = None
     if algorithm in ("auto", "deep"):
         network, deep_problem = _deep_choice(model, kind, suffix, random_state)
@@ -464,10 +469,13 @@ def _lightgbm_tree(model: Any, rows: Any, background: Any, task: Task) -> tuple[
     ``pred_contrib`` gives, per output, one column per feature and the expected value last; the
     same numbers shap's TreeExplainer returns for LightGBM, in raw score (log-odds for classifiers).
     """
-    contributions = np.asarray(model.predict(rows, pred_contrib=True), dtype=float)
-    contributions = contributions.reshape(len(contributions), -1, rows.shape[1] + 1)
-    space = "margin" if task.is_classification else "prediction"
-    return contributions[:, :, :-1].transpose(0, 2, 1), contributions[:, :, -1], space
+    values, base = split_contributions(np.asarray(model.predict(rows, pred_contrib=True), dtype=float), rows.shape[1])
+    return values, base, "margin" if task.is_classification else "prediction"
+
+
+def _native_tree(model: BoosterModel, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+    """A native booster's own TreeSHAP (``boosters.BoosterModel.tree_shap``), in the space its objective names."""
+    return (*model.tree_shap(rows), model.output_space)
 
 
 def _linear(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:

@@ -555,6 +555,8 @@ def _space(result: ShapResult, output: int | None = None) -> str:
     """What the model output is: 'prediction', or the probability or log-odds (of a class)."""
     if result.output_space == "prediction":
         return "prediction"
+    if len(result.output_names) == 1:  # a regression explained before its link (a booster's log or logistic link)
+        return "raw score (margin, before the link)"
     target = "" if output is None else f" of class '{_label(result.output_names[output])}'"
     if result.output_space == "probability":
         return f"probability{target}"
@@ -566,7 +568,9 @@ def _space_unit(result: ShapResult, output: int | None = None) -> str:
 
 
 def _output_title(result: ShapResult, output: int) -> str:
-    return "" if result.output_space == "prediction" else f"(class '{_label(result.output_names[output])}')"
+    if result.output_space == "prediction" or len(result.output_names) == 1:
+        return ""
+    return f"(class '{_label(result.output_names[output])}')"
 
 
 def _label(name: object) -> str:

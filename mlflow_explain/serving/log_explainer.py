@@ -28,6 +28,7 @@ from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 
 from .._version import __version__
+from ..boosters import booster_estimator, booster_library
 from ..config import ConfigSource, load_config
 from ..data import column_names, read_table, take_rows
 from ..errors import InvalidInputError
@@ -80,7 +81,8 @@ def log_explainer(
 
     Parameters
     ----------
-    model : fitted estimator or Pipeline, or any object with ``predict``
+    model : fitted estimator or Pipeline, a native booster (``xgboost.Booster``, ``lightgbm.Booster``, a
+        CatBoost model), or any object with ``predict``
     background : DataFrame, array, or path to a CSV/Parquet file, default=None
         Rows like the model's input. They declare the input signature (the raw columns and their
         types), check a Pipeline's column mapping, and hold the background sample the linear and
@@ -108,7 +110,7 @@ def log_explainer(
     cfg = load_config(config)
     check_model(model)
     given = _read_rows(background)
-    model = as_estimator(model, np.array([]))
+    model = booster_estimator(model) if booster_library(model) is not None else as_estimator(model, np.array([]))
     task = detect_task(model, np.array([]))
     if task.is_classification and not task.classes:
         raise InvalidInputError(f"The classifier ({type(model).__name__}) has no classes_ to explain.")

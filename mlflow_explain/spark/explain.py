@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..boosters import booster_estimator, booster_library
 from ..config import ConfigSource, load_config
 from ..errors import InvalidInputError
 from ..models import check_model, is_torch_module
@@ -70,5 +71,7 @@ def explain(
             "The Spark engine explains scikit-learn-style models, not a PyTorch module; explain the module on a "
             "sample of the rows with mlflow_explain.explain (the torch section of the config)."
         )
+    if booster_library(model) is not None:  # a native booster: classifier or regressor by its objective
+        model = booster_estimator(model)
     request = SparkRequest(model=model, config=cfg, data=check_frame(model, spark_df, target), shap_output=shap_output)
     return explain_with(SparkEngine(), request, run_id, started)[0]

@@ -6,6 +6,7 @@ import time
 from functools import partial
 from typing import Any
 
+from ..boosters import booster_estimator, booster_library
 from ..class_names import ClassNames, with_class_names
 from ..config import ConfigSource, ExplainConfig, load_config
 from ..data import ValidationData, load_validation_data
@@ -32,7 +33,9 @@ def explain(
     Parameters
     ----------
     model : fitted estimator, torch.nn.Module, or any object with ``predict``
-        A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model; a PyTorch
+        A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model; a native
+        booster (``xgboost.Booster``, ``lightgbm.Booster``, a CatBoost model: its task from its
+        objective, its SHAP values from the library's own TreeSHAP, see ``boosters.py``); a PyTorch
         module taking a float tensor (n, features), its task read from its outputs and the target
         (the ``torch`` config section); any other object that only predicts (``predict``, and
         ``predict_proba`` for a classifier) is explained model-agnostically (see ``models.as_estimator``).
@@ -95,6 +98,8 @@ def explain_logged(
     started = time.perf_counter()
     cfg = load_config(config)
     check_model(model)
+    if booster_library(model) is not None:  # its task from its objective; its column names checked on the data
+        model = booster_estimator(model)
     data = load_validation_data(
         model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
     )
