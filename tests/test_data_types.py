@@ -125,6 +125,15 @@ def test_polars_frames_in_autolog_and_a_polars_fitted_model(tracking_uri, diabet
     np.testing.assert_allclose(logged.to_numpy(), expected, rtol=1e-9)
 
 
+def test_polars_background_of_a_logged_explainer(tracking_uri, diabetes, monkeypatch):
+    monkeypatch.setattr("mlflow.utils.environment._infer_requirements", lambda *args, **kwargs: [])
+    X_train, y_train, X_val, _ = diabetes
+    model = Ridge().fit(X_train, y_train)
+    info = mlflow_explain.log_explainer(model, background=pl.from_pandas(X_val.iloc[:30]))
+    served = mlflow.pyfunc.load_model(info.model_uri).predict(X_val.iloc[:3])
+    assert len(served) == 3 and "prediction" in served.columns
+
+
 # (c) validation weights
 
 
