@@ -73,13 +73,13 @@ def labelled():
 def explained(monkeypatch):
     """Records every model autolog explains, and switches every autolog off afterwards."""
     calls = []
-    real_explain = api.explain
+    real_explain = api.explain_logged
 
     def counting_explain(model, X, y, **kwargs):
         calls.append(type(model).__name__)
         return real_explain(model, X, y, **kwargs)
 
-    monkeypatch.setattr(api, "explain", counting_explain)
+    monkeypatch.setattr(api, "explain_logged", counting_explain)
     monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
     yield calls
     mlflow_explain.autolog(disable=True)

@@ -44,7 +44,8 @@ class TabularEngine:
             for name, step in TABULAR_STEPS.items()
             if enabled(config, name)
         }
-        return run_steps(explanation, steps, config.on_error, rows=data.frame, target=lambda: data.y)
+        target = (lambda: data.y) if config.diagnostics.leakage else None  # the leakage check needs the target
+        return run_steps(explanation, steps, config.on_error, rows=data.frame, target=target)
 
 
 def enabled(config: ExplainConfig, method: str) -> bool:

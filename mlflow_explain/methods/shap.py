@@ -316,6 +316,9 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_s
             f"{kind} is a LightGBM tree ensemble: its own exact TreeSHAP "
             f"(predict(pred_contrib=True), which shap's TreeExplainer calls too){suffix}",
         )
+    categories = _native_categories_problem(model)
+    if categories and algorithm == "auto":
+        return _Choice(_MODEL_AGNOSTIC, None, categories + suffix)
     # Linear before tree: a linear model is no tree ensemble, and trying TreeExplainer on it costs more than SHAP.
     linear_problem = _linear_problem(model) if algorithm in ("auto", "linear") else None
     if algorithm == "linear" or (algorithm == "auto" and linear_problem is None):
@@ -436,10 +439,29 @@ def _network_outputs(module: Any, model: Any, rows: Any, task: Task, space: str)
 
 def _tree_explainer(model: Any) -> tuple[shap.TreeExplainer | None, str | None]:
     """shap's TreeExplainer of the model (its trees converted once, then reused), or why there is none."""
+    categories = _native_categories_problem(model)
+    if categories:
+        return None, categories
     try:
         return shap.TreeExplainer(model), None
     except Exception as err:  # shap raises several types for unsupported models
         return None, str(err).split("\n")[0][:200] or type(err).__name__
+
+
+def _native_categories_problem(model: Any) -> str | None:
+    """Why a HistGradientBoosting model with native categorical splits has no TreeExplainer, or None.
+
+    shap's TreeExplainer converts such a model's trees with their numeric thresholds only (its
+    categorical bitsets are not read), and takes no category columns: its values would not be the
+    model's. Each raw column is masked model-agnostically instead, categories as the model reads them.
+    """
+    categorical = getattr(model, "is_categorical_", None)
+    if categorical is None or not np.any(categorical):
+        return None
+    return (
+        f"{model_name(model)} splits on {int(np.sum(categorical))} native categorical column(s) "
+        "(categorical_features), which shap's TreeExplainer does not read"
+    )
 
 
 def _linear_problem(model: Any) -> str | None:

@@ -134,7 +134,7 @@ def _read_loader(loader: Any, config: ExplainConfig) -> Rows | None:
         return None
     X = np.concatenate(inputs)[:limit]
     y = np.concatenate(targets)[:limit] if len(targets) == len(inputs) else None
-    return X, y
+    return Rows(X, y)
 
 
 def _split_batch(batch: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -154,20 +154,20 @@ def _array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def explain_module(module: Any, rows: Rows, config: ExplainConfig, run_id: str) -> None:
+def explain_module(module: Any, rows: Rows, config: ExplainConfig, run_id: str, notes: tuple[str, ...] = ()) -> None:
     """Explain a trained module on its validation rows into run ``run_id``: tables with ``explain``, images with
-    ``explain_images``.
+    ``explain_images``; ``notes`` (autolog's decisions) go into a table's ``summary.json``.
 
     Raises
     ------
     InvalidInputError
         When the rows are neither a table (n, features) nor images (n, channels, height, width).
     """
-    X, y = rows
+    X, y = rows.X, rows.y
     if isinstance(X, (str, Path)) or getattr(X, "ndim", None) == 2:
-        from ..explain import explain
+        from ..explain import explain_logged
 
-        explain(module, X, y, config=config, run_id=run_id)
+        explain_logged(module, X, y, sample_weight=rows.sample_weight, config=config, run_id=run_id, notes=notes)
     elif getattr(X, "ndim", None) == _IMAGE_DIMENSIONS:
         from ..explain_images import explain_images
 
