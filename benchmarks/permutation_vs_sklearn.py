@@ -6,9 +6,7 @@ as users pass them). For each, ``sklearn.inspection.permutation_importance`` and
 ``mlflow_explain.methods.permutation.permutation_importance`` (n_repeats=5, the same seed, n_jobs=1,
 default scorer) are timed round-robin in one process, so load from other processes hits both
 alike; the table gives the median seconds of each, the ratio mlflow_explain / sklearn, and the
-largest absolute difference between their importances (they must be equal). "before" is
-mlflow_explain with batches sized by the memory budget alone, as before the cache cap
-(``permutation_batches.CACHE_BATCH_BYTES``), timed in the same round-robin.
+largest absolute difference between their importances (they must be equal).
 
     python benchmarks/permutation_vs_sklearn.py [--quick] [--rows N] [--runs N]
 
@@ -36,7 +34,6 @@ from sklearn.inspection import permutation_importance as sklearn_permutation_imp
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlflow_explain.methods import permutation_batches  # noqa: E402
 from mlflow_explain.methods.permutation import permutation_importance  # noqa: E402
 
 N_FEATURES = 50
@@ -84,23 +81,9 @@ def medians_of(contenders: dict[str, Callable[[], object]], runs: int) -> tuple[
     return {name: statistics.median(values) for name, values in times.items()}, results
 
 
-def uncapped(function: Callable[[], object]) -> Callable[[], object]:
-    """``function`` run with batches sized by the memory budget alone (no cache cap), as before issue 21."""
-
-    def run() -> object:
-        cap = permutation_batches.CACHE_BATCH_BYTES
-        permutation_batches.CACHE_BATCH_BYTES = 2**62
-        try:
-            return function()
-        finally:
-            permutation_batches.CACHE_BATCH_BYTES = cap
-
-    return run
-
-
 def measure(name: str, task: str, make: Callable[[], object], n_rows: int, runs: int) -> str:
-    """One markdown table row: sklearn's, mlflow_explain's and the uncapped engine's median seconds, the ratios to
-    sklearn, the predict calls, and the largest difference of the importances from sklearn's."""
+    """One markdown table row: sklearn's and mlflow_explain's median seconds, their ratio, mlflow_explain's
+    predict calls, and the largest difference of its importances from sklearn's."""
     X_train, y_train, X_val, y_val = generated(task, n_rows)
     model = make().fit(X_train, y_train)
 
@@ -114,21 +97,16 @@ def measure(name: str, task: str, make: Callable[[], object], n_rows: int, runs:
         {
             "sklearn": sklearn,
             "ours": ours,
-            "before": uncapped(ours),
         },
         runs,
     )
-    theirs = results["sklearn"].importances
-    difference = max(
-        float(np.max(np.abs(result.importances[result.primary_scorer] - theirs)))
-        for result in (results["ours"], results["before"])
-    )
+    result = results["ours"]
+    difference = float(np.max(np.abs(result.importances[result.primary_scorer] - results["sklearn"].importances)))
     equal = "yes" if difference <= 1e-12 else "NO"
-    calls = ", ".join(f"{results[k].n_predict_calls} x {results[k].copies_per_call}" for k in ("ours", "before"))
     return (
         f"| {name} | {len(X_val):,} x {N_FEATURES} | {medians['sklearn']:.2f} | {medians['ours']:.2f} "
-        f"| {medians['ours'] / medians['sklearn']:.2f} | {medians['before']:.2f} "
-        f"| {medians['before'] / medians['sklearn']:.2f} | {calls} | {difference:.1e} ({equal}) |"
+        f"| {medians['ours'] / medians['sklearn']:.2f} | {result.n_predict_calls} x {result.copies_per_call} "
+        f"| {difference:.1e} ({equal}) |"
     )
 
 
@@ -147,9 +125,8 @@ def main() -> None:
         f"random_state={SEED}, n_jobs=1; medians of {runs} round-robin runs\n"
     )
     print(
-        "| model | validation rows | sklearn s | mlflow_explain s | ratio | before s | before ratio "
-        "| predict calls x copies (now, before) | max abs difference from sklearn (equal) |"
-        "\n|---|---|---|---|---|---|---|---|---|"
+        "| model | validation rows | sklearn s | mlflow_explain s | ratio | predict calls x copies "
+        "| max abs difference from sklearn (equal) |\n|---|---|---|---|---|---|---|"
     )
     for name, (task, make) in models().items():
         print(measure(name, task, make, n_rows, runs), flush=True)

@@ -15,7 +15,7 @@ from sklearn.ensemble import (
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from mlflow_explain.methods import permutation, permutation_batches
+from mlflow_explain.methods import permutation
 from mlflow_explain.methods.permutation import permutation_importance
 from tests.helpers import mixed_frame, mixed_pipeline
 
@@ -94,7 +94,7 @@ def test_small_memory_budget_gives_same_result_in_more_calls():
 
 
 @pytest.mark.parametrize("task", ["regressor", "classifier"])
-def test_hist_gradient_boosting_in_cache_sized_batches_equals_sklearn(task, monkeypatch):
+def test_hist_gradient_boosting_in_several_batches_equals_sklearn(task):
     if task == "regressor":
         X, y = load_diabetes(return_X_y=True, as_frame=True)
         model = HistGradientBoostingRegressor(max_iter=20, random_state=0)
@@ -102,24 +102,12 @@ def test_hist_gradient_boosting_in_cache_sized_batches_equals_sklearn(task, monk
         X, y = load_breast_cancer(return_X_y=True, as_frame=True)
         model = HistGradientBoostingClassifier(max_iter=20, random_state=0)
     model.fit(X, y)
-    copy_bytes = X.to_numpy().nbytes
-    monkeypatch.setattr(permutation_batches, "CACHE_BATCH_BYTES", 3 * copy_bytes)  # as a large copy meets the cache
-    ours = permutation_importance(model, X, y.to_numpy(), n_repeats=3, random_state=4)
+    budget_mb = 6 * X.to_numpy().nbytes / 2**20  # three copies (and the model's working memory) per call
+    ours = permutation_importance(model, X, y.to_numpy(), n_repeats=3, random_state=4, memory_budget_mb=budget_mb)
     theirs = _sklearn(model, X, y.to_numpy(), n_repeats=3, random_state=4)
     _assert_same(ours, theirs, [(ours.primary_scorer, "default")])
-    assert ours.copies_per_call == 3
-    assert ours.n_predict_calls == -(-(1 + X.shape[1] * 3) // 3)
-
-
-def test_batches_stay_within_the_cache_and_hold_at_least_one_copy():
-    cache = permutation_batches.CACHE_BATCH_BYTES
-    ten_thousand_rows_of_50 = 10_000 * 50 * 8
-    per_call = permutation_batches.copies_per_call(ten_thousand_rows_of_50, 251, workers=1, budget_mb=512)
-    assert 1 <= per_call and per_call * ten_thousand_rows_of_50 <= cache
-    per_worker = permutation_batches.copies_per_call(ten_thousand_rows_of_50, 251, workers=2, budget_mb=512)
-    assert 2 * per_worker * ten_thousand_rows_of_50 <= cache
-    assert permutation_batches.copies_per_call(2 * cache, 251, workers=1, budget_mb=512) == 1
-    assert permutation_batches.copies_per_call(1_000, 51, workers=1, budget_mb=512) == 51  # small copies: one call
+    assert ours.copies_per_call == 3 and ours.n_predict_calls == -(-(1 + X.shape[1] * 3) // 3)
+    assert np.abs(ours.importances[ours.primary_scorer]).max() > 0.01  # the model does use its features
 
 
 def test_parallel_workers_give_identical_results(monkeypatch):

@@ -28,15 +28,6 @@ from .permuted_copies import BatchPredictions, EvaluationSpace
 Job = tuple[int, int] | None
 T = TypeVar("T")
 
-# Largest stacked batch handed to one predict call, over all workers. Tree ensembles such as
-# HistGradientBoosting and scikit-learn's forests loop over their trees outside and the rows
-# inside, so every tree reads the whole batch again: a batch that stays in the processor's
-# last-level cache (32 MiB here, shared) is read from the cache, a larger one from memory, once
-# per tree (HistGradientBoosting, 10,000 x 50 rows: 67 copies of 4 MB per call made
-# permutation importance 1.7x slower than scikit-learn's one copy per call).
-# benchmarks/permutation_vs_sklearn.py measures it.
-CACHE_BATCH_BYTES = 16 * 2**20
-
 
 def draw_seed(random_state: int | np.random.RandomState | None) -> int:
     """The one seed of every shuffle, drawn from ``random_state`` as scikit-learn draws it."""
@@ -74,12 +65,10 @@ def draw_shuffles(
 
 def copies_per_call(copy_bytes: int, n_copies: int, workers: int, budget_mb: float) -> int:
     """Copies stacked per predict call: what fits in the budget (counting the copy and the model's
-    working memory) and in the cache (``CACHE_BATCH_BYTES``), split over the workers, and few
-    enough that every worker gets a batch."""
+    working memory) split over the workers, and few enough that every worker gets a batch."""
     per_copy = 2 * max(copy_bytes, 1)
     fits = max(1, int(budget_mb * 2**20 / workers // per_copy))
-    fits_cache = max(1, CACHE_BATCH_BYTES // workers // max(copy_bytes, 1))
-    return int(min(fits, fits_cache, -(-n_copies // workers)))
+    return int(min(fits, -(-n_copies // workers)))
 
 
 def nbytes(X: pd.DataFrame | np.ndarray) -> int:
