@@ -48,7 +48,7 @@ class _State:
     rows: ValidationRows = dataclasses.field(default_factory=ValidationRows)
     class_names: Any = None
     warned_no_data: bool = False
-    said_skipped: bool = False
+    skips_said: set[str] = dataclasses.field(default_factory=set)  # the reasons a fit was not explained, said once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,7 @@ class _FitKind:
 
     skip_reason: Callable[[Any, tuple, dict], str | None]  # before fit, from the estimator and fit's arguments
     model_to_explain: Callable[[Any], Any | None]  # after fit; None when there is nothing to explain (it says why)
+    explained_ones: str  # what fits of this kind are explained, said beside the reason a fit is not
     fit_rows: Callable[[Any, tuple, dict, ExplainConfig], Rows | None]  # the validation rows passed to fit
     explain: Callable[[Any, Rows, ExplainConfig, str], Any]  # the model on the rows, into a run
 
@@ -99,7 +100,8 @@ def autolog(
         return
     load_config(config)
     _state.config, _state.rows.every_run = config, validation_data
-    _state.warned_no_data = _state.said_skipped = False
+    _state.warned_no_data = False
+    _state.skips_said = set()
     _state.class_names = class_names
     patch.install(_on_fit)
     lightning.install()
@@ -135,24 +137,25 @@ def _is_users_training(estimator: Any, args: tuple, kwargs: dict, caller: FrameT
         if not rules.called_by_user(caller, estimator):
             return False
         reason = _kind_of(estimator).skip_reason(estimator, args, kwargs)
-    except Exception:
+    except Exception as err:
         logger.debug("mlflow_explain.autolog: could not tell whether to explain this fit.", exc_info=True)
-        return False
+        reason = f"could not tell whether it is a supervised training: {type(err).__name__}: {err}"
     if reason is not None:
         _say_skipped_once(estimator, reason)
     return reason is None
 
 
-def _say_skipped_once(estimator: Any, reason: str) -> None:
-    if not _state.said_skipped:
-        _state.said_skipped = True
-        logger.info(
-            "mlflow_explain.autolog: %s.fit is not explained (%s): only classifiers and regressors fitted "
-            "with a target are (a search's best estimator); transformers, clusterers, outlier detectors, "
-            "fits without a target, partial_fit and searches with refit=False are left alone. Said once.",
-            type(estimator).__name__,
-            reason,
-        )
+def _say_skipped_once(fitted: Any, reason: str) -> None:
+    """A WARNING that ``fitted``'s fit is not explained and why; each reason said once per ``autolog()`` call."""
+    if reason in _state.skips_said:
+        return
+    _state.skips_said.add(reason)
+    logger.warning(
+        "mlflow_explain.autolog: %s.fit is not explained (%s): %s. Said once for this reason.",
+        type(fitted).__name__,
+        reason,
+        _kind_of(fitted).explained_ones,
+    )
 
 
 def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) -> None:
@@ -270,17 +273,31 @@ def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: st
     explain(model, rows[0], rows[1], config=config, run_id=run_id, class_names=_state.class_names)
 
 
+def _trained_module(trainer: Any) -> Any | None:
+    reason = lightning.skip_reason(trainer)
+    if reason is not None:
+        _say_skipped_once(trainer, reason)
+        return None
+    return trainer.lightning_module
+
+
 _ESTIMATOR = _FitKind(
     skip_reason=rules.skip_reason,
     model_to_explain=_best_or_estimator,
     fit_rows=lambda estimator, args, kwargs, config: evaluation_rows(kwargs),
     explain=_explain_estimator,
+    explained_ones=(
+        "only classifiers and regressors fitted with a target are (a search's best estimator); transformers, "
+        "clusterers, outlier detectors, fits without a target, partial_fit and searches with refit=False are left "
+        "alone"
+    ),
 )
 _TRAINER = _FitKind(
-    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning.module_to_explain)
-    model_to_explain=lightning.module_to_explain,
+    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning.skip_reason)
+    model_to_explain=_trained_module,
     fit_rows=lightning.fit_rows,
     explain=lightning.explain_module,
+    explained_ones="a Trainer.fit that ran to its end on global rank 0, without fast_dev_run, is",
 )
 
 
