@@ -160,7 +160,7 @@ def _say_skipped_once(fitted: Any, reason: str) -> None:
 
 def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) -> None:
     """Explain after fit; whatever fails (tracking server included) is logged, never raised from fit."""
-    config = load_config(_state.config)
+    config = _within_autolog_budget(load_config(_state.config))
     try:
         with _mlflow_autologging_paused():
             _explain_after_fit(estimator, args, kwargs, started_ms, config)
@@ -170,6 +170,11 @@ def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) 
         logger.warning(
             "mlflow_explain: could not explain %s; training is unaffected.", type(estimator).__name__, exc_info=True
         )
+
+
+def _within_autolog_budget(config: ExplainConfig) -> ExplainConfig:
+    """``config`` with the explanation's time budget (``budget.explain_s``) set to ``budget.autolog_s``."""
+    return config.model_copy(update={"budget": config.budget.model_copy(update={"explain_s": config.budget.autolog_s})})
 
 
 def _mlflow_autologging_paused() -> contextlib.AbstractContextManager:
