@@ -24,6 +24,8 @@ PROBE_ROWS_PERMUTATION = 2048  # fewer rows time mostly the predict call's fixed
 PROBE_ROWS_SHAP = 16
 OTHER_WORK = 0.1  # of an explanation's budget (budget.explain_s) left to the diagnostics, figures and logging
 MIN_ROWS = 100  # fewer rows than this make the estimates too noisy; repeats are cut instead
+PLANNED_MIN_ROWS = 10  # under an explanation's budget the budget comes first: down to this many rows
+PROBE_S = 0.5  # the SHAP probe stops adding rows once it has taken this long (a deep forest: a second per row)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,7 @@ def permutation_limits(
     n_repeats: int,
     budget_s: float,
     budget_name: str | None = None,
+    min_rows: int = MIN_ROWS,
 ) -> Limits:
     """Rows per repeat and repeats of permutation importance that fit ``budget_s``.
 
@@ -64,6 +67,8 @@ def permutation_limits(
         Seconds allowed.
     budget_name : str, default=None
         The budget as the message names it; default ``budget_s=<budget_s>``.
+    min_rows : int, default=MIN_ROWS
+        Fewest rows per repeat before repeats are cut.
 
     Returns
     -------
@@ -77,7 +82,7 @@ def permutation_limits(
     if wanted <= budget_s:
         return Limits(rows, n_repeats, wanted, budget_s=budget_s)
     per_copy = max(budget_s / seconds_per_row - n_rows, 0.0) / max(n_units, 1)
-    floor_rows = min(MIN_ROWS, rows)
+    floor_rows = min(min_rows, rows)
     new_rows = min(rows, int(per_copy / n_repeats))
     new_repeats = n_repeats
     if new_rows < floor_rows:
@@ -95,9 +100,14 @@ def permutation_limits(
 
 
 def shap_limits(
-    seconds_per_row: float, rows: int, budget_s: float, fixed_s: float = 0.0, budget_name: str | None = None
+    seconds_per_row: float,
+    rows: int,
+    budget_s: float,
+    fixed_s: float = 0.0,
+    budget_name: str | None = None,
+    min_rows: int = MIN_ROWS,
 ) -> Limits:
-    """Rows of SHAP values that fit ``budget_s`` (at least ``MIN_ROWS``, or all of them when fewer).
+    """Rows of SHAP values that fit ``budget_s`` (at least ``min_rows``, or all of them when fewer).
 
     The cost is ``fixed_s`` (building the explainer) plus ``seconds_per_row`` per row explained;
     ``budget_name`` names the budget in the message (default ``budget_s=<budget_s>``).
@@ -105,7 +115,7 @@ def shap_limits(
     wanted = fixed_s + seconds_per_row * rows
     if wanted <= budget_s:
         return Limits(rows, 1, wanted, budget_s=budget_s)
-    new_rows = min(rows, max(int((budget_s - fixed_s) / seconds_per_row), MIN_ROWS))
+    new_rows = min(rows, max(int((budget_s - fixed_s) / seconds_per_row), min_rows))
     estimated = fixed_s + seconds_per_row * new_rows
     message = (
         f"shap: the estimated {wanted:.0f} s for {rows} rows is over {budget_name or f'budget_s={budget_s:g}'}; "

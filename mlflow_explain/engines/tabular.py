@@ -113,7 +113,7 @@ def _limits(request: TabularRequest, method: str) -> budget.Limits | None:
     estimate = planned.estimate if planned is not None else ESTIMATES[method](request)
     if own_s is not None and (planned is None or own_s <= planned.seconds):
         return estimate.limits(own_s)
-    return estimate.limits(planned.seconds, budget_name=planned.name)
+    return estimate.limits(planned.seconds, budget_name=planned.name, min_rows=budget.PLANNED_MIN_ROWS)
 
 
 def _note(explanation: Explanation, limits: budget.Limits | None) -> None:
@@ -158,7 +158,8 @@ def _permutation(request: TabularRequest, explanation: Explanation) -> Permutati
 
 
 def _shap_estimate(request: TabularRequest) -> Estimate:
-    """SHAP's cost: building its explainer (timed), then the values of a few rows (timed) on one core.
+    """SHAP's cost: building its explainer (timed), then the values of 1, 2, 4... rows (timed) on one core,
+    up to ``budget.PROBE_ROWS_SHAP`` rows or ``budget.PROBE_S`` seconds.
 
     One core, though scikit-learn forests get every core: the workers' start and the other work on
     the machine make their speed-up unknown in advance (faster than planned is within the budget).
@@ -176,9 +177,12 @@ def _shap_estimate(request: TabularRequest) -> Estimate:
         random_state=cfg.random_state,
     )
     built = time.perf_counter()
-    probe_rows = min(budget.PROBE_ROWS_SHAP, data.n_rows)
-    explainer.explain(take_rows(data.X, np.arange(probe_rows)))
-    per_row = (time.perf_counter() - built) / probe_rows
+    probed = 0
+    while probed < min(budget.PROBE_ROWS_SHAP, data.n_rows) and time.perf_counter() - built < budget.PROBE_S:
+        batch = np.arange(probed, min(2 * probed or 1, budget.PROBE_ROWS_SHAP, data.n_rows))
+        explainer.explain(take_rows(data.X, batch))
+        probed += len(batch)
+    per_row = (time.perf_counter() - built) / probed
     wanted = cfg.permutation_max_rows if explainer.algorithm in MODEL_AGNOSTIC else cfg.max_rows
     limits = functools.partial(budget.shap_limits, per_row, min(wanted, data.n_rows), fixed_s=built - started)
     return Estimate(limits(math.inf).estimated_s, limits)
@@ -196,7 +200,7 @@ def _shap(request: TabularRequest, explanation: Explanation) -> ShapResult:
         request.data.X,
         max_rows=max_rows,
         permutation_max_rows=permutation_max_rows,
-        time_limit_s=None if "shap" not in request.planned else max(limits.budget_s, limits.estimated_s),
+        time_limit_s=limits.budget_s if "shap" in request.planned else None,
     )
     result.source_rows = request.data.source_rows(result.row_positions)
     result.index_labels = request.data.source_labels(result.row_positions)

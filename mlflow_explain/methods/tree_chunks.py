@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..data import take_rows
 
-PROBE_ROWS = 16  # explained first, in this process: their time decides whether worker processes pay
+PROBE_ROWS = 4  # explained first, in this process: their time decides whether worker processes pay
 PARALLEL_AFTER_S = 10.0  # the rest goes to worker processes when estimated longer (they take seconds to start)
 CHUNKS = 16  # at least: the progress bar moves, slow workers are evened out and a deadline is overrun by little
 
