@@ -2,8 +2,9 @@
 
 shap computes TreeSHAP of scikit-learn tree ensembles in its own C code, on one thread that holds
 the GIL. So the rows are split into chunks and, when the work is long enough to pay for worker
-processes, the chunks are explained by joblib's processes (the explainer's arrays are memory-mapped,
-not copied per chunk). The values of a row depend on that row only: the chunks put together are
+processes, the chunks are explained by joblib's processes: the explainer is written once to a
+temporary file that each worker maps into memory once (sent with every chunk, a deep forest's
+explainer costs about a second per chunk). The values of a row depend on that row only: the chunks put together are
 the values of one call, bit for bit. XGBoost, LightGBM and CatBoost models are explained by their
 library's own multithreaded TreeSHAP in one call. A deadline stops the work between chunks.
 """
@@ -11,9 +12,12 @@ library's own multithreaded TreeSHAP in one call. A deadline stops the work betw
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from tqdm.auto import tqdm
@@ -76,24 +80,37 @@ def tree_shap_values(
         rest_s = (time.perf_counter() - started) / PROBE_ROWS * (n_rows - PROBE_ROWS)
         workers = effective_n_jobs(n_jobs) if rest_s > PARALLEL_AFTER_S else 1
         chunks = np.array_split(order[PROBE_ROWS:], min(max(CHUNKS, 4 * workers), n_rows - PROBE_ROWS))
-        explained = (
-            (_values(explainer, take_rows(rows, chunk)) for chunk in chunks)
-            if workers == 1
-            else Parallel(n_jobs=workers, return_as="generator")(
-                delayed(_values)(explainer, take_rows(rows, chunk)) for chunk in chunks
-            )
-        )
-        for values in explained:
-            parts.append(values)
-            progress.update(len(values))
-            if deadline is not None and time.perf_counter() > deadline and len(parts) <= len(chunks):
-                explained.close()  # joblib cancels the chunks not started
-                break
+        with tempfile.TemporaryDirectory(prefix="mlflow_explain_tree_") as folder:
+            if workers == 1:
+                explained = (_values(explainer, take_rows(rows, chunk)) for chunk in chunks)
+            else:
+                path = str(Path(folder) / "explainer.joblib")
+                joblib.dump(explainer, path)
+                explained = Parallel(n_jobs=workers, return_as="generator")(
+                    delayed(_values_from_file)(path, take_rows(rows, chunk)) for chunk in chunks
+                )
+            for values in explained:
+                parts.append(values)
+                progress.update(len(values))
+                if deadline is not None and time.perf_counter() > deadline and len(parts) <= len(chunks):
+                    explained.close()  # joblib cancels the chunks not started
+                    break
     done = order[: sum(len(part) for part in parts)]
     by_position = np.argsort(done)
     values = np.concatenate(parts)[by_position]
     timing = TreeTiming(len(done), time.perf_counter() - started, workers, n_rows)
     return values, done[by_position], timing
+
+
+_LOADED: dict[str, Any] = {}  # in a worker process: the explainer of the current job, by file
+
+
+def _values_from_file(path: str, rows: Any) -> np.ndarray:
+    """``_values`` with the explainer in file ``path``, mapped into memory once per worker process and job."""
+    if path not in _LOADED:
+        _LOADED.clear()
+        _LOADED[path] = joblib.load(path, mmap_mode="r")
+    return _values(_LOADED[path], rows)
 
 
 def _values(explainer: Any, rows: Any) -> np.ndarray:
