@@ -115,6 +115,30 @@ class ShapConfig(_Section):
         expects=_SECONDS,
         gt=0,
     )
+    n_jobs: int = _option(
+        -1,
+        "worker processes for TreeSHAP of scikit-learn tree ensembles, which shap computes on one core "
+        "(-1: all cores; the same values as one)",
+    )
+
+
+class BudgetConfig(_Section):
+    """``budget``: one time budget for the whole tabular explanation, planned before the work starts."""
+
+    autolog_s: float | None = _option(
+        60.0,
+        "seconds the explanation autolog runs after each fit may take (probes, permutation importance, SHAP): "
+        "planned from timed probes, then fewer SHAP rows, permutation rows and repeats; null: no budget",
+        expects=_SECONDS,
+        gt=0,
+    )
+    explain_s: float | None = _option(
+        None,
+        "the same budget for explain(), the CLI and the evaluator; null: none (permutation.budget_s and "
+        "shap.budget_s still apply)",
+        expects=_SECONDS,
+        gt=0,
+    )
 
 
 ImageMethod = Literal["gradcam", "integrated_gradients"]  # a new method: its name here and its file in methods/
@@ -287,6 +311,7 @@ class ExplainConfig(_Section):
     validation: ValidationConfig = _section(ValidationConfig, "the validation rows the methods run on")
     permutation: PermutationConfig = _section(PermutationConfig, "permutation importance")
     shap: ShapConfig = _section(ShapConfig, "SHAP values and their plots")
+    budget: BudgetConfig = _section(BudgetConfig, "the time budget of a whole tabular explanation")
     gradcam: GradcamConfig = _section(
         GradcamConfig, "attributions of PyTorch image classifiers (mlflow_explain.explain_images)"
     )

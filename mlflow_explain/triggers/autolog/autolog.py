@@ -48,8 +48,8 @@ class _State:
     rows: ValidationRows = dataclasses.field(default_factory=ValidationRows)
     class_names: Any = None
     warned_no_data: bool = False
-    said_skipped: bool = False
     said_nested_none: bool = False
+    skips_said: set[str] = dataclasses.field(default_factory=set)  # the reasons a fit was not explained, said once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +58,7 @@ class _FitKind:
 
     skip_reason: Callable[[Any, tuple, dict], str | None]  # before fit, from the estimator and fit's arguments
     model_to_explain: Callable[[Any], Any | None]  # after fit; None when there is nothing to explain (it says why)
+    explained_ones: str  # what fits of this kind are explained, said beside the reason a fit is not
     fit_rows: Callable[[Any, tuple, dict, ExplainConfig], Rows | None]  # the validation rows passed to fit
     explain: Callable[[Any, Rows, ExplainConfig, str, tuple[str, ...]], Any]  # the model on the rows, into a run,
     # with notes for summary.json
@@ -119,7 +120,8 @@ def autolog(
     validated = load_config(config, {"sweeps": {"nested": nested}} if nested is not None else None)
     _state.config = validated if nested is not None else config
     _state.rows.every_run = as_rows(validation_data, "autolog(validation_data=...)")
-    _state.warned_no_data = _state.said_skipped = _state.said_nested_none = False
+    _state.warned_no_data = _state.said_nested_none = False
+    _state.skips_said = set()
     _state.class_names = class_names
     patch.install(_on_fit)
     lightning.install()
@@ -158,29 +160,30 @@ def _is_users_training(estimator: Any, args: tuple, kwargs: dict, caller: FrameT
         if not rules.called_by_user(caller, estimator):
             return False
         reason = _kind_of(estimator).skip_reason(estimator, args, kwargs)
-    except Exception:
+    except Exception as err:
         logger.debug("mlflow_explain.autolog: could not tell whether to explain this fit.", exc_info=True)
-        return False
+        reason = f"could not tell whether it is a supervised training: {type(err).__name__}: {err}"
     if reason is not None:
         _say_skipped_once(estimator, reason)
     return reason is None
 
 
-def _say_skipped_once(estimator: Any, reason: str) -> None:
-    if not _state.said_skipped:
-        _state.said_skipped = True
-        logger.info(
-            "mlflow_explain.autolog: %s.fit is not explained (%s): only classifiers and regressors fitted "
-            "with a target are (a search's best estimator); transformers, clusterers, outlier detectors, "
-            "fits without a target, partial_fit and searches with refit=False are left alone. Said once.",
-            type(estimator).__name__,
-            reason,
-        )
+def _say_skipped_once(fitted: Any, reason: str) -> None:
+    """A WARNING that ``fitted``'s fit is not explained and why; each reason said once per ``autolog()`` call."""
+    if reason in _state.skips_said:
+        return
+    _state.skips_said.add(reason)
+    logger.warning(
+        "mlflow_explain.autolog: %s.fit is not explained (%s): %s. Said once for this reason.",
+        type(fitted).__name__,
+        reason,
+        _kind_of(fitted).explained_ones,
+    )
 
 
 def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) -> None:
     """Explain after fit; whatever fails (tracking server included) is logged, never raised from fit."""
-    config = load_config(_state.config)
+    config = _within_autolog_budget(load_config(_state.config))
     try:
         with _mlflow_autologging_paused():
             _explain_after_fit(estimator, args, kwargs, started_ms, config)
@@ -190,6 +193,11 @@ def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) 
         logger.warning(
             "mlflow_explain: could not explain %s; training is unaffected.", type(estimator).__name__, exc_info=True
         )
+
+
+def _within_autolog_budget(config: ExplainConfig) -> ExplainConfig:
+    """``config`` with the explanation's time budget (``budget.explain_s``) set to ``budget.autolog_s``."""
+    return config.model_copy(update={"budget": config.budget.model_copy(update={"explain_s": config.budget.autolog_s})})
 
 
 def _mlflow_autologging_paused() -> contextlib.AbstractContextManager:
@@ -317,17 +325,31 @@ def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: st
     )
 
 
+def _trained_module(trainer: Any) -> Any | None:
+    reason = lightning.skip_reason(trainer)
+    if reason is not None:
+        _say_skipped_once(trainer, reason)
+        return None
+    return trainer.lightning_module
+
+
 _ESTIMATOR = _FitKind(
     skip_reason=rules.skip_reason,
     model_to_explain=_best_or_estimator,
     fit_rows=lambda estimator, args, kwargs, config: evaluation_rows(kwargs),
     explain=_explain_estimator,
+    explained_ones=(
+        "only classifiers and regressors fitted with a target are (a search's best estimator); transformers, "
+        "clusterers, outlier detectors, fits without a target, partial_fit and searches with refit=False are left "
+        "alone"
+    ),
 )
 _TRAINER = _FitKind(
-    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning.module_to_explain)
-    model_to_explain=lightning.module_to_explain,
+    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning.skip_reason)
+    model_to_explain=_trained_module,
     fit_rows=lightning.fit_rows,
     explain=lightning.explain_module,
+    explained_ones="a Trainer.fit that ran to its end on global rank 0, without fast_dev_run, is",
 )
 
 

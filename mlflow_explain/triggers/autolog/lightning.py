@@ -58,16 +58,8 @@ def is_trainer(obj: Any) -> bool:
     return False
 
 
-def module_to_explain(trainer: Any) -> Any | None:
-    """The ``LightningModule`` a finished fit trained, or None (saying why) when that fit is not to be explained."""
-    reason = _skip_reason(trainer)
-    if reason is not None:
-        logger.info("mlflow_explain.autolog: this Trainer.fit is not explained (%s).", reason)
-        return None
-    return trainer.lightning_module
-
-
-def _skip_reason(trainer: Any) -> str | None:
+def skip_reason(trainer: Any) -> str | None:
+    """Why a finished ``Trainer.fit`` is not to be explained, or None when its module is."""
     if getattr(trainer, "fast_dev_run", False):
         return "fast_dev_run is a sanity check of the code, not a training"
     if getattr(trainer, "interrupted", False):
