@@ -36,7 +36,7 @@ from mlflow.exceptions import MlflowException
 
 from ...config import ConfigSource, ExplainConfig, load_config
 from ...publish import tracking
-from . import lightning, patch, rules
+from . import boosters, lightning, patch, rules
 from .rows import Rows, ValidationRows, evaluation_rows
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def autolog(
     _state.class_names = class_names
     patch.install(_on_fit)
     lightning.install()
+    boosters.install()
 
 
 def set_validation_data(X: Any, y: Any = None) -> None:
@@ -283,6 +284,15 @@ _TRAINER = _FitKind(
     explain=lightning.explain_module,
 )
 
+_NATIVE_BOOSTER = _FitKind(  # xgboost.train, lightgbm.train, CatBoost's fit
+    skip_reason=lambda fitted, args, kwargs: None,
+    model_to_explain=boosters.model_to_explain,
+    fit_rows=boosters.fit_rows,
+    explain=_explain_estimator,
+)
+
 
 def _kind_of(estimator: Any) -> _FitKind:
+    if boosters.is_native_fit(estimator):
+        return _NATIVE_BOOSTER
     return _TRAINER if lightning.is_trainer(estimator) else _ESTIMATOR

@@ -1,0 +1,190 @@
+"""autolog() after native booster training: xgboost.train, lightgbm.train and CatBoost's fit explained on their
+validation sets into the right run, beside MLflow's own autolog; fits without validation rows said at WARNING; the
+scikit-learn models' internal train calls left to the estimator path."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+
+import catboost
+import lightgbm
+import mlflow
+import numpy as np
+import pytest
+import xgboost
+import xgboost as xgb
+from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_breast_cancer
+
+import mlflow_explain
+from mlflow_explain.triggers import explain as api
+from mlflow_explain.triggers.autolog import boosters as autolog_boosters
+
+autolog_module = importlib.import_module(
+    "mlflow_explain.triggers.autolog.autolog"
+)  # the package's autolog name is the function
+
+FAST = {
+    "permutation": {"n_repeats": 2},
+    "shap": {"max_rows": 20, "dependence_top_k": 1, "local_rows": 1},
+    "logging": {"report": False},
+}
+XGB_PARAMS = {"objective": "binary:logistic", "max_depth": 2, "nthread": 1}
+LGB_PARAMS = {"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1}
+
+
+@pytest.fixture
+def labelled():
+    """Binary classification: eight columns of the breast-cancer data, training and validation rows."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :8]
+    return X.iloc[:300], y.iloc[:300], X.iloc[300:420], y.iloc[300:420]
+
+
+@pytest.fixture
+def explained(monkeypatch):
+    """Records every model autolog explains, and switches every autolog off afterwards."""
+    calls = []
+    real_explain = api.explain
+
+    def counting_explain(model, X, y, **kwargs):
+        calls.append(type(model).__name__)
+        return real_explain(model, X, y, **kwargs)
+
+    monkeypatch.setattr(api, "explain", counting_explain)
+    monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
+    yield calls
+    mlflow_explain.autolog(disable=True)
+    for flavor in (mlflow.xgboost, mlflow.lightgbm):
+        flavor.autolog(disable=True)
+
+
+@pytest.fixture
+def quick_model_logging(monkeypatch):
+    """MLflow logs models without its requirement-inference subprocess (seconds per model, not under test here)."""
+    monkeypatch.setattr("mlflow.utils.environment._infer_requirements", lambda *args, **kwargs: [])
+
+
+def _train_xgboost(X_train, y_train, X_val, y_val):
+    evals = [(xgb.DMatrix(X_train, y_train), "train"), (xgb.DMatrix(X_val, y_val), "val")]
+    return xgb.train(XGB_PARAMS, xgb.DMatrix(X_train, y_train), 5, evals=evals, verbose_eval=False)
+
+
+def _train_lightgbm(X_train, y_train, X_val, y_val):
+    train_set = lightgbm.Dataset(X_train, y_train)
+    return lightgbm.train(LGB_PARAMS, train_set, 5, valid_sets=[train_set, lightgbm.Dataset(X_val, y_val)])
+
+
+def _fit_catboost(X_train, y_train, X_val, y_val):
+    model = catboost.CatBoostClassifier(iterations=5, depth=2, verbose=0, thread_count=1, allow_writing_files=False)
+    return model.fit(X_train, y_train, eval_set=(X_val, y_val))
+
+
+TRAININGS = {"xgb.train": _train_xgboost, "lgb.train": _train_lightgbm, "CatBoostClassifier.fit": _fit_catboost}
+
+
+def _summary(run_id):
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="explain/summary.json")
+    with open(path) as file:
+        return json.load(file)
+
+
+@pytest.mark.parametrize("training", TRAININGS.values(), ids=TRAININGS.keys())
+def test_a_native_booster_training_is_explained_as_a_classifier_on_its_validation_set(
+    tracking_uri, labelled, explained, training
+):
+    X_train, y_train, X_val, y_val = labelled
+    mlflow_explain.autolog(config=FAST)
+    with mlflow.start_run() as run:
+        training(X_train, y_train, X_val, y_val)
+    logged = MlflowClient().get_run(run.info.run_id)
+    assert len(explained) == 1
+    assert logged.data.tags["mlflow_explain.status"] == "ok"
+    assert logged.data.metrics["explain/rows_validation"] == len(X_val), "the validation set, not the training set"
+    assert {f"shap_mean_abs/{name}" for name in X_val.columns} <= set(logged.data.metrics)
+    summary = _summary(run.info.run_id)
+    assert summary["task"]["kind"] == "binary" and summary["task"]["classes"] == [0, 1]
+
+
+ORDERS = {"explain-then-mlflow": ("E", "M"), "mlflow-then-explain": ("M", "E")}
+
+
+@pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
+def test_xgboost_train_beside_mlflows_autolog_is_explained_into_mlflows_run(
+    tracking_uri, labelled, explained, quick_model_logging, order
+):
+    X_train, y_train, X_val, y_val = labelled
+    for step in order:
+        mlflow_explain.autolog(config=FAST) if step == "E" else mlflow.xgboost.autolog()
+    _train_xgboost(X_train, y_train, X_val, y_val)
+    (run,) = MlflowClient().search_runs([mlflow.get_experiment_by_name("tests").experiment_id])
+    assert explained == ["Booster"], "explained once"
+    assert run.data.tags["mlflow_explain.status"] == "ok"
+    assert run.data.params["max_depth"] == "2" and "val-logloss" in run.data.metrics, "MLflow's params and metrics"
+    assert run.outputs.model_outputs, "MLflow's logged model"
+    assert "shap_mean_abs/mean radius" in run.data.metrics
+
+
+def test_a_native_training_without_validation_rows_is_said_once_at_warning(tracking_uri, labelled, explained, caplog):
+    X_train, y_train, X_val, y_val = labelled
+    mlflow_explain.autolog(config=FAST)
+    with caplog.at_level(logging.WARNING, logger=autolog_boosters.__name__), mlflow.start_run() as run:
+        for _ in range(2):
+            xgb.train(XGB_PARAMS, xgb.DMatrix(X_train, y_train), 2)
+    said = [record.getMessage() for record in caplog.records if record.name == autolog_boosters.__name__]
+    assert len(said) == 1 and "xgboost.train without evals and no validation data set" in said[0]
+    assert explained == [] and "mlflow_explain.status" not in MlflowClient().get_run(run.info.run_id).data.tags
+
+
+def test_a_dataset_whose_raw_rows_are_freed_is_said_and_set_validation_data_is_used(
+    tracking_uri, labelled, explained, caplog
+):
+    X_train, y_train, X_val, y_val = labelled
+    mlflow_explain.autolog(config=FAST)
+    train_set = lightgbm.Dataset(X_train, y_train)
+    valid_set = lightgbm.Dataset(X_val, y_val, reference=train_set).construct()  # frees its raw rows
+    with caplog.at_level(logging.WARNING, logger=autolog_boosters.__name__), mlflow.start_run() as run:
+        lightgbm.train(LGB_PARAMS, train_set, 3, valid_sets=[valid_set])
+        assert explained == [] and "free_raw_data=False" in caplog.text
+        mlflow_explain.set_validation_data(X_val.iloc[:50], y_val.iloc[:50])
+        lightgbm.train(LGB_PARAMS, train_set, 3, valid_sets=[valid_set])
+    assert explained == ["Booster"]
+    assert MlflowClient().get_run(run.info.run_id).data.metrics["explain/rows_validation"] == 50
+
+
+SCIKIT_LEARN_MODELS = {
+    "XGBClassifier": lambda: xgboost.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1),
+    "LGBMClassifier": lambda: lightgbm.LGBMClassifier(n_estimators=5, num_leaves=4, verbose=-1, n_jobs=1),
+}
+
+
+@pytest.mark.parametrize("make_model", SCIKIT_LEARN_MODELS.values(), ids=SCIKIT_LEARN_MODELS.keys())
+def test_a_scikit_learn_booster_is_explained_once_not_again_through_its_train_call(
+    tracking_uri, labelled, explained, make_model
+):
+    X_train, y_train, X_val, y_val = labelled
+    mlflow_explain.autolog(config=FAST)
+    with mlflow.start_run():
+        model = make_model().fit(X_train, y_train, eval_set=[(X_val, y_val)])
+    assert explained == [type(model).__name__]
+
+
+def test_a_dmatrix_is_read_back_with_its_missing_values_zeros_and_column_names(labelled):
+    X_train, y_train, _, _ = labelled
+    X = X_train.iloc[:20].copy()
+    X.iloc[0, 0], X.iloc[1, 1], X.iloc[2, 2] = np.nan, 0.0, -0.0
+    rows, labels = autolog_boosters._xgboost_eval_rows([(xgb.DMatrix(X, y_train.iloc[:20]), "val")])
+    np.testing.assert_array_equal(rows.to_numpy(), X.to_numpy(dtype=np.float32))  # NaN where NaN, zeros kept
+    assert list(rows.columns) == list(X.columns)
+    assert labels.dtype.kind == "i" and list(labels) == list(y_train.iloc[:20])
+
+
+def test_switching_autolog_off_puts_the_training_functions_and_catboosts_fit_back(explained):
+    originals = (xgboost.train, lightgbm.train, catboost.CatBoostClassifier.fit)
+    mlflow_explain.autolog()
+    assert xgboost.train is not originals[0] and lightgbm.train is not originals[1]
+    assert catboost.CatBoostClassifier.fit is not originals[2]
+    mlflow_explain.autolog(disable=True)
+    assert (xgboost.train, lightgbm.train, catboost.CatBoostClassifier.fit) == originals
