@@ -146,6 +146,15 @@ def test_a_native_training_without_validation_rows_is_said_once_at_warning(track
     assert explained == [] and "mlflow_explain.status" not in MlflowClient().get_run(run.info.run_id).data.tags
 
 
+def test_a_quantile_dmatrix_in_evals_is_said_not_read_as_rows(tracking_uri, labelled, explained, caplog):
+    X_train, y_train, X_val, y_val = labelled
+    mlflow_explain.autolog(config=FAST)
+    with caplog.at_level(logging.WARNING, logger=autolog_boosters.__name__), mlflow.start_run():
+        train = xgb.QuantileDMatrix(X_train, y_train)
+        xgb.train(XGB_PARAMS, train, 2, evals=[(xgb.QuantileDMatrix(X_val, y_val, ref=train), "val")])
+    assert explained == [] and "QuantileDMatrix in evals" in caplog.text
+
+
 def test_a_dataset_whose_raw_rows_are_freed_is_said_and_set_validation_data_is_used(
     tracking_uri, labelled, explained, caplog
 ):

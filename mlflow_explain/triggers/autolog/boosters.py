@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...boosters import booster_library
 from ...config import ExplainConfig
 from . import patch, rules
 from .rows import Rows
@@ -102,6 +101,8 @@ def _train(function: Callable, training: NativeTraining, *args: Any, **kwargs: A
 
 def is_native_fit(obj: Any) -> bool:
     """True for what autolog's handler gets from a native booster's training: a NativeTraining, a CatBoost model."""
+    from ...boosters import booster_library  # imports scikit-learn: not at autolog's import
+
     return isinstance(obj, NativeTraining) or booster_library(obj) == "catboost"
 
 
@@ -113,9 +114,14 @@ def model_to_explain(fitted: Any) -> Any:
 def fit_rows(fitted: Any, args: tuple, kwargs: dict, config: ExplainConfig) -> Rows | None:
     """The fit's validation rows; None (said once at WARNING, with the reason) when it has none to read."""
     if isinstance(fitted, NativeTraining):
-        rows, name = fitted.validation(), fitted.function
+        read, name = fitted.validation, fitted.function
     else:
-        rows, name = _catboost_eval_rows(fitted, args, kwargs), f"{type(fitted).__name__}.fit"
+        read, name = functools.partial(_catboost_eval_rows, fitted, args, kwargs), f"{type(fitted).__name__}.fit"
+    try:
+        rows = read()
+    except Exception as err:
+        logger.debug("mlflow_explain.autolog: could not read the validation set of %s.", name, exc_info=True)
+        rows = _unreadable(err)
     if not isinstance(rows, str):
         return rows
     if not config.validation.path:
@@ -147,7 +153,11 @@ def _validation_of_call(package: str, args: tuple, kwargs: dict) -> Callable[[],
         return _lightgbm_valid_rows(arguments.get("valid_sets"), arguments.get("valid_names"), arguments["train_set"])
     except Exception as err:
         logger.debug("mlflow_explain.autolog: could not find the validation set of %s.train.", package, exc_info=True)
-        return functools.partial(str, f"with a validation set that could not be read ({type(err).__name__}: {err})")
+        return functools.partial(_unreadable, err)
+
+
+def _unreadable(err: Exception) -> str:
+    return f"with a validation set that could not be read ({type(err).__name__}: {err})"
 
 
 def _xgboost_eval_rows(evals: Any) -> Rows | str:
@@ -155,6 +165,8 @@ def _xgboost_eval_rows(evals: Any) -> Rows | str:
     if not evals:
         return "without evals"
     matrix = next((data for data, name in reversed(evals) if name not in _TRAIN_SET_NAMES), evals[-1][0])
+    if isinstance(matrix, sys.modules["xgboost"].QuantileDMatrix):
+        return "with a QuantileDMatrix in evals, which keeps its rows only as histogram bins"
     stored = matrix.get_data().tocoo()
     X = np.full(stored.shape, np.nan, dtype=np.float32)  # entries not stored are XGBoost's missing values
     X[stored.row, stored.col] = stored.data
