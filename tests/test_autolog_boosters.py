@@ -16,7 +16,7 @@ import pytest
 import xgboost
 import xgboost as xgb
 from mlflow.tracking import MlflowClient
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_diabetes
 
 import mlflow_explain
 from mlflow_explain.triggers import explain as api
@@ -106,6 +106,18 @@ def test_a_native_booster_training_is_explained_as_a_classifier_on_its_validatio
     assert {f"shap_mean_abs/{name}" for name in X_val.columns} <= set(logged.data.metrics)
     summary = _summary(run.info.run_id)
     assert summary["task"]["kind"] == "binary" and summary["task"]["classes"] == [0, 1]
+
+
+def test_a_bare_catboost_regression_is_explained_as_a_regression_on_its_eval_pool(tracking_uri, explained):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    mlflow_explain.autolog(config=FAST)
+    params = {"loss_function": "RMSE", "iterations": 5, "depth": 2, "verbose": 0, "allow_writing_files": False}
+    with mlflow.start_run() as run:
+        catboost.CatBoost(params).fit(catboost.Pool(X[:300], y[:300]), eval_set=catboost.Pool(X[300:], y[300:]))
+    assert explained == ["CatBoost"]
+    assert MlflowClient().get_run(run.info.run_id).data.metrics["explain/rows_validation"] == len(X) - 300
+    summary = _summary(run.info.run_id)
+    assert summary["task"]["kind"] == "regression" and summary["feature_names"] == list(X.columns)
 
 
 ORDERS = {"explain-then-mlflow": ("E", "M"), "mlflow-then-explain": ("M", "E")}
