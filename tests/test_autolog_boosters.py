@@ -4,7 +4,6 @@ scikit-learn models' internal train calls left to the estimator path."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 
@@ -16,15 +15,16 @@ import pytest
 import xgboost
 import xgboost as xgb
 from mlflow.tracking import MlflowClient
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.datasets import load_diabetes
 
 import mlflow_explain
-from mlflow_explain.triggers import explain as api
 from mlflow_explain.triggers.autolog import boosters as autolog_boosters
 
-autolog_module = importlib.import_module(
-    "mlflow_explain.triggers.autolog.autolog"
-)  # the package's autolog name is the function
+from . import test_autolog
+
+# Fixtures shared with test_autolog: breast-cancer rows, the models autolog explains, MLflow's model logging made quick.
+labelled, explained = test_autolog.labelled, test_autolog.explained
+quick_model_logging = test_autolog.quick_model_logging
 
 FAST = {
     "permutation": {"n_repeats": 2},
@@ -33,38 +33,6 @@ FAST = {
 }
 XGB_PARAMS = {"objective": "binary:logistic", "max_depth": 2, "nthread": 1}
 LGB_PARAMS = {"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1}
-
-
-@pytest.fixture
-def labelled():
-    """Binary classification: eight columns of the breast-cancer data, training and validation rows."""
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    X = X.iloc[:, :8]
-    return X.iloc[:300], y.iloc[:300], X.iloc[300:420], y.iloc[300:420]
-
-
-@pytest.fixture
-def explained(monkeypatch):
-    """Records every model autolog explains, and switches every autolog off afterwards."""
-    calls = []
-    real_explain = api.explain
-
-    def counting_explain(model, X, y, **kwargs):
-        calls.append(type(model).__name__)
-        return real_explain(model, X, y, **kwargs)
-
-    monkeypatch.setattr(api, "explain", counting_explain)
-    monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
-    yield calls
-    mlflow_explain.autolog(disable=True)
-    for flavor in (mlflow.xgboost, mlflow.lightgbm):
-        flavor.autolog(disable=True)
-
-
-@pytest.fixture
-def quick_model_logging(monkeypatch):
-    """MLflow logs models without its requirement-inference subprocess (seconds per model, not under test here)."""
-    monkeypatch.setattr("mlflow.utils.environment._infer_requirements", lambda *args, **kwargs: [])
 
 
 def _train_xgboost(X_train, y_train, X_val, y_val):
