@@ -115,6 +115,30 @@ class ShapConfig(_Section):
         expects=_SECONDS,
         gt=0,
     )
+    n_jobs: int = _option(
+        -1,
+        "worker processes for TreeSHAP of scikit-learn tree ensembles, which shap computes on one core "
+        "(-1: all cores; the same values as one)",
+    )
+
+
+class BudgetConfig(_Section):
+    """``budget``: one time budget for the whole tabular explanation, planned before the work starts."""
+
+    autolog_s: float | None = _option(
+        60.0,
+        "seconds the explanation autolog runs after each fit may take (probes, permutation importance, SHAP): "
+        "planned from timed probes, then fewer SHAP rows, permutation rows and repeats; null: no budget",
+        expects=_SECONDS,
+        gt=0,
+    )
+    explain_s: float | None = _option(
+        None,
+        "the same budget for explain(), the CLI and the evaluator; null: none (permutation.budget_s and "
+        "shap.budget_s still apply)",
+        expects=_SECONDS,
+        gt=0,
+    )
 
 
 ImageMethod = Literal["gradcam", "integrated_gradients"]  # a new method: its name here and its file in methods/
@@ -249,6 +273,30 @@ class ServingConfig(_Section):
     )
 
 
+class DiagnosticsConfig(_Section):
+    """``diagnostics``: the findings computed after the methods (summary.json and the report)."""
+
+    leakage: bool = _option(
+        True,
+        "look for target leakage: small decision trees on the top features' clusters, scored out of fold "
+        "(about ten small fits on the validation rows)",
+    )
+
+
+class SweepsConfig(_Section):
+    """``sweeps``: what autolog explains in nested runs (Optuna or Hyperopt trials, ``start_run(nested=True)``)."""
+
+    nested: Literal["light", "full", "none"] = _option(
+        "light",
+        "fits in a nested run: light (permutation importance only, on at most nested_max_rows validation rows; "
+        "no SHAP, leakage check or drift: cheap, and the same rows in every trial), full (explained as any run), "
+        "none (not explained)",
+    )
+    nested_max_rows: int = _option(
+        300, "validation rows of a light explanation at most (a seeded sample: validation.random_state)", gt=0
+    )
+
+
 def _is_section(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, _Section)
 
@@ -263,6 +311,7 @@ class ExplainConfig(_Section):
     validation: ValidationConfig = _section(ValidationConfig, "the validation rows the methods run on")
     permutation: PermutationConfig = _section(PermutationConfig, "permutation importance")
     shap: ShapConfig = _section(ShapConfig, "SHAP values and their plots")
+    budget: BudgetConfig = _section(BudgetConfig, "the time budget of a whole tabular explanation")
     gradcam: GradcamConfig = _section(
         GradcamConfig, "attributions of PyTorch image classifiers (mlflow_explain.explain_images)"
     )
@@ -272,11 +321,15 @@ class ExplainConfig(_Section):
     torch: TorchConfig = _section(TorchConfig, "PyTorch modules on tabular rows: their task, outputs and device")
     logging: LoggingConfig = _section(LoggingConfig, "what is written into the MLflow run")
     compare: CompareConfig = _section(CompareConfig, "explanation drift against a baseline run")
+    diagnostics: DiagnosticsConfig = _section(DiagnosticsConfig, "findings: target leakage, noise, disagreement")
     evaluate: EvaluateConfig = _section(EvaluateConfig, "the mlflow.models.evaluate plugin")
     spark: SparkConfig = _section(
         SparkConfig, "the Spark engine: mlflow_explain.spark.explain and `mlflow-explain explain --spark`"
     )
     serving: ServingConfig = _section(ServingConfig, "explanations at serving time (mlflow_explain.log_explainer)")
+    sweeps: SweepsConfig = _section(
+        SweepsConfig, "autolog in nested runs: each trial of a sweep explained light, in full, or not at all"
+    )
     on_error: Literal["warn", "raise"] = _option(
         "warn", "warn: a failing method is recorded and the rest is kept; raise: re-raise"
     )

@@ -21,9 +21,10 @@ class ValidationData:
     """Rows the model is explained on, in the layout the model expects."""
 
     X: pd.DataFrame | np.ndarray
-    y: np.ndarray
+    y: np.ndarray  # (n_rows,), or (n_rows, n_outputs) for a multi-output regressor
     sample_weight: np.ndarray | None
     feature_names: list[str]
+    target_names: list[str] | None = None  # the outputs' names of a 2-D target (its frame's columns, else y0, y1...)
     row_ids: np.ndarray | None = None  # position of each row in the X passed in (None: the rows are all of it)
     index_labels: np.ndarray | None = None  # each row's index label, when the X passed in was a DataFrame
     n_rows_passed: int | None = None  # rows of the X passed in, before validation.max_rows (None: n_rows)
@@ -98,8 +99,10 @@ def load_validation_data(
 ) -> ValidationData:
     """Check the validation rows against the model and return them ready to explain.
 
-    ``X`` may be a DataFrame, an array, a CSV/Parquet path, or None (then ``config.path``);
-    the target is ``y`` or the column ``target`` (or ``config.target``) of ``X``.
+    ``X`` may be a pandas or polars DataFrame, an array, a CSV/Parquet path, or None (then
+    ``config.path``); the target is ``y`` or the column ``target`` (or ``config.target``) of ``X``.
+    A polars frame or series (``X``, ``y``, ``sample_weight``) is converted to pandas once, here
+    (polars categoricals become pandas categoricals).
 
     A frame's columns are matched to the model's by name: the names the model was fitted on
     (``feature_names_in_``, as LightGBM spells them too), else ``input_names`` (a logged model's
@@ -108,7 +111,8 @@ def load_validation_data(
     so any other names raise InvalidInputError.
     """
     from_file = isinstance(X if X is not None else config.path, (str, Path))
-    X = _read_if_path(X if X is not None else config.path)
+    X = from_polars(_read_if_path(X if X is not None else config.path))
+    y, sample_weight = from_polars(y), from_polars(sample_weight)
     target = target if target is not None else config.target
     if target is not None and y is None:
         X, y = _split_target(X, target)
@@ -119,6 +123,7 @@ def load_validation_data(
     if X.shape[1] == 0:
         raise InvalidInputError("The validation data has no feature columns.")
     X, names = _match_model_columns(model, X, input_names, from_file)
+    target_names = _target_names(y)
     y = _as_target(y, X.shape[0])
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).ravel()
     if weights is not None and weights.shape[0] != X.shape[0]:
@@ -128,7 +133,9 @@ def load_validation_data(
     n_passed = X.shape[0]
     kept = _capped_positions(n_passed, config)
     if kept is None:
-        return ValidationData(X=X, y=y, sample_weight=weights, feature_names=names, index_labels=labels)
+        return ValidationData(
+            X=X, y=y, sample_weight=weights, feature_names=names, target_names=target_names, index_labels=labels
+        )
     note = (
         f"Explained on a seeded sample of {len(kept)} of the {n_passed} validation rows passed "
         f"(validation.max_rows={config.max_rows})."
@@ -139,11 +146,22 @@ def load_validation_data(
         y=y[kept],
         sample_weight=None if weights is None else weights[kept],
         feature_names=names,
+        target_names=target_names,
         row_ids=kept,
         index_labels=None if labels is None else labels[kept],
         n_rows_passed=n_passed,
         notes=[note],
     )
+
+
+def from_polars(values: Any) -> Any:
+    """A polars DataFrame or Series as its pandas equivalent; anything else as it is.
+
+    Told by its type's module, so that polars is never imported here.
+    """
+    if type(values).__module__.startswith("polars") and hasattr(values, "to_pandas"):
+        return values.to_pandas()
+    return values
 
 
 def _read_if_path(X: Any) -> Any:
@@ -170,6 +188,11 @@ def _as_2d(X: Any) -> pd.DataFrame | np.ndarray:
         return X
     X = _from_tensor(X)
     if isinstance(X, pd.Series):
+        if pd.api.types.infer_dtype(X, skipna=True) == "string":
+            raise InvalidInputError(
+                "X is a single column of text (a Series of strings): text pipelines (a vectorizer then a model) "
+                "are not supported yet; explain a model fitted on a table of numeric or categorical columns."
+            )
         raise InvalidInputError("X is a single Series (1-D); pass a DataFrame, e.g. X.to_frame(), for one feature.")
     try:
         array = np.asarray(X)
@@ -284,14 +307,22 @@ def _as_target(y: Any, n_rows: int) -> np.ndarray:
     y = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(_from_tensor(y))
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
-    if y.ndim != 1:
-        raise InvalidInputError(f"The target must be one column, got shape {y.shape}.")
+    if y.ndim > 2:
+        raise InvalidInputError(f"The target must be one column, or one per output (2-D), got shape {y.shape}.")
     if y.shape[0] != n_rows:
         raise InvalidInputError(f"The target has {y.shape[0]} values but the validation data has {n_rows} rows.")
     missing = int(pd.isna(y).sum())
     if missing:
         raise InvalidInputError(f"The target has {missing} missing (NaN) value(s); drop those rows before explaining.")
     return y
+
+
+def _target_names(y: Any) -> list[str] | None:
+    """The output names of a 2-D target: a frame's columns, else y0, y1, ...; None for a single column."""
+    shape = np.shape(y)
+    if len(shape) != 2 or shape[1] == 1:
+        return None
+    return [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else [f"y{k}" for k in range(shape[1])]
 
 
 def _capped_positions(n_rows: int, config: ValidationConfig) -> np.ndarray | None:

@@ -132,8 +132,11 @@ def model_details(model: Any) -> dict | None:
     return getattr(model, "details", None) if isinstance(model, PredictOnly) else None
 
 
-def detect_task(model: Any, y: np.ndarray) -> Task:
+def detect_task(model: Any, y: np.ndarray, target_names: list[str] | None = None) -> Task:
     """Regression, binary or multiclass, from the model and the target; checks the target fits it.
+
+    A 2-D target (n_rows, n_outputs) makes a multi-output regression whose outputs are named
+    ``target_names`` (else y0, y1, ...); a classifier of such a target is not supported.
 
     A classifier by scikit-learn's tags, or a model with ``classes_`` that is not a regressor, is a
     classification of its classes (else of the labels in ``y``); anything else is a regression, whose
@@ -141,7 +144,16 @@ def detect_task(model: Any, y: np.ndarray) -> Task:
     takes it for a classifier when it has ``predict_proba`` or ``classes_``.
     """
     classes = getattr(model, "classes_", None)
-    if is_classifier(model) or (classes is not None and not is_regressor(model)):
+    classifier = is_classifier(model) or (classes is not None and not is_regressor(model))
+    if np.ndim(y) == 2:
+        if classifier:
+            raise InvalidInputError(
+                f"The target has {np.shape(y)[1]} columns: multi-output classifiers are not supported yet; "
+                "explain one classifier per target column."
+            )
+        _check_numeric_target(np.asarray(y).ravel())
+        return Task("regression", outputs=tuple(target_names or (f"y{k}" for k in range(np.shape(y)[1]))))
+    if classifier:
         if classes is None:
             classes = np.unique(y)
         classes = np.asarray(classes)
@@ -153,16 +165,21 @@ def detect_task(model: Any, y: np.ndarray) -> Task:
                 f"its classes are {classes.tolist()}."
             )
         return Task("binary" if len(classes) == 2 else "multiclass", tuple(classes.tolist()))
-    if not np.issubdtype(np.asarray(y).dtype, np.number) and not _all_numeric(y):
-        example = next(v for v in np.asarray(y).tolist() if not _is_number(v))
-        raise InvalidInputError(f"The target of a regressor must be numeric, but it holds {example!r}.")
+    _check_numeric_target(y)
     return Task("regression")
 
 
+def _check_numeric_target(y: np.ndarray) -> None:
+    if not np.issubdtype(np.asarray(y).dtype, np.number) and not _all_numeric(y):
+        example = next(v for v in np.asarray(y).tolist() if not _is_number(v))
+        raise InvalidInputError(f"The target of a regressor must be numeric, but it holds {example!r}.")
+
+
 def output_names(task: Task) -> list[str]:
-    """One name per model output: 'prediction', or the classes' names (their labels as text, unless named)."""
+    """One name per model output: 'prediction' (each output's name for a multi-output regressor), or the classes'
+    names (their labels as text, unless named)."""
     if not task.is_classification:
-        return ["prediction"]
+        return list(task.outputs) or ["prediction"]
     return [str(c) for c in (task.class_names or task.classes)]
 
 
@@ -181,8 +198,8 @@ def model_outputs(model: Any, X: Any, task: Task, space: str) -> np.ndarray:
     Binary margins come from the library as one column (the positive class); they are returned
     as two columns (-m, m) so every classifier has one output per class.
     """
-    if space == "prediction":
-        return np.asarray(response(model, X, "predict"), dtype=float).reshape(-1, 1)
+    if space == "prediction":  # one column per output of a multi-output regressor
+        return np.asarray(response(model, X, "predict"), dtype=float).reshape(X.shape[0], -1)
     if space == "probability":
         return np.asarray(response(model, X, "predict_proba"), dtype=float)
     margin = np.asarray(_margin(model, X), dtype=float)

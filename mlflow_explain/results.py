@@ -21,11 +21,14 @@ class Task:
 
     ``class_names`` (one per class, in the same order) are what the user calls the classes when
     the labels are codes (``class_names=`` of ``explain``); empty when the labels name themselves.
+    ``outputs`` names the outputs of a multi-output regressor (a 2-D target), in column order;
+    empty for a single output.
     """
 
     kind: TaskKind
     classes: tuple = ()
     class_names: tuple = ()
+    outputs: tuple = ()
 
     @property
     def is_classification(self) -> bool:
@@ -240,14 +243,15 @@ class ShapResult(TabularResult):
         return self.feature_names
 
     def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
-        """Mean |SHAP| over all outputs (``all``: the positive class alone for a binary task), and per class."""
+        """Mean |SHAP| over all outputs (``all``: the positive class alone for a binary task), and per class or
+        per output of a multi-output regressor."""
         mean_abs = self.mean_abs()
         scale = max(float(np.abs(self.base_values).max(initial=0.0)), float(mean_abs.max(initial=0.0)), 1.0)
         if task.kind == "binary":  # the two outputs mirror each other: the positive class says it all
             blocks = [("all", self.feature_names, denoised(mean_abs[:, -1], scale), None)]
         else:
             blocks = [("all", self.feature_names, denoised(mean_abs.mean(axis=1), scale), None)]
-        if task.kind == "multiclass":
+        if task.kind == "multiclass" or task.outputs:  # per class, or per output of a multi-output regressor
             for k, output in enumerate(self.output_names):
                 blocks.append((output, self.feature_names, denoised(mean_abs[:, k], scale), None))
         return blocks

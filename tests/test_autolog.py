@@ -73,13 +73,13 @@ def labelled():
 def explained(monkeypatch):
     """Records every model autolog explains, and switches every autolog off afterwards."""
     calls = []
-    real_explain = api.explain
+    real_explain = api.explain_logged
 
     def counting_explain(model, X, y, **kwargs):
         calls.append(type(model).__name__)
         return real_explain(model, X, y, **kwargs)
 
-    monkeypatch.setattr(api, "explain", counting_explain)
+    monkeypatch.setattr(api, "explain_logged", counting_explain)
     monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
     yield calls
     mlflow_explain.autolog(disable=True)
@@ -202,8 +202,28 @@ def test_side_fits_are_left_alone_inside_and_outside_a_run(tracking_uri, labelle
                 side_fit(X_train, y_train)
                 assert explained == [], f"{name} inside a run"
     assert "mlflow_explain.status" not in _run(run.info.run_id).data.tags and len(_runs()) == 1
-    said = [record.message for record in caplog.records if "only classifiers and regressors" in record.message]
-    assert len(said) == 1, "why such fits are skipped is said once"
+    said = [record for record in caplog.records if "is not explained" in record.message]
+    assert {record.levelname for record in said} == {"WARNING"}
+    reasons = [record.args[1] for record in said]
+    assert len(reasons) == len(set(reasons)), "each reason is said once, though every side fit ran twice"
+    assert {"fitted without a target", "a transformer, not a classifier or regressor"} <= set(reasons)
+    assert any("refit=False" in reason for reason in reasons) and any("clusterer" in reason for reason in reasons)
+
+
+def test_a_skipped_fit_is_said_at_warning_with_its_reason_once(tracking_uri, labelled, explained, caplog):
+    X_train, y_train, X_val, y_val = labelled
+    mlflow_explain.autolog(validation_data=(X_val, y_val), config=NO_SHAP)
+    with caplog.at_level(logging.WARNING, logger="mlflow_explain"):
+        for _ in range(3):
+            KMeans(n_clusters=2, n_init=1, random_state=0).fit(X_train, y_train)
+    said = [record.getMessage() for record in caplog.records]
+    assert said == [
+        "mlflow_explain.autolog: KMeans.fit is not explained (a clusterer, not a classifier or regressor): only "
+        "classifiers and regressors fitted with a target are (a search's best estimator); transformers, clusterers, "
+        "outlier detectors, fits without a target, partial_fit and searches with refit=False are left alone. "
+        "Said once for this reason."
+    ]
+    assert explained == []
 
 
 def test_worker_thread_fits_of_a_model_never_trigger(tracking_uri, explained):

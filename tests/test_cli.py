@@ -132,6 +132,30 @@ def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "permutation, exit_code, line",
+    [
+        ("false", 1, "Error: the explanation failed: shap: "),
+        ("true", 0, "Warning: the explanation is partial: shap: "),
+    ],
+)
+def test_a_failed_explanation_exits_1_and_a_partial_one_0_each_with_one_line(
+    logged_model, permutation, exit_code, line
+):
+    model_uri, run_id, data = logged_model
+    arguments = ["--target", "progression", "--set", "shap.algorithm=linear", "--set", "permutation.n_repeats=2"]
+    result = CliRunner().invoke(
+        main,
+        ["explain", "--model-uri", model_uri, "--data", str(data), "--set", f"permutation.enabled={permutation}"]
+        + arguments,
+    )
+    assert result.exit_code == exit_code, result.output
+    said = result.stderr.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith(line) and "is not a linear model" in said[0], result.stderr
+    expected = "failed" if exit_code else "partial"
+    assert MlflowClient().get_run(run_id).data.tags["mlflow_explain.status"] == expected
+
+
 def test_missing_data_file_exits_2(logged_model, tmp_path):
     model_uri, _, _ = logged_model
     result = CliRunner().invoke(

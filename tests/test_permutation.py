@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.inspection import permutation_importance as sklearn_permutation_importance
 from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -85,6 +91,23 @@ def test_small_memory_budget_gives_same_result_in_more_calls():
     assert large.n_predict_calls == 1
     assert small.n_predict_calls > 10
     np.testing.assert_array_equal(large.importances["r2"], small.importances["r2"])
+
+
+@pytest.mark.parametrize("task", ["regressor", "classifier"])
+def test_hist_gradient_boosting_in_several_batches_equals_sklearn(task):
+    if task == "regressor":
+        X, y = load_diabetes(return_X_y=True, as_frame=True)
+        model = HistGradientBoostingRegressor(max_iter=20, random_state=0)
+    else:
+        X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+        model = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    model.fit(X, y)
+    budget_mb = 6 * X.to_numpy().nbytes / 2**20  # three copies (and the model's working memory) per call
+    ours = permutation_importance(model, X, y.to_numpy(), n_repeats=3, random_state=4, memory_budget_mb=budget_mb)
+    theirs = _sklearn(model, X, y.to_numpy(), n_repeats=3, random_state=4)
+    _assert_same(ours, theirs, [(ours.primary_scorer, "default")])
+    assert ours.copies_per_call == 3 and ours.n_predict_calls == -(-(1 + X.shape[1] * 3) // 3)
+    assert np.abs(ours.importances[ours.primary_scorer]).max() > 0.01  # the model does use its features
 
 
 def test_parallel_workers_give_identical_results(monkeypatch):

@@ -1,10 +1,11 @@
-"""Time budgets per method (``permutation.budget_s``, ``shap.budget_s``), without MLflow.
+"""Time budgets, without MLflow: per method (``permutation.budget_s``, ``shap.budget_s``) and of a
+whole explanation (``budget.explain_s``; autolog's ``budget.autolog_s``), split between the methods.
 
 The cost of a method is estimated from one timed small piece of its work (a predict call on a
-few rows for permutation importance; SHAP values of a few rows), extrapolated to the full job.
-When the estimate is over the budget, the method gets fewer rows (then, for permutation
-importance, fewer repeats) and the decision is returned as a sentence for the log,
-``explanation.warnings`` and summary.json.
+few rows for permutation importance; building the SHAP explainer, then the SHAP values of a few
+rows), extrapolated to the full job. When the estimate is over the budget, the method gets fewer
+rows (then, for permutation importance, fewer repeats) and the decision is returned as a sentence
+for the log, ``explanation.warnings``, summary.json and the report.
 """
 
 from __future__ import annotations
@@ -19,23 +20,35 @@ import numpy as np
 
 from ..data import take_rows
 
-PROBE_ROWS_PERMUTATION = 256
+PROBE_ROWS_PERMUTATION = 2048  # fewer rows time mostly the predict call's fixed cost, not the cost per row
 PROBE_ROWS_SHAP = 16
+OTHER_WORK = 0.1  # of an explanation's budget (budget.explain_s) left to the diagnostics, figures and logging
 MIN_ROWS = 100  # fewer rows than this make the estimates too noisy; repeats are cut instead
+PLANNED_MIN_ROWS = 10  # under an explanation's budget the budget comes first: down to this many rows
+PROBE_S = 0.5  # the SHAP probe stops adding rows once it has taken this long (a deep forest: a second per row)
 
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Rows and repeats a method may use, the estimated seconds they take, and why they were cut (or None)."""
+    """Rows and repeats a method may use, the estimated seconds they take, why they were cut (or None),
+    and the seconds allowed."""
 
     rows: int
     repeats: int
     estimated_s: float
     message: str | None = None
+    budget_s: float = math.inf
 
 
 def permutation_limits(
-    seconds_per_row: float, n_rows: int, rows: int, n_units: int, n_repeats: int, budget_s: float
+    seconds_per_row: float,
+    n_rows: int,
+    rows: int,
+    n_units: int,
+    n_repeats: int,
+    budget_s: float,
+    budget_name: str | None = None,
+    min_rows: int = MIN_ROWS,
 ) -> Limits:
     """Rows per repeat and repeats of permutation importance that fit ``budget_s``.
 
@@ -52,6 +65,10 @@ def permutation_limits(
         Features (or feature groups) permuted, and repeats as configured.
     budget_s : float
         Seconds allowed.
+    budget_name : str, default=None
+        The budget as the message names it; default ``budget_s=<budget_s>``.
+    min_rows : int, default=MIN_ROWS
+        Fewest rows per repeat before repeats are cut.
 
     Returns
     -------
@@ -63,9 +80,9 @@ def permutation_limits(
 
     wanted = cost(rows, n_repeats)
     if wanted <= budget_s:
-        return Limits(rows, n_repeats, wanted)
+        return Limits(rows, n_repeats, wanted, budget_s=budget_s)
     per_copy = max(budget_s / seconds_per_row - n_rows, 0.0) / max(n_units, 1)
-    floor_rows = min(MIN_ROWS, rows)
+    floor_rows = min(min_rows, rows)
     new_rows = min(rows, int(per_copy / n_repeats))
     new_repeats = n_repeats
     if new_rows < floor_rows:
@@ -74,26 +91,67 @@ def permutation_limits(
     estimated = cost(new_rows, new_repeats)
     message = (
         f"permutation: the estimated {wanted:.0f} s for {rows} rows x {n_repeats} repeats x {n_units} features "
-        f"is over budget_s={budget_s:g}; using {new_rows} rows x {new_repeats} repeats "
+        f"is over {budget_name or f'budget_s={budget_s:g}'}; using {new_rows} rows x {new_repeats} repeats "
         f"(estimated {estimated:.0f} s)."
     )
     if estimated > budget_s:
         message += " That is still over the budget: the fewest rows and repeats that give an estimate at all."
-    return Limits(new_rows, new_repeats, estimated, message)
+    return Limits(new_rows, new_repeats, estimated, message, budget_s)
 
 
-def shap_limits(seconds_per_row: float, rows: int, budget_s: float) -> Limits:
-    """Rows of SHAP values that fit ``budget_s`` (at least ``MIN_ROWS``, or all of them when fewer)."""
-    wanted = seconds_per_row * rows
+def shap_limits(
+    seconds_per_row: float,
+    rows: int,
+    budget_s: float,
+    fixed_s: float = 0.0,
+    budget_name: str | None = None,
+    min_rows: int = MIN_ROWS,
+) -> Limits:
+    """Rows of SHAP values that fit ``budget_s`` (at least ``min_rows``, or all of them when fewer).
+
+    The cost is ``fixed_s`` (building the explainer) plus ``seconds_per_row`` per row explained;
+    ``budget_name`` names the budget in the message (default ``budget_s=<budget_s>``).
+    """
+    wanted = fixed_s + seconds_per_row * rows
     if wanted <= budget_s:
-        return Limits(rows, 1, wanted)
-    new_rows = min(rows, max(int(budget_s / seconds_per_row), MIN_ROWS))
-    estimated = seconds_per_row * new_rows
+        return Limits(rows, 1, wanted, budget_s=budget_s)
+    new_rows = min(rows, max(int((budget_s - fixed_s) / seconds_per_row), min_rows))
+    estimated = fixed_s + seconds_per_row * new_rows
     message = (
-        f"shap: the estimated {wanted:.0f} s for {rows} rows is over budget_s={budget_s:g}; "
+        f"shap: the estimated {wanted:.0f} s for {rows} rows is over {budget_name or f'budget_s={budget_s:g}'}; "
         f"explaining {new_rows} rows (estimated {estimated:.0f} s)."
     )
-    return Limits(new_rows, 1, estimated, message)
+    return Limits(new_rows, 1, estimated, message, budget_s)
+
+
+def shares(wanted_s: dict[str, float], total_s: float) -> dict[str, float]:
+    """The seconds of ``total_s`` each method gets: what it wants when that fits its equal share, the rest
+    split equally among the methods that want more (so a cheap method never starves an expensive one).
+
+    Parameters
+    ----------
+    wanted_s : dict of str to float
+        Estimated seconds each method takes in full.
+    total_s : float
+        Seconds to split.
+
+    Returns
+    -------
+    dict of str to float
+        The seconds of each method, in the order of ``wanted_s``.
+    """
+    given: dict[str, float] = {}
+    left, waiting = max(total_s, 0.0), sorted(wanted_s, key=wanted_s.get)
+    while waiting:
+        equal = left / len(waiting)
+        name = waiting[0]
+        if wanted_s[name] > equal:
+            given.update(dict.fromkeys(waiting, equal))
+            break
+        given[name] = wanted_s[name]
+        left -= wanted_s[name]
+        waiting.pop(0)
+    return {name: given[name] for name in wanted_s}
 
 
 def seconds_per_row(work: Callable[[Any], Any], X: Any, probe_rows: int) -> float:

@@ -57,10 +57,11 @@ _MIN_LEAF = 5
 def diagnose(explanation: Explanation, X: pd.DataFrame, y: np.ndarray | None = None) -> list[Finding]:
     """Every finding for ``explanation`` computed on validation rows ``X`` (raw columns) and their target ``y``.
 
-    Without ``y`` (or with fewer rows than folds) there is no leakage check.
+    Without ``y``, with a target of several columns (a multi-output regressor) or with fewer rows than
+    folds there is no leakage check.
     """
     importances = _importances(explanation)
-    leaks = [] if y is None else _leakage(explanation.task, importances, X, np.asarray(y))
+    leaks = [] if y is None or np.ndim(y) != 1 else _leakage(explanation.task, importances, X, np.asarray(y))
     leaked = {feature for finding in leaks for feature in finding.features}
     findings = list(leaks)
     for method, importance in importances.items():

@@ -1,8 +1,9 @@
 """SHAP values with the fastest exact explainer the model allows, reported per raw column.
 
-Tree ensembles get ``TreeExplainer`` and linear models ``LinearExplainer`` (both exact and
-fast); native boosters (``boosters.py``: ``xgb.Booster``, ``lgb.Booster``, CatBoost models) and
-LightGBM's scikit-learn models their library's own multithreaded TreeSHAP; PyTorch networks and
+Tree ensembles get ``TreeExplainer`` (scikit-learn's over every core, ``tree_chunks.py``; the
+reason states the measured time) and linear models ``LinearExplainer`` (both exact); native
+boosters (``boosters.py``: ``xgb.Booster``, ``lgb.Booster``, CatBoost models) and LightGBM's
+scikit-learn models their library's own multithreaded TreeSHAP; PyTorch networks and
 scikit-learn MLPs DeepLIFT-SHAP (``deep_shap.py``: fast and additive, the values of shap's
 ``DeepExplainer``, which approximate Shapley values). In a scikit-learn
 Pipeline whose preprocessing maps each output column to one raw column (verified, see
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import warnings
 from collections.abc import Iterator
 from functools import partial
@@ -52,6 +54,7 @@ from ..results import ShapResult, Task
 from .deep_shap import deep_shap_values, module_outputs
 from .pipeline_split import structural_problem
 from .sklearn_mlp import mlp_module, mlp_problem
+from .tree_chunks import tree_shap_values
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ def shap_values(
     random_state: int = 0,
     check_additivity: bool = True,
     background: pd.DataFrame | np.ndarray | None = None,
+    n_jobs: int = 1,
+    time_limit_s: float | None = None,
 ) -> ShapResult:
     """SHAP values of a seeded sample of rows of ``X``, one per raw feature and model output.
 
@@ -107,11 +112,17 @@ def shap_values(
         Measure the largest gap between values + base value and the model's own output.
     background : DataFrame or ndarray, default=None
         Background rows in the layout of ``X``; default a seeded sample of ``background_rows`` rows of ``X``.
+    n_jobs : int, default=1
+        Worker processes for shap's TreeSHAP of scikit-learn tree ensembles (-1: all cores); the same values.
+    time_limit_s : float, default=None
+        Seconds this call may take: shap's TreeSHAP of a scikit-learn ensemble stops at it, between
+        chunks of rows, keeping the rows done (a seeded random sample of the rows; the reason says so).
 
     Returns
     -------
     ShapResult
     """
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     rng = np.random.RandomState(random_state)
     order, drawn = _draw(rng, X.shape[0], background_rows)
     explained = np.sort(order[:max_rows])
@@ -119,7 +130,17 @@ def shap_values(
         model, X, order, explained, drawn if background is None else None, feature_names
     )
     target, to_raw, chosen = _chosen(
-        model, target, to_raw, task, algorithm, pipeline_note, len(feature_names), exact_max_features, random_state
+        model,
+        target,
+        to_raw,
+        task,
+        algorithm,
+        pipeline_note,
+        len(feature_names),
+        exact_max_features,
+        random_state,
+        n_jobs,
+        deadline,
     )
     slow = chosen.name in MODEL_AGNOSTIC
     positions = np.sort(order[:permutation_max_rows]) if slow else explained
@@ -130,6 +151,9 @@ def shap_values(
     if chosen.name != "tree":  # TreeSHAP needs no background
         background = to_raw.background(take_rows(X, drawn) if background is None else background)
     values, base, space = _explain(chosen, target, rows, background, task)
+    if isinstance(chosen, _TreeChoice) and len(chosen.done) < len(positions):  # stopped at the time limit
+        done = chosen.done
+        positions, raw_rows, rows = positions[done], take_rows(raw_rows, done), take_rows(rows, done)
     error = _additivity_error(chosen.outputs, target, rows, task, space, values, base) if check_additivity else None
     return ShapResult(
         values=to_raw.sum_back(values),
@@ -274,10 +298,12 @@ def _chosen(
     n_columns: int,
     exact_max_features: int,
     random_state: int,
+    n_jobs: int = 1,
+    deadline: float | None = None,
 ) -> tuple[Any, _RawColumns, _Choice]:
     """The explained model, its raw-column mapping and its explainer; a model-agnostic choice explains the
     whole ``model`` on its raw columns (raw values masked, never dummies)."""
-    chosen = _choose(target, task, algorithm, note, random_state)
+    chosen = _choose(target, task, algorithm, note, random_state, n_jobs, deadline)
     if chosen.name != _MODEL_AGNOSTIC:
         return target, to_raw, chosen
     return (
@@ -290,7 +316,15 @@ def _chosen(
 _MODEL_AGNOSTIC = "model-agnostic"  # what _choose returns when no exact explainer fits: see _model_agnostic
 
 
-def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_state: int) -> _Choice:
+def _choose(
+    model: Any,
+    task: Task,
+    algorithm: str,
+    pipeline_note: str,
+    random_state: int,
+    n_jobs: int = 1,
+    deadline: float | None = None,
+) -> _Choice:
     """The explainer of ``model``, or a model-agnostic choice (``_MODEL_AGNOSTIC``) whose reason says why."""
     kind = model_name(model)
     if pipeline_note and not pipeline_note.startswith("final step"):
@@ -316,19 +350,20 @@ def _choose(model: Any, task: Task, algorithm: str, pipeline_note: str, random_s
             f"{kind} is a LightGBM tree ensemble: its own exact TreeSHAP "
             f"(predict(pred_contrib=True), which shap's TreeExplainer calls too){suffix}",
         )
+    categories = _native_categories_problem(model)
+    if categories and algorithm == "auto":
+        return _Choice(_MODEL_AGNOSTIC, None, categories + suffix)
     # Linear before tree: a linear model is no tree ensemble, and trying TreeExplainer on it costs more than SHAP.
     linear_problem = _linear_problem(model) if algorithm in ("auto", "linear") else None
     if algorithm == "linear" or (algorithm == "auto" and linear_problem is None):
         if linear_problem:
             raise ValueError(f"shap.algorithm is 'linear' but {linear_problem}")
-        return _Choice("linear", _linear, f"{kind} is a linear model: LinearExplainer is exact and fast{suffix}")
+        return _Choice("linear", _linear, f"{kind} is a linear model: LinearExplainer (exact){suffix}")
     explainer, tree_problem = _tree_explainer(model) if algorithm in ("auto", "tree") else (None, None)
     if algorithm == "tree" or (algorithm == "auto" and tree_problem is None):
         if tree_problem:
             raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {tree_problem}")
-        return _Choice(
-            "tree", partial(_tree, explainer), f"{kind} is a tree ensemble: TreeExplainer is exact and fast{suffix}"
-        )
+        return _TreeChoice(explainer, f"{kind} is a tree ensemble", suffix, n_jobs, deadline)
     why = (
         f"shap.algorithm is {algorithm!r}"
         if algorithm in MODEL_AGNOSTIC
@@ -436,10 +471,29 @@ def _network_outputs(module: Any, model: Any, rows: Any, task: Task, space: str)
 
 def _tree_explainer(model: Any) -> tuple[shap.TreeExplainer | None, str | None]:
     """shap's TreeExplainer of the model (its trees converted once, then reused), or why there is none."""
+    categories = _native_categories_problem(model)
+    if categories:
+        return None, categories
     try:
         return shap.TreeExplainer(model), None
     except Exception as err:  # shap raises several types for unsupported models
         return None, str(err).split("\n")[0][:200] or type(err).__name__
+
+
+def _native_categories_problem(model: Any) -> str | None:
+    """Why a HistGradientBoosting model with native categorical splits has no TreeExplainer, or None.
+
+    shap's TreeExplainer converts such a model's trees with their numeric thresholds only (its
+    categorical bitsets are not read), and takes no category columns: its values would not be the
+    model's. Each raw column is masked model-agnostically instead, categories as the model reads them.
+    """
+    categorical = getattr(model, "is_categorical_", None)
+    if categorical is None or not np.any(categorical):
+        return None
+    return (
+        f"{model_name(model)} splits on {int(np.sum(categorical))} native categorical column(s) "
+        "(categorical_features), which shap's TreeExplainer does not read"
+    )
 
 
 def _linear_problem(model: Any) -> str | None:
@@ -454,13 +508,28 @@ def _linear_problem(model: Any) -> str | None:
     return None
 
 
-def _tree(
-    explainer: shap.TreeExplainer, model: Any, rows: Any, background: Any, task: Task
-) -> tuple[np.ndarray, np.ndarray, str]:
-    values = explainer.shap_values(rows, check_additivity=False)
-    probability = task.is_classification and explainer.model.tree_output == "probability"
-    space = "prediction" if not task.is_classification else ("probability" if probability else "margin")
-    return _as_3d(values), np.atleast_1d(explainer.expected_value), space
+class _TreeChoice(_Choice):
+    """shap's TreeExplainer, chunked over ``n_jobs`` processes until ``deadline`` (a ``time.perf_counter()``
+    value, or None); once explained, ``reason`` states the time taken and ``done`` the positions of the
+    rows explained (all of them unless the deadline stopped the work)."""
+
+    def __init__(self, explainer: shap.TreeExplainer, subject: str, suffix: str, n_jobs: int, deadline: float | None):
+        self.explainer, self.subject, self.suffix, self.n_jobs, self.deadline = (
+            explainer,
+            subject,
+            suffix,
+            n_jobs,
+            deadline,
+        )
+        self.done: np.ndarray | None = None
+        super().__init__("tree", self._explain, f"{subject}: TreeExplainer (exact){suffix}")
+
+    def _explain(self, model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:
+        values, self.done, timing = tree_shap_values(self.explainer, rows, self.n_jobs, self.deadline)
+        self.reason = f"{self.subject}: TreeExplainer (exact), {timing}{self.suffix}"
+        probability = task.is_classification and self.explainer.model.tree_output == "probability"
+        space = "prediction" if not task.is_classification else ("probability" if probability else "margin")
+        return _as_3d(values), np.atleast_1d(self.explainer.expected_value), space
 
 
 def _lightgbm_tree(model: Any, rows: Any, background: Any, task: Task) -> tuple[np.ndarray, np.ndarray, str]:

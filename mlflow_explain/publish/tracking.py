@@ -31,6 +31,7 @@ DRIFT_TAG = "mlflow_explain.drift"
 ERROR_FILE = "error.txt"
 VERSION_TAG = "mlflow_explain.version"
 COUNT_TAG = "mlflow_explain.explanations"  # how many explanations the run has had
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run: its parent's id
 HISTORY = "history"  # the folder under the artifact folder holding the earlier explanations
 _BATCH = 1000  # MLflow's limit of entities per log_batch call
 
@@ -250,6 +251,13 @@ def report_hint(run_id: str, artifact_dir: str = "explain") -> str:
 def artifact_root(run_id: str) -> str:
     """The artifact URI of run ``run_id``."""
     return _run_info(run_id).artifact_uri.rstrip("/")
+
+
+def parent_run_id(run_id: str) -> str | None:
+    """The id of the run that run ``run_id`` is nested in (``start_run(nested=True)``, a sweep's trial), or None."""
+    active = mlflow.active_run()
+    run = active if active is not None and active.info.run_id == run_id else MlflowClient().get_run(run_id)
+    return run.data.tags.get(PARENT_TAG)
 
 
 def _run_info(run_id: str) -> Any:

@@ -30,7 +30,7 @@ from mlflow.types.schema import AnyType
 from .._version import __version__
 from ..boosters import booster_estimator, booster_library
 from ..config import ConfigSource, load_config
-from ..data import column_names, read_table, take_rows
+from ..data import column_names, from_polars, read_table, take_rows
 from ..errors import InvalidInputError
 from ..methods.shap import RowExplainer, row_explainer
 from ..models import as_estimator, check_model, detect_task, split_pipeline
@@ -244,7 +244,8 @@ def _version(distribution: str) -> str | None:
 
 
 def _read_rows(background: Any) -> pd.DataFrame | np.ndarray | None:
-    """The background rows as a frame (index dropped) or an array; a file is read."""
+    """The background rows as a frame (index dropped) or an array; a file is read, a polars frame converted."""
+    background = from_polars(background)
     if background is None:
         return None
     if isinstance(background, (str, Path)):

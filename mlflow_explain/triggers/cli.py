@@ -1,7 +1,10 @@
 """The ``mlflow-explain`` command line (click, like mlflow's own CLI).
 
-Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem); ``sync`` exits
-with 1 when some spooled explanation could not be uploaded (it stays spooled). MLflow and the engine
+Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem). ``explain`` exits
+with 1 when the explanation failed (status ``failed``: no method gave a result; one line on stderr
+names what failed) and with 0 when it is ``partial`` (some methods failed, the others' results are
+logged; one ``Warning:`` line on stderr names the failures). ``sync`` exits with 1 when some spooled
+explanation could not be uploaded (it stays spooled). MLflow and the engine
 are imported inside the commands that use them, so ``--help`` and ``config`` start at once.
 """
 
@@ -150,7 +153,11 @@ def explain_command(
     if config.logging.report and "logging" not in explanation.errors:
         click.echo(tracking.report_hint(target_run, config.logging.artifact_dir))
     if explanation.status != "ok":
-        click.echo("; ".join(f"{step}: {message}" for step, message in explanation.errors.items()), err=True)
+        failures = " ".join("; ".join(f"{step}: {message}" for step, message in explanation.errors.items()).split())
+        if explanation.status == "failed":
+            click.echo(f"Error: the explanation failed: {failures}", err=True)
+            sys.exit(1)
+        click.echo(f"Warning: the explanation is partial: {failures}", err=True)
 
 
 @main.command("compare", help="Compare the explanations of runs across experiments and log a comparison run.")

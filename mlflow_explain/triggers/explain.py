@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -39,10 +40,11 @@ def explain(
         module taking a float tensor (n, features), its task read from its outputs and the target
         (the ``torch`` config section); any other object that only predicts (``predict``, and
         ``predict_proba`` for a classifier) is explained model-agnostically (see ``models.as_estimator``).
-    X : DataFrame, array, tensor, or path to a CSV/Parquet file, default=None
+    X : pandas or polars DataFrame, array, tensor, or path to a CSV/Parquet file, default=None
         Validation rows; None reads ``validation.path`` from the config.
     y : array-like or tensor, default=None
-        Targets; or name the target column of ``X`` with ``target``.
+        Targets, 2-D (rows x outputs) for a multi-output regressor; or name the target column of ``X``
+        with ``target``.
     target : str, default=None
         Name of the target column inside ``X`` (default ``validation.target``).
     sample_weight : array-like, default=None
@@ -88,12 +90,14 @@ def explain_logged(
     run_id: str | None = None,
     input_names: list[str] | None = None,
     class_names: ClassNames = None,
+    notes: Sequence[str] = (),
 ) -> tuple[Explanation, list[str]]:
     """``explain()``, also returning the paths of the files it logged (relative to ``logging.artifact_dir``).
 
     Parameters and errors are those of ``explain()``, and ``input_names``: the model's input columns in
-    order when the model does not record them itself (a logged model's signature). The list is empty
-    when nothing reached MLflow.
+    order when the model does not record them itself (a logged model's signature), and ``notes``: sentences
+    on what the caller decided (autolog's light explanation of a sweep's trial), kept in ``summary.json``'s
+    warnings. The list is empty when nothing reached MLflow.
     """
     started = time.perf_counter()
     cfg = load_config(config)
@@ -103,8 +107,9 @@ def explain_logged(
     data = load_validation_data(
         model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
     )
+    data.notes[:0] = notes
     model = _adapted(model, data, cfg)
-    task = with_class_names(detect_task(model, data.y), class_names)
+    task = with_class_names(detect_task(model, data.y, data.target_names), class_names)
     request = TabularRequest(model=model, config=cfg, data=data, task=task)
     also_log = ("serving", partial(_log_explainer, model, data.X, cfg)) if cfg.serving.log_explainer else None
     return explain_with(TabularEngine(), request, run_id, started, also_log)

@@ -29,15 +29,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
 from ...config import ConfigSource, ExplainConfig, load_config
 from ...publish import tracking
-from . import boosters, lightning, patch, rules
-from .rows import Rows, ValidationRows, evaluation_rows
+from . import boosters, lightning, patch, rules, sweeps
+from .rows import Rows, ValidationRows, as_rows, evaluation_rows
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ class _State:
     rows: ValidationRows = dataclasses.field(default_factory=ValidationRows)
     class_names: Any = None
     warned_no_data: bool = False
-    said_skipped: bool = False
+    said_nested_none: bool = False
+    skips_said: set[str] = dataclasses.field(default_factory=set)  # the reasons a fit was not explained, said once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +58,10 @@ class _FitKind:
 
     skip_reason: Callable[[Any, tuple, dict], str | None]  # before fit, from the estimator and fit's arguments
     model_to_explain: Callable[[Any], Any | None]  # after fit; None when there is nothing to explain (it says why)
+    explained_ones: str  # what fits of this kind are explained, said beside the reason a fit is not
     fit_rows: Callable[[Any, tuple, dict, ExplainConfig], Rows | None]  # the validation rows passed to fit
-    explain: Callable[[Any, Rows, ExplainConfig, str], Any]  # the model on the rows, into a run
+    explain: Callable[[Any, Rows, ExplainConfig, str, tuple[str, ...]], Any]  # the model on the rows, into a run,
+    # with notes for summary.json
 
 
 _state = _State()
@@ -66,7 +69,11 @@ _local = threading.local()  # depth: wrapped fits running on this thread
 
 
 def autolog(
-    validation_data: tuple | None = None, config: ConfigSource = None, disable: bool = False, class_names: Any = None
+    validation_data: tuple | None = None,
+    config: ConfigSource = None,
+    disable: bool = False,
+    class_names: Any = None,
+    nested: Literal["light", "full", "none"] | None = None,
 ) -> None:
     """Explain each model the user trains right after its ``fit``, into the run it was trained in.
 
@@ -81,8 +88,9 @@ def autolog(
 
     Parameters
     ----------
-    validation_data : (X, y) tuple, default=None
-        Rows to explain on in every run, unless ``set_validation_data`` gave rows for the run;
+    validation_data : (X, y) or (X, y, sample_weight) tuple, default=None
+        Rows to explain on in every run (weighted by ``sample_weight`` in the permutation scores), unless
+        ``set_validation_data`` gave rows for the run;
         otherwise the evaluation set passed to ``fit`` (``eval_set``, LightGBM's ``eval_X`` and
         ``eval_y``; a Trainer's ``val_dataloaders``, else its datamodule's ``val_dataloader()``),
         then ``validation.path`` in the config, are used.
@@ -93,23 +101,40 @@ def autolog(
         and stop explaining.
     class_names : sequence of str, or mapping of label to str, default=None
         Names of the classes of classifiers with coded labels, as in ``explain``.
+    nested : {"light", "full", "none"}, default=None
+        What a fit in a nested run (a sweep's trial) gets: "light", permutation importance only on at
+        most ``sweeps.nested_max_rows`` rows; "full", everything; "none", no explanation. None reads
+        ``sweeps.nested`` from the config (default "light"). Explain the best model in full with
+        ``explain(best_model, X, y, run_id=parent_run_id)``, or by fitting it in the parent run.
+
+    Raises
+    ------
+    ConfigError
+        On a wrong config key or value (``nested`` included).
+    InvalidInputError
+        When ``validation_data`` is not a tuple of 2 or 3 items.
     """
     if disable:
         patch.uninstall()
         return
-    load_config(config)
-    _state.config, _state.rows.every_run = config, validation_data
-    _state.warned_no_data = _state.said_skipped = False
+    validated = load_config(config, {"sweeps": {"nested": nested}} if nested is not None else None)
+    _state.config = validated if nested is not None else config
+    _state.rows.every_run = as_rows(validation_data, "autolog(validation_data=...)")
+    _state.warned_no_data = _state.said_nested_none = False
+    _state.skips_said = set()
     _state.class_names = class_names
     patch.install(_on_fit)
     lightning.install()
     boosters.install()
 
 
-def set_validation_data(X: Any, y: Any = None) -> None:
-    """Rows to explain the models of the active run on; outside a run, of the next explained run only."""
+def set_validation_data(X: Any, y: Any = None, sample_weight: Any = None) -> None:
+    """Rows to explain the models of the active run on; outside a run, of the next explained run only.
+
+    ``sample_weight`` (one per row) weights the permutation scores, as in ``explain``.
+    """
     active = mlflow.active_run()
-    _state.rows.set((X, y), active.info.run_id if active else None)
+    _state.rows.set(Rows(X, y, sample_weight), active.info.run_id if active else None)
 
 
 def _on_fit(original: Callable, estimator: Any, args: tuple, kwargs: dict, caller: FrameType) -> Any:
@@ -136,29 +161,30 @@ def _is_users_training(estimator: Any, args: tuple, kwargs: dict, caller: FrameT
         if not rules.called_by_user(caller, estimator):
             return False
         reason = _kind_of(estimator).skip_reason(estimator, args, kwargs)
-    except Exception:
+    except Exception as err:
         logger.debug("mlflow_explain.autolog: could not tell whether to explain this fit.", exc_info=True)
-        return False
+        reason = f"could not tell whether it is a supervised training: {type(err).__name__}: {err}"
     if reason is not None:
         _say_skipped_once(estimator, reason)
     return reason is None
 
 
-def _say_skipped_once(estimator: Any, reason: str) -> None:
-    if not _state.said_skipped:
-        _state.said_skipped = True
-        logger.info(
-            "mlflow_explain.autolog: %s.fit is not explained (%s): only classifiers and regressors fitted "
-            "with a target are (a search's best estimator); transformers, clusterers, outlier detectors, "
-            "fits without a target, partial_fit and searches with refit=False are left alone. Said once.",
-            type(estimator).__name__,
-            reason,
-        )
+def _say_skipped_once(fitted: Any, reason: str) -> None:
+    """A WARNING that ``fitted``'s fit is not explained and why; each reason said once per ``autolog()`` call."""
+    if reason in _state.skips_said:
+        return
+    _state.skips_said.add(reason)
+    logger.warning(
+        "mlflow_explain.autolog: %s.fit is not explained (%s): %s. Said once for this reason.",
+        type(fitted).__name__,
+        reason,
+        _kind_of(fitted).explained_ones,
+    )
 
 
 def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) -> None:
     """Explain after fit; whatever fails (tracking server included) is logged, never raised from fit."""
-    config = load_config(_state.config)
+    config = _within_autolog_budget(load_config(_state.config))
     try:
         with _mlflow_autologging_paused():
             _explain_after_fit(estimator, args, kwargs, started_ms, config)
@@ -168,6 +194,11 @@ def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) 
         logger.warning(
             "mlflow_explain: could not explain %s; training is unaffected.", type(estimator).__name__, exc_info=True
         )
+
+
+def _within_autolog_budget(config: ExplainConfig) -> ExplainConfig:
+    """``config`` with the explanation's time budget (``budget.explain_s``) set to ``budget.autolog_s``."""
+    return config.model_copy(update={"budget": config.budget.model_copy(update={"explain_s": config.budget.autolog_s})})
 
 
 def _mlflow_autologging_paused() -> contextlib.AbstractContextManager:
@@ -185,6 +216,11 @@ def _explain_after_fit(estimator: Any, args: tuple, kwargs: dict, started_ms: in
     if model is None:
         return
     run_id = _run_of_fit(started_ms)
+    plan = sweeps.plan(config, run_id)
+    if plan.config is None:
+        _say_nested_none_once(model)
+        return
+    config = plan.config
     try:
         rows = _state.rows.choose(
             run_id, lambda: kind.fit_rows(estimator, args, kwargs, config), config.validation.path
@@ -201,9 +237,19 @@ def _explain_after_fit(estimator: Any, args: tuple, kwargs: dict, started_ms: in
         _state.rows.bind(run_id)
         logger.info("mlflow_explain: explaining %s into run %s.", type(model).__name__, run_id)
         try:
-            kind.explain(model, rows, config, run_id)
+            kind.explain(model, rows, config, run_id, plan.notes)
         except Exception as err:
             _explanation_failed(model, err, run_id, config)
+
+
+def _say_nested_none_once(model: Any) -> None:
+    if not _state.said_nested_none:
+        _state.said_nested_none = True
+        logger.info(
+            "mlflow_explain.autolog: %s in a nested run is not explained (sweeps.nested=none); fits in top-level "
+            "runs still are. Said once.",
+            type(model).__name__,
+        )
 
 
 def _explanation_failed(model: Any, err: Exception, run_id: str, config: ExplainConfig) -> None:
@@ -265,10 +311,27 @@ def _best_or_estimator(estimator: Any) -> Any | None:
     return model
 
 
-def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: str) -> None:
-    from ..explain import explain
+def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: str, notes: tuple[str, ...]) -> None:
+    from ..explain import explain_logged
 
-    explain(model, rows[0], rows[1], config=config, run_id=run_id, class_names=_state.class_names)
+    explain_logged(
+        model,
+        rows.X,
+        rows.y,
+        sample_weight=rows.sample_weight,
+        config=config,
+        run_id=run_id,
+        class_names=_state.class_names,
+        notes=notes,
+    )
+
+
+def _trained_module(trainer: Any) -> Any | None:
+    reason = lightning.skip_reason(trainer)
+    if reason is not None:
+        _say_skipped_once(trainer, reason)
+        return None
+    return trainer.lightning_module
 
 
 _ESTIMATOR = _FitKind(
@@ -276,12 +339,18 @@ _ESTIMATOR = _FitKind(
     model_to_explain=_best_or_estimator,
     fit_rows=lambda estimator, args, kwargs, config: evaluation_rows(kwargs),
     explain=_explain_estimator,
+    explained_ones=(
+        "only classifiers and regressors fitted with a target are (a search's best estimator); transformers, "
+        "clusterers, outlier detectors, fits without a target, partial_fit and searches with refit=False are left "
+        "alone"
+    ),
 )
 _TRAINER = _FitKind(
-    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning.module_to_explain)
-    model_to_explain=lightning.module_to_explain,
+    skip_reason=lambda trainer, args, kwargs: None,  # known after fit only (lightning.skip_reason)
+    model_to_explain=_trained_module,
     fit_rows=lightning.fit_rows,
     explain=lightning.explain_module,
+    explained_ones="a Trainer.fit that ran to its end on global rank 0, without fast_dev_run, is",
 )
 
 _NATIVE_BOOSTER = _FitKind(  # xgboost.train, lightgbm.train, CatBoost's fit
@@ -289,6 +358,7 @@ _NATIVE_BOOSTER = _FitKind(  # xgboost.train, lightgbm.train, CatBoost's fit
     model_to_explain=boosters.model_to_explain,
     fit_rows=boosters.fit_rows,
     explain=_explain_estimator,
+    explained_ones="a booster trained by the user's code, with validation rows, is",
 )
 
 

@@ -58,16 +58,8 @@ def is_trainer(obj: Any) -> bool:
     return False
 
 
-def module_to_explain(trainer: Any) -> Any | None:
-    """The ``LightningModule`` a finished fit trained, or None (saying why) when that fit is not to be explained."""
-    reason = _skip_reason(trainer)
-    if reason is not None:
-        logger.info("mlflow_explain.autolog: this Trainer.fit is not explained (%s).", reason)
-        return None
-    return trainer.lightning_module
-
-
-def _skip_reason(trainer: Any) -> str | None:
+def skip_reason(trainer: Any) -> str | None:
+    """Why a finished ``Trainer.fit`` is not to be explained, or None when its module is."""
     if getattr(trainer, "fast_dev_run", False):
         return "fast_dev_run is a sanity check of the code, not a training"
     if getattr(trainer, "interrupted", False):
@@ -134,7 +126,7 @@ def _read_loader(loader: Any, config: ExplainConfig) -> Rows | None:
         return None
     X = np.concatenate(inputs)[:limit]
     y = np.concatenate(targets)[:limit] if len(targets) == len(inputs) else None
-    return X, y
+    return Rows(X, y)
 
 
 def _split_batch(batch: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -154,20 +146,20 @@ def _array(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def explain_module(module: Any, rows: Rows, config: ExplainConfig, run_id: str) -> None:
+def explain_module(module: Any, rows: Rows, config: ExplainConfig, run_id: str, notes: tuple[str, ...] = ()) -> None:
     """Explain a trained module on its validation rows into run ``run_id``: tables with ``explain``, images with
-    ``explain_images``.
+    ``explain_images``; ``notes`` (autolog's decisions) go into a table's ``summary.json``.
 
     Raises
     ------
     InvalidInputError
         When the rows are neither a table (n, features) nor images (n, channels, height, width).
     """
-    X, y = rows
+    X, y = rows.X, rows.y
     if isinstance(X, (str, Path)) or getattr(X, "ndim", None) == 2:
-        from ..explain import explain
+        from ..explain import explain_logged
 
-        explain(module, X, y, config=config, run_id=run_id)
+        explain_logged(module, X, y, sample_weight=rows.sample_weight, config=config, run_id=run_id, notes=notes)
     elif getattr(X, "ndim", None) == _IMAGE_DIMENSIONS:
         from ..explain_images import explain_images
 

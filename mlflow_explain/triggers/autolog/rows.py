@@ -4,9 +4,38 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-Rows = tuple[Any, Any]  # (X, y); y None when X is a file or frame holding the target column
+from ...errors import InvalidInputError
+
+
+class Rows(NamedTuple):
+    """Validation rows: ``X``, the target ``y`` (None when ``X`` is a file or frame holding the target column) and
+    the row weights ``sample_weight`` (None: unweighted)."""
+
+    X: Any
+    y: Any = None
+    sample_weight: Any = None
+
+
+def as_rows(value: Any, name: str) -> Rows | None:
+    """``value``, an (X, y) or (X, y, sample_weight) tuple given as ``name``, as Rows; None stays None.
+
+    Raises
+    ------
+    InvalidInputError
+        When ``value`` is not a tuple (or list) of two or three items.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) not in (2, 3):
+        sized = isinstance(value, (tuple, list))
+        shape = f"a {type(value).__name__} of {len(value)} items" if sized else f"a {type(value).__name__}"
+        raise InvalidInputError(
+            f"{name} must be an (X, y) or (X, y, sample_weight) tuple, not {shape}; "
+            "name the target column of a frame with validation.target and pass (X, None)."
+        )
+    return Rows(*value)
 
 
 @dataclasses.dataclass
@@ -46,8 +75,8 @@ class ValidationRows:
             return self.every_run
         passed = rows_of_fit()
         if passed is not None:
-            return passed
-        return (validation_path, None) if validation_path else None
+            return Rows(*passed)
+        return Rows(validation_path) if validation_path else None
 
     def bind(self, run_id: str) -> None:
         """Run ``run_id`` is explained: rows set for the next run become its own."""
@@ -56,20 +85,23 @@ class ValidationRows:
 
 
 def evaluation_rows(fit_kwargs: dict) -> Rows | None:
-    """The last evaluation set passed to ``fit``, or None.
+    """The last evaluation set passed to ``fit``, with its weights when given, or None.
 
     ``eval_set`` as XGBoost and LightGBM take it (a list of (X, y) pairs) or as one bare (X, y)
-    pair; or LightGBM's ``eval_X`` and ``eval_y`` (one of each, or tuples of them).
+    pair; or LightGBM's ``eval_X`` and ``eval_y`` (one of each, or tuples of them). The weights are
+    XGBoost's ``sample_weight_eval_set`` or LightGBM's ``eval_sample_weight`` (one per evaluation set).
     """
+    weights = fit_kwargs.get("sample_weight_eval_set") or fit_kwargs.get("eval_sample_weight")
+    weight = weights[-1] if isinstance(weights, (list, tuple)) else weights
     if fit_kwargs.get("eval_X") is not None:
-        return _last(fit_kwargs["eval_X"]), _last(fit_kwargs.get("eval_y"))
+        return Rows(_last(fit_kwargs["eval_X"]), _last(fit_kwargs.get("eval_y")), weight)
     eval_set = fit_kwargs.get("eval_set")
     if not isinstance(eval_set, (list, tuple)) or not eval_set:
         return None
     if isinstance(eval_set, tuple) and len(eval_set) == 2 and not isinstance(eval_set[0], tuple):
-        return eval_set[0], eval_set[1]
+        return Rows(eval_set[0], eval_set[1], weight)
     X, y = eval_set[-1][:2]
-    return X, y
+    return Rows(X, y, weight)
 
 
 def _last(value: Any) -> Any:

@@ -73,7 +73,10 @@ def skip_reason(estimator: Any, args: tuple, kwargs: dict) -> str | None:
     except Exception:
         kind = None
     if kind not in _SUPERVISED:
-        return f"a {kind or 'model without an estimator type'}, not a classifier or regressor"
+        if kind is None:
+            kind = "transformer" if hasattr(estimator, "transform") else "model without an estimator type"
+        described = kind.replace("_", " ")
+        return f"{'an' if described[0] in 'aeiou' else 'a'} {described}, not a classifier or regressor"
     return None
 
 
