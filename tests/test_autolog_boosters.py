@@ -168,14 +168,29 @@ def test_a_scikit_learn_booster_is_explained_once_not_again_through_its_train_ca
     assert explained == [type(model).__name__]
 
 
-def test_a_dmatrix_is_read_back_with_its_missing_values_zeros_and_column_names(labelled):
+def test_a_dmatrix_is_read_back_with_its_missing_values_zeros_column_names_and_weights(labelled):
     X_train, y_train, _, _ = labelled
-    X = X_train.iloc[:20].copy()
+    X, y, weight = X_train.iloc[:20].copy(), y_train.iloc[:20], np.linspace(0.5, 2.0, 20)
     X.iloc[0, 0], X.iloc[1, 1], X.iloc[2, 2] = np.nan, 0.0, -0.0
-    rows, labels = autolog_boosters._xgboost_eval_rows([(xgb.DMatrix(X, y_train.iloc[:20]), "val")])
-    np.testing.assert_array_equal(rows.to_numpy(), X.to_numpy(dtype=np.float32))  # NaN where NaN, zeros kept
-    assert list(rows.columns) == list(X.columns)
-    assert labels.dtype.kind == "i" and list(labels) == list(y_train.iloc[:20])
+    rows = autolog_boosters._xgboost_eval_rows([(xgb.DMatrix(X, y, weight=weight), "val")])
+    np.testing.assert_array_equal(rows.X.to_numpy(), X.to_numpy(dtype=np.float32))  # NaN where NaN, zeros kept
+    assert list(rows.X.columns) == list(X.columns)
+    assert rows.y.dtype.kind == "i" and list(rows.y) == list(y)
+    np.testing.assert_allclose(rows.sample_weight, weight, rtol=1e-6)
+    assert autolog_boosters._xgboost_eval_rows([(xgb.DMatrix(X, y), "val")]).sample_weight is None
+
+
+def test_the_weights_of_a_lightgbm_valid_set_and_of_a_catboost_eval_pool_are_kept(labelled):
+    X_train, y_train, X_val, y_val = labelled
+    weight = np.linspace(0.5, 2.0, len(X_val))
+    train_set = lightgbm.Dataset(X_train, y_train)
+    read = autolog_boosters._lightgbm_valid_rows([lightgbm.Dataset(X_val, y_val, weight=weight)], None, train_set)
+    np.testing.assert_array_equal(read().sample_weight, weight)
+    pool = catboost.Pool(X_val, y_val, weight=weight)
+    rows = autolog_boosters._catboost_eval_rows(catboost.CatBoostClassifier(), (X_train, y_train), {"eval_set": pool})
+    np.testing.assert_allclose(rows.sample_weight, weight, rtol=1e-6)
+    unweighted = catboost.Pool(X_val, y_val)
+    assert autolog_boosters._catboost_eval_rows(catboost.CatBoost(), (unweighted,), {"eval_set": unweighted})[2] is None
 
 
 def test_switching_autolog_off_puts_the_training_functions_and_catboosts_fit_back(explained):

@@ -12,8 +12,8 @@ The rest is what autolog asks of a fit kind: the model to explain (the booster, 
 model) and the validation rows of the fit: the last of ``evals`` not named "train" (else the
 last; a ``DMatrix``'s rows read back, missing values as NaN), the last of ``valid_sets`` that is
 not the training set (an ``lgb.Dataset``'s raw rows, referenced before training since LightGBM
-frees them once the Dataset is constructed), the last of CatBoost's ``eval_set``. A fit without
-readable validation rows is said once per reason, at WARNING.
+frees them once the Dataset is constructed), the last of CatBoost's ``eval_set``; with their row
+weights, if any. A fit without readable validation rows is said once per reason, at WARNING.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _xgboost_eval_rows(evals: Any) -> Rows | str:
     stored = matrix.get_data().tocoo()
     X = np.full(stored.shape, np.nan, dtype=np.float32)  # entries not stored are XGBoost's missing values
     X[stored.row, stored.col] = stored.data
-    return _named(X, matrix.feature_names), _labels(matrix.get_label())
+    return Rows(_named(X, matrix.feature_names), _labels(matrix.get_label()), _weights(matrix.get_weight()))
 
 
 def _lightgbm_valid_rows(valid_sets: Any, valid_names: Any, train_set: Any) -> Callable[[], Rows | str]:
@@ -190,9 +190,10 @@ def _lightgbm_valid_rows(valid_sets: Any, valid_names: Any, train_set: Any) -> C
     if isinstance(dataset.data, (str, Path)):
         return functools.partial(str, "with a valid_sets Dataset read from a file")
     label = dataset.label if dataset.label is not None else dataset.get_label()
+    weight = dataset.weight
     names = dataset.feature_name if isinstance(dataset.feature_name, list) else None
     data = dataset.data  # the Dataset's own reference is dropped when LightGBM constructs it
-    return lambda: (_named(data, names), _labels(np.asarray(label)))
+    return lambda: Rows(_named(data, names), _labels(np.asarray(label)), _weights(weight))
 
 
 def _catboost_eval_rows(model: Any, args: tuple, kwargs: dict) -> Rows | str:
@@ -203,8 +204,9 @@ def _catboost_eval_rows(model: Any, args: tuple, kwargs: dict) -> Rows | str:
     if eval_set is None:
         return "without eval_set"
     if isinstance(eval_set, tuple):
-        return eval_set[0], eval_set[1]
-    return _named(np.asarray(eval_set.get_features()), eval_set.get_feature_names()), eval_set.get_label()
+        return Rows(eval_set[0], eval_set[1])
+    X = _named(np.asarray(eval_set.get_features()), eval_set.get_feature_names())
+    return Rows(X, eval_set.get_label(), _weights(eval_set.get_weight()))
 
 
 def _named(X: Any, feature_names: list[str] | None) -> Any:
@@ -212,6 +214,14 @@ def _named(X: Any, feature_names: list[str] | None) -> Any:
     if feature_names is None or not isinstance(X, np.ndarray):
         return X
     return pd.DataFrame(X, columns=list(feature_names))
+
+
+def _weights(weight: Any) -> np.ndarray | None:
+    """A validation set's row weights; None when it has none (XGBoost: empty; CatBoost: all ones)."""
+    if weight is None:
+        return None
+    weight = np.asarray(weight, dtype=float)
+    return None if weight.size == 0 or np.all(weight == 1) else weight
 
 
 def _labels(y: np.ndarray) -> np.ndarray:
