@@ -36,7 +36,7 @@ from mlflow.exceptions import MlflowException
 
 from ...config import ConfigSource, ExplainConfig, load_config
 from ...publish import tracking
-from . import lightning, patch, rules, sweeps
+from . import boosters, lightning, patch, rules, sweeps
 from .rows import Rows, ValidationRows, as_rows, evaluation_rows
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def autolog(
     _state.class_names = class_names
     patch.install(_on_fit)
     lightning.install()
+    boosters.install()
 
 
 def set_validation_data(X: Any, y: Any = None, sample_weight: Any = None) -> None:
@@ -352,6 +353,16 @@ _TRAINER = _FitKind(
     explained_ones="a Trainer.fit that ran to its end on global rank 0, without fast_dev_run, is",
 )
 
+_NATIVE_BOOSTER = _FitKind(  # xgboost.train, lightgbm.train, CatBoost's fit
+    skip_reason=lambda fitted, args, kwargs: None,
+    model_to_explain=boosters.model_to_explain,
+    fit_rows=boosters.fit_rows,
+    explain=_explain_estimator,
+    explained_ones="a booster trained by the user's code, with validation rows, is",
+)
+
 
 def _kind_of(estimator: Any) -> _FitKind:
+    if boosters.is_native_fit(estimator):
+        return _NATIVE_BOOSTER
     return _TRAINER if lightning.is_trainer(estimator) else _ESTIMATOR

@@ -5,7 +5,8 @@ models and the user's own estimators included) has the ``fit`` it defines wrappe
 that exist when ``install`` is called, found by walking ``BaseEstimator``'s subclasses (nothing is
 imported), and each class defined afterwards, from a ``BaseEstimator.__init_subclass__`` hook.
 When scikit-learn is not imported yet, all of that waits until ``sklearn.base`` is. Other classes
-(Lightning's ``Trainer``) are wrapped one by one with ``wrap_fit_of``.
+(Lightning's ``Trainer``) are wrapped one by one with ``wrap_fit_of``, and training functions
+(``xgboost.train``) with ``wrap_function_of``: their wrappers hand each call to ``route`` as a fit.
 
 MLflow's autologging patches ``fit`` too (with gorilla): it wraps the ``fit`` it finds and keeps
 the one it replaced as ``_gorilla_original_fit``, to put back when it is switched off. So a
@@ -25,18 +26,20 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterator
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any
 
 Handler = Callable[[Callable, Any, tuple, dict, FrameType], Any]
 
 _KEPT_BY_MLFLOW = "_gorilla_original_fit"  # where MLflow's autologging keeps the fit it replaced
+_KEPT_PREFIX = "_gorilla_original_"  # ... and any function it replaced (``xgboost._gorilla_original_train``)
 _MAX_CHAIN = 16  # __wrapped__ links followed at most when looking for a wrapper of this module
 
 _handler: Handler | None = None
 _wrapper_of: dict[Callable, Callable] = {}  # a wrapped fit -> its wrapper (one per function, reused)
 _wrapped_by: dict[Callable, Callable] = {}  # a wrapper -> the fit it wraps
 _owners_outside: set[type] = set()  # classes outside BaseEstimator's tree (mixins, Trainer) whose fit was wrapped
+_functions_wrapped: set[tuple[ModuleType, str]] = set()  # (module, name) of training functions wrapped
 _previous_hook: Any = None  # BaseEstimator's own __init_subclass__, if it had one
 
 
@@ -66,6 +69,34 @@ def wrap_fit_of(cls: type) -> None:
         _wrap_own(cls)
 
 
+def wrap_function_of(module: ModuleType, name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Replace function ``name`` of ``module`` (``xgboost.train``) by ``make_wrapper(function)``, which calls ``route``.
+
+    The function MLflow keeps aside to restore is wrapped too, and a function already holding one of
+    these wrappers down its ``__wrapped__`` chain is not wrapped again. Nothing happens while
+    uninstalled; ``uninstall`` puts the functions back.
+    """
+    if _handler is None:
+        return
+    _functions_wrapped.add((module, name))
+    for attribute in (name, _KEPT_PREFIX + name):
+        current = module.__dict__.get(attribute)
+        if inspect.isfunction(current) and not _already_wrapped(current):
+            if current not in _wrapper_of:
+                wrapper = make_wrapper(current)
+                _wrapper_of[current], _wrapped_by[wrapper] = wrapper, current
+            setattr(module, attribute, _wrapper_of[current])
+
+
+def route(original: Callable, estimator: Any, args: tuple, kwargs: dict, caller: FrameType | None) -> Any:
+    """One wrapped call, as ``estimator.fit(*args, **kwargs)`` made from frame ``caller``: to the handler, which
+    calls ``original(estimator, *args, **kwargs)``, or straight to ``original`` when uninstalled."""
+    handler = _handler
+    if handler is None:
+        return original(estimator, *args, **kwargs)
+    return handler(original, estimator, args, kwargs, caller)
+
+
 def uninstall() -> None:
     """Put back every ``fit`` wrapped here (wherever it still is) and stop routing the ones MLflow holds."""
     global _handler
@@ -76,11 +107,19 @@ def uninstall() -> None:
         _remove_subclass_hook(base.BaseEstimator)
         classes.extend(_subclasses(base.BaseEstimator))
     for cls in classes:
-        for name in ("fit", _KEPT_BY_MLFLOW):
-            current = cls.__dict__.get(name)
-            if inspect.isfunction(current) and current in _wrapped_by:
-                setattr(cls, name, _wrapped_by[current])
+        _unwrap(cls, ("fit", _KEPT_BY_MLFLOW))
+    for module, name in _functions_wrapped:
+        _unwrap(module, (name, _KEPT_PREFIX + name))
     _owners_outside.clear()
+    _functions_wrapped.clear()
+
+
+def _unwrap(owner: type | ModuleType, names: tuple[str, ...]) -> None:
+    """Put back what this module's wrappers held as ``owner``'s attributes ``names`` wrap."""
+    for name in names:
+        current = owner.__dict__.get(name)
+        if inspect.isfunction(current) and current in _wrapped_by:
+            setattr(owner, name, _wrapped_by[current])
 
 
 def _on_sklearn_base_imported(module: Any) -> None:
@@ -135,10 +174,7 @@ def _wrapper(original: Callable) -> Callable:
 
 def _route(original: Callable, estimator: Any, args: tuple, kwargs: dict) -> Any:
     """One wrapped fit: straight through when uninstalled, else to the handler with the frame that called fit."""
-    handler = _handler
-    if handler is None:
-        return original(estimator, *args, **kwargs)
-    return handler(original, estimator, args, kwargs, sys._getframe(2))
+    return route(original, estimator, args, kwargs, sys._getframe(2))
 
 
 def _subclasses(base: type) -> Iterator[type]:

@@ -1,6 +1,6 @@
 """Which fits autolog explains: a supervised model trained by the user's own code, with a target.
 
-A fit called by scikit-learn, joblib, threadpoolctl, SciPy, XGBoost, LightGBM, Lightning, shap,
+A fit called by scikit-learn, joblib, threadpoolctl, SciPy, XGBoost, LightGBM, CatBoost, Lightning, shap,
 MLflow or this plugin is the library's business (the label encoder inside ``f1_score``, the trees of an
 ``IsolationForest`` on joblib's worker threads, MLflow's training metrics, a search's candidates);
 only the code that called ``fit`` counts, so this holds on any thread. Fits nested inside another
@@ -14,7 +14,8 @@ from types import FrameType
 from typing import Any
 
 _LIBRARIES = frozenset(
-    {"sklearn", "joblib", "threadpoolctl", "scipy", "xgboost", "lightgbm", "shap", "mlflow", "mlflow_explain"}
+    {"sklearn", "joblib", "threadpoolctl", "scipy", "shap", "mlflow", "mlflow_explain"}
+    | {"xgboost", "lightgbm", "catboost"}
     | {"lightning", "pytorch_lightning", "lightning_fabric"}  # a Tuner's fits (lr_find, scale_batch_size)
 )
 _MLFLOW_PATCH = ("mlflow.utils.autologging_utils.safety", "safe_patch_function")  # MLflow's patched method
@@ -28,18 +29,26 @@ def called_by_user(caller: FrameType | None, estimator: Any) -> bool:
     is the code that called MLflow's patched ``fit`` of this same estimator. A fit MLflow makes on
     its own (of any other estimator, or outside such a patch) is MLflow's.
     """
-    frame = caller
-    while frame is not None and _package(frame) == "mlflow":
-        frame = _caller_of_mlflow_patch(frame, estimator)
+    frame = outside_mlflow_patch(caller, estimator)
     return frame is not None and _package(frame) not in _LIBRARIES
 
 
-def _caller_of_mlflow_patch(frame: FrameType, estimator: Any) -> FrameType | None:
-    """From a frame of MLflow's, the frame that called MLflow's patched fit of ``estimator``; else None."""
+def outside_mlflow_patch(caller: FrameType | None, first_argument: Any) -> FrameType | None:
+    """The frame that made a call whose wrapper was called from frame ``caller``: ``caller`` itself, or, when
+    MLflow's autologging patch made it, the frame that called that patch with the same first argument (the
+    estimator of a ``fit``, the ``params`` of ``xgboost.train``); None when MLflow made the call on its own."""
+    frame = caller
+    while frame is not None and _package(frame) == "mlflow":
+        frame = _caller_of_mlflow_patch(frame, first_argument)
+    return frame
+
+
+def _caller_of_mlflow_patch(frame: FrameType, first_argument: Any) -> FrameType | None:
+    """From a frame of MLflow's, the frame that called MLflow's patched function with ``first_argument``; else None."""
     while frame is not None and _package(frame) == "mlflow":
         if (frame.f_globals.get("__name__"), frame.f_code.co_name) == _MLFLOW_PATCH:
             patched = frame.f_locals.get("args") or (None,)
-            return frame.f_back if patched[0] is estimator else None
+            return frame.f_back if patched[0] is first_argument else None
         frame = frame.f_back
     return None
 
