@@ -18,7 +18,8 @@ import pytest
 from .helpers import REPOSITORY
 
 PACKAGE = REPOSITORY / "mlflow_explain"
-RUNTIME_EXTRAS = ("torch", "lightning", "spark", "xgboost", "lightgbm", "catboost")  # the extras users install; test and bench are for this repository
+# the extras users install; test and bench are for this repository
+RUNTIME_EXTRAS = ("torch", "lightning", "spark", "xgboost", "lightgbm", "catboost")
 NOT_PACKAGED = ("*.egg-info", "__pycache__", ".*_cache", ".git", ".venv", "build", "dist", "test-artifacts", "mlruns")
 
 
