@@ -5,6 +5,7 @@ Helpers the tests import (data, Pipelines, examples, hostile names) are in ``tes
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import time
@@ -13,6 +14,8 @@ import mlflow
 import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
+
+import mlflow_explain
 
 from .helpers import HOSTILE_NAMES, copy_sqlite_store, migrate_sqlite_store, run_example
 
@@ -140,3 +143,12 @@ def hostile_run(mlflow_server):
     finally:
         mlflow.set_tracking_uri(previous_uri)
     return run.info.run_id, HOSTILE_NAMES, explanation
+
+
+@pytest.fixture
+def fresh_autolog(monkeypatch):
+    """A fresh autolog state for the test; the plugin's autolog switched off after it."""
+    autolog_module = importlib.import_module("mlflow_explain.triggers.autolog.autolog")  # the package's is a function
+    monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
+    yield
+    mlflow_explain.autolog(disable=True)

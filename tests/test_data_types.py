@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 
@@ -24,8 +23,6 @@ from sklearn.pipeline import make_pipeline
 import mlflow_explain
 from mlflow_explain.errors import InvalidInputError
 
-autolog_module = importlib.import_module("mlflow_explain.triggers.autolog.autolog")
-
 NO_SHAP = {"permutation": {"n_repeats": 3}, "shap": {"enabled": False}}
 FAST = {"permutation": {"n_repeats": 3}, "shap": {"max_rows": 60, "dependence_top_k": 1, "local_rows": 1}}
 
@@ -34,13 +31,6 @@ FAST = {"permutation": {"n_repeats": 3}, "shap": {"max_rows": 60, "dependence_to
 def diabetes():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     return X.iloc[:250], y.iloc[:250], X.iloc[250:350], y.iloc[250:350]
-
-
-@pytest.fixture
-def fresh_autolog(monkeypatch):
-    monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
-    yield
-    mlflow_explain.autolog(disable=True)
 
 
 def _importances(explanation):

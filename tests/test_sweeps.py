@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 
@@ -15,8 +14,6 @@ from sklearn.linear_model import Ridge
 import mlflow_explain
 from mlflow_explain.errors import ConfigError
 
-autolog_module = importlib.import_module("mlflow_explain.triggers.autolog.autolog")
-
 FAST = {"permutation": {"n_repeats": 2}, "shap": {"max_rows": 60, "dependence_top_k": 1, "local_rows": 1}}
 CAP = 40
 
@@ -25,13 +22,6 @@ CAP = 40
 def data():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     return X.iloc[:200], y.iloc[:200], X.iloc[200:300], y.iloc[200:300]
-
-
-@pytest.fixture
-def fresh_autolog(monkeypatch):
-    monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
-    yield
-    mlflow_explain.autolog(disable=True)
 
 
 def _sweep(data, n_trials=3):
