@@ -29,10 +29,13 @@ def pytest_configure(config):
     threads spin: two threads fit scikit-learn's LogisticRegression on wine in 35 s against 1.8 s with
     one, and HistGradientBoosting 4-10x slower, at load 8 on 2 cores. Libraries loaded from now on read
     the variables; those already loaded are limited by threadpoolctl.
+
+    Keras runs on the torch backend unless the environment names another one.
     """
     for variable in NATIVE_THREAD_VARIABLES:
         os.environ[variable] = "1"
     threadpool_limits(limits=1)
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 reads it on import: its models are torch modules
 
 
 @pytest.fixture(scope="session")
