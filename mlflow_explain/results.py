@@ -274,6 +274,138 @@ class ShapResult(TabularResult):
         return metrics
 
 
+@dataclasses.dataclass
+class TokenResult(TabularResult):
+    """Token attributions of a text classifier or regressor: each token's share of the model output, per text.
+
+    ``tokens[i]`` are text ``i``'s tokens in reading order (words for scikit-learn vectorizers, the
+    tokenizer's pieces for torch models) and ``values[i]`` their attributions, shape
+    (n_tokens_i, n_outputs), so ``values[i].sum(0) + base_values[i]`` is the model output for text
+    ``i`` in ``output_space`` (for Integrated Gradients: the output at the baseline input, up to
+    ``max_additivity_error``). Outputs are one per class, as for :class:`ShapResult` (a binary model
+    explained in one margin gets the negative class as its mirror image), or "prediction".
+    ``row_positions`` are the texts' positions in the data the user passed and ``index_labels``
+    their index labels there; ``column`` names the text column of a DataFrame (None when the texts
+    were passed themselves).
+
+    Importances (``tokens_mean_abs[.<class>]/<token>``) are the mean over the texts of |a token's
+    summed attribution in a text| (0 in a text without it), for the ``top_k`` tokens of each block
+    only: a vocabulary has thousands of tokens and the metrics stay bounded.
+    """
+
+    texts: list[str]
+    tokens: list[list[str]]
+    values: list[np.ndarray]
+    base_values: np.ndarray
+    output_names: list[str]
+    output_space: Literal["prediction", "probability", "margin"]
+    algorithm: str
+    reason: str
+    row_positions: np.ndarray
+    column: str | None
+    max_additivity_error: float | None = None
+    index_labels: np.ndarray | None = None
+    top_k: int = 20
+    n_texts_passed: int | None = None  # texts there were before tokens.max_texts (None: all were explained)
+
+    method: ClassVar[str] = "tokens"
+    title: ClassVar[str] = "Token attributions"
+    metric_prefix: ClassVar[str] = "tokens_mean_abs"
+    metric_std: ClassVar[bool] = False
+    logged_output: ClassVar[str] = "all"
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.output_names
+
+    @property
+    def primary_output(self) -> str:
+        return "all"
+
+    @property
+    def unit_names(self) -> list[str]:
+        """The tokens that have importances (the top ``top_k`` of some block), most important first."""
+        mean_abs = self.token_means(absolute=True)
+        names: dict[str, None] = {}
+        for _, tokens, _, _ in self._blocks(mean_abs):
+            names.update(dict.fromkeys(tokens))
+        return list(names)
+
+    def output_values(self, text: int) -> np.ndarray:
+        """The model output for text ``text`` that its attributions add up to: (n_outputs,)."""
+        return self.values[text].sum(axis=0) + self.base_values[text]
+
+    def explained_output(self, text: int) -> int:
+        """The output a text's highlighted view shows: the predicted class (largest output), or the prediction."""
+        return 0 if len(self.output_names) == 1 else int(np.argmax(self.output_values(text)))
+
+    def token_means(self, absolute: bool = False) -> pd.DataFrame:
+        """Each token's mean attribution over the texts, per output: a frame indexed by token, one column per output.
+
+        A token's attribution in a text is the sum over its occurrences there (0 in a text without it);
+        ``absolute`` takes its absolute value before the mean (the importance), else the signed mean
+        (the top tokens per class: positive pushes towards the class).
+        """
+        n_texts = max(len(self.values), 1)
+        per_text = self.token_frame().groupby(["text", "token"], sort=False)[self.output_names].sum()
+        if absolute:
+            per_text = per_text.abs()
+        return per_text.groupby(level="token", sort=False).sum() / n_texts
+
+    def token_frame(self) -> pd.DataFrame:
+        """Every token occurrence as a row: text (its position among the explained texts), position, token, then
+        one column per output with its attribution."""
+        counts = [len(tokens) for tokens in self.tokens]
+        values = np.concatenate(self.values) if counts and sum(counts) else np.zeros((0, len(self.output_names)))
+        frame = pd.DataFrame(values, columns=self.output_names)
+        frame.insert(0, "token", [token for tokens in self.tokens for token in tokens])
+        frame.insert(0, "position", np.concatenate([np.arange(n) for n in counts]) if counts else [])
+        frame.insert(0, "text", np.repeat(np.arange(len(counts)), counts))
+        return frame
+
+    def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
+        """Mean |attribution| of the top ``top_k`` tokens: over all outputs (``all``: the positive class alone for a
+        binary task), and per class of a multiclass task."""
+        return self._blocks(self.token_means(absolute=True), task.kind)
+
+    def _blocks(self, mean_abs: pd.DataFrame, kind: TaskKind | None = None) -> list[ImportanceBlock]:
+        """The importance blocks of ``mean_abs`` (:meth:`token_means`); without ``kind``, the task is told by the
+        number of outputs (two: binary)."""
+        if kind is None:
+            kind = "binary" if len(self.output_names) == 2 else "multiclass" if self.output_names[2:] else "regression"
+        scale = max(float(np.abs(self.base_values).max(initial=0.0)), 1.0)
+        overall = mean_abs.iloc[:, -1] if kind == "binary" else mean_abs.mean(axis=1)
+        blocks = [("all", overall)]
+        if kind == "multiclass":
+            blocks += [(output, mean_abs[output]) for output in self.output_names]
+        top = []
+        for output, importance in blocks:
+            kept = importance.sort_values(ascending=False, kind="stable").head(self.top_k)
+            top.append((output, [str(token) for token in kept.index], denoised(kept.to_numpy(), scale), None))
+        return top
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "algorithm": self.algorithm,
+            "reason": self.reason,
+            "output_space": self.output_space,
+            "outputs": self.output_names,
+            "column": self.column,
+            "n_texts": len(self.texts),
+            "n_texts_passed": len(self.texts) if self.n_texts_passed is None else self.n_texts_passed,
+            "n_tokens": int(sum(len(tokens) for tokens in self.tokens)),
+            "n_distinct_tokens": int(len({token for tokens in self.tokens for token in tokens})),
+            "top_k": self.top_k,
+            "max_additivity_error": self.max_additivity_error,
+        }
+
+    def run_metrics(self) -> dict[str, float]:
+        metrics: dict[str, float] = {"explain/rows_tokens": len(self.texts)}
+        if self.max_additivity_error is not None:
+            metrics["explain/tokens_max_additivity_error"] = self.max_additivity_error
+        return metrics
+
+
 @dataclasses.dataclass(kw_only=True)
 class ImageAttributionResult(MethodResult):
     """One attribution method's heatmaps of an image classifier on validation images (a subclass per method).
@@ -535,6 +667,7 @@ class Explanation:
     if TYPE_CHECKING:  # the registered methods read as attributes (see __getattr__)
         permutation: PermutationResult | None
         shap: ShapResult | None
+        tokens: TokenResult | None
         gradcam: GradcamResult | None
         integrated_gradients: IntegratedGradientsResult | None
 

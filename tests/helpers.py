@@ -114,3 +114,25 @@ def copy_sqlite_store(template: Path, folder: Path) -> str:
     database = folder / "mlflow.db"
     shutil.copyfile(template, database)
     return f"sqlite:///{database}"
+
+
+POSITIVE_WORDS = ("great", "love", "excellent")
+NEGATIVE_WORDS = ("refund", "broken", "awful")
+_FILLER_WORDS = (
+    "the order came on time and the box was blue with a small manual the phone charger cable works "
+    "with my laptop I used it for a week at home and in the office some days it rained"
+).split()
+
+
+def review_texts(n_texts: int = 300, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Generated product reviews whose label a few words decide: 1 when a word of ``POSITIVE_WORDS`` is in the
+    text, 0 when one of ``NEGATIVE_WORDS`` is (each text has one of them among 6-14 filler words)."""
+    rng = np.random.RandomState(seed)
+    texts, labels = [], np.empty(n_texts, dtype=int)
+    for i in range(n_texts):
+        labels[i] = rng.randint(2)
+        words = list(rng.choice(_FILLER_WORDS, rng.randint(6, 15)))
+        deciding = POSITIVE_WORDS if labels[i] else NEGATIVE_WORDS
+        words.insert(rng.randint(len(words) + 1), str(rng.choice(deciding)))
+        texts.append(" ".join(words))
+    return texts, labels
