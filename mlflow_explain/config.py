@@ -153,6 +153,12 @@ class TokensConfig(_Section):
         10, "texts shown with their words highlighted in the report (every explained text in tokens/texts.html)", ge=0
     )
     random_state: Seed = _option(0, "seed of the sample of texts and of the masking orders")
+    budget_s: float | None = _option(
+        None,
+        "time budget in seconds: over it (estimated from a few timed texts), fewer texts",
+        expects=_SECONDS,
+        gt=0,
+    )
 
 
 class BudgetConfig(_Section):

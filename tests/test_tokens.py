@@ -348,3 +348,24 @@ def test_the_cli_explains_a_logged_text_pipeline_on_a_csv_with_a_text_column(log
     run_id = mlflow.search_runs(output_format="list")[0].info.run_id
     data_logged, summary = _logged(run_id)
     assert summary["tokens"]["n_texts"] == len(data) and "tokens_mean_abs/excellent" in data_logged.metrics
+
+
+def test_a_time_budget_cuts_the_texts_and_says_so():
+    from mlflow_explain.config import load_config
+    from mlflow_explain.data import load_validation_data
+    from mlflow_explain.engines.budget import MIN_ROWS
+    from mlflow_explain.engines.tabular import TabularEngine, TabularRequest
+
+    texts, labels = review_texts(500, seed=2)
+    pipeline = make_pipeline(TfidfVectorizer(), RandomForestClassifier(n_estimators=10, random_state=0))
+    pipeline.fit(texts[:200], labels[:200])
+    config = load_config(
+        {"permutation": {"enabled": False}, "diagnostics": {"leakage": False}, "tokens": {"budget_s": 1e-6}}
+    )
+    data = load_validation_data(pipeline, texts[200:], labels[200:], config=config.validation)
+    model = frame_model(pipeline, data.feature_names[0])
+    request = TabularRequest(model=model, config=config, data=data, task=detect_task(model, data.y))
+    explanation = TabularEngine().compute(request)
+    assert len(explanation.tokens.texts) == MIN_ROWS
+    assert any(warning.startswith("tokens: the estimated") for warning in explanation.warnings)
+    assert any("sample of 100 of the 300 validation texts (the time budget)" in w for w in explanation.warnings)

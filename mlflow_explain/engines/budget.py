@@ -22,6 +22,7 @@ from ..data import take_rows
 
 PROBE_ROWS_PERMUTATION = 2048  # fewer rows time mostly the predict call's fixed cost, not the cost per row
 PROBE_ROWS_SHAP = 16
+PROBE_TEXTS_TOKENS = 8  # texts whose token attributions are timed: every text costs a predict call or more
 OTHER_WORK = 0.1  # of an explanation's budget (budget.explain_s) left to the diagnostics, figures and logging
 MIN_ROWS = 100  # fewer rows than this make the estimates too noisy; repeats are cut instead
 PLANNED_MIN_ROWS = 10  # under an explanation's budget the budget comes first: down to this many rows
@@ -106,11 +107,15 @@ def shap_limits(
     fixed_s: float = 0.0,
     budget_name: str | None = None,
     min_rows: int = MIN_ROWS,
+    method: str = "shap",
+    unit: str = "rows",
 ) -> Limits:
-    """Rows of SHAP values that fit ``budget_s`` (at least ``min_rows``, or all of them when fewer).
+    """Rows of SHAP values (or of another method that explains rows one by one) that fit ``budget_s`` (at least
+    ``min_rows``, or all of them when fewer).
 
     The cost is ``fixed_s`` (building the explainer) plus ``seconds_per_row`` per row explained;
-    ``budget_name`` names the budget in the message (default ``budget_s=<budget_s>``).
+    ``budget_name`` names the budget in the message (default ``budget_s=<budget_s>``), ``method`` the method and
+    ``unit`` what it explains (token attributions: texts).
     """
     wanted = fixed_s + seconds_per_row * rows
     if wanted <= budget_s:
@@ -118,8 +123,8 @@ def shap_limits(
     new_rows = min(rows, max(int((budget_s - fixed_s) / seconds_per_row), min_rows))
     estimated = fixed_s + seconds_per_row * new_rows
     message = (
-        f"shap: the estimated {wanted:.0f} s for {rows} rows is over {budget_name or f'budget_s={budget_s:g}'}; "
-        f"explaining {new_rows} rows (estimated {estimated:.0f} s)."
+        f"{method}: the estimated {wanted:.0f} s for {rows} {unit} is over {budget_name or f'budget_s={budget_s:g}'}; "
+        f"explaining {new_rows} {unit} (estimated {estimated:.0f} s)."
     )
     return Limits(new_rows, 1, estimated, message, budget_s)
 

@@ -235,22 +235,42 @@ def _shap(request: TabularRequest, explanation: Explanation) -> ShapResult:
     return result
 
 
-def _tokens(request: TabularRequest, explanation: Explanation) -> TokenResult:
-    cfg, data = request.config.tokens, request.data
-    result = token_attributions(
+def _token_attributions(request: TabularRequest, rows: Any, max_texts: int) -> TokenResult:
+    """``token_attributions`` of ``rows`` with the request's model, task and tokens config."""
+    cfg = request.config.tokens
+    return token_attributions(
         request.model,
-        data.frame(),
+        rows,
         request.task,
         algorithm=cfg.algorithm,
-        max_texts=cfg.max_texts,
+        max_texts=max_texts,
         top_k=cfg.top_k,
         n_permutations=cfg.n_permutations,
         random_state=cfg.random_state,
     )
+
+
+def _tokens_estimate(request: TabularRequest) -> Estimate:
+    """Token attributions' cost, from those of the first ``budget.PROBE_TEXTS_TOKENS`` texts (timed)."""
+    cfg, data = request.config.tokens, request.data
+    probe = budget.PROBE_TEXTS_TOKENS
+    per_text = budget.seconds_per_row(lambda rows: _token_attributions(request, rows, probe), data.frame(), probe)
+    texts = min(cfg.max_texts, data.n_rows)
+    limits = functools.partial(budget.shap_limits, per_text, texts, method="tokens", unit="texts")
+    return Estimate(limits(math.inf).estimated_s, limits)
+
+
+def _tokens(request: TabularRequest, explanation: Explanation) -> TokenResult:
+    cfg, data = request.config.tokens, request.data
+    limits = _limits(request, "tokens")
+    _note(explanation, limits)
+    cut = limits is not None and limits.message is not None
+    result = _token_attributions(request, data.frame(), min(cfg.max_texts, limits.rows) if cut else cfg.max_texts)
     if len(result.texts) < data.n_rows:
+        cap = "the time budget" if cut and limits.rows < cfg.max_texts else f"tokens.max_texts={cfg.max_texts}"
         note = (
             f"Token attributions were computed on a seeded sample of {len(result.texts)} of the {data.n_rows} "
-            f"validation texts (tokens.max_texts={cfg.max_texts})."
+            f"validation texts ({cap})."
         )
         explanation.warnings.append(note)
         logger.warning("mlflow_explain: %s", note)
@@ -262,6 +282,7 @@ def _tokens(request: TabularRequest, explanation: Explanation) -> TokenResult:
 ESTIMATES: dict[str, Callable[[TabularRequest], Estimate]] = {
     "permutation": _permutation_estimate,
     "shap": _shap_estimate,
+    "tokens": _tokens_estimate,
 }  # the cost of each tabular method that a time budget can cut, by name
 
 

@@ -3,7 +3,7 @@
 A sweep (Optuna, Hyperopt, a loop of ``mlflow.start_run(nested=True)``) fits many models whose
 explanations are compared, not read one by one. ``sweeps.nested`` says what each trial gets:
 ``light`` (the default: permutation importance only, on at most ``sweeps.nested_max_rows`` seeded
-validation rows, the same rows in every trial; no SHAP, no leakage check, no drift against the
+validation rows, the same rows in every trial; no SHAP, token attributions, leakage check or drift against the
 previous trial), ``full`` (as any run) or ``none``. The
 parent run, or the best model, is explained in full by a fit in the parent run or by
 ``mlflow_explain.explain(best_model, X, y, run_id=parent_run_id)``.
@@ -16,7 +16,12 @@ import dataclasses
 from ...config import ExplainConfig, load_config
 from ...publish import tracking
 
-_LIGHT = {"shap": {"enabled": False}, "diagnostics": {"leakage": False}, "compare": {"enabled": False}}
+_LIGHT = {
+    "shap": {"enabled": False},
+    "tokens": {"enabled": False},
+    "diagnostics": {"leakage": False},
+    "compare": {"enabled": False},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +43,8 @@ def plan(config: ExplainConfig, run_id: str | None) -> Plan:
     light = load_config(config, {**_LIGHT, "validation": {"max_rows": rows}})
     note = (
         f"Light explanation of a nested run (sweeps.nested=light): permutation importance only, on at most "
-        f"{rows} validation rows; no SHAP, no leakage check, no drift against another run. Explain the best model "
-        f"in full with mlflow_explain.explain(model, X, y, run_id=<parent run id>), or set sweeps.nested=full."
+        f"{rows} validation rows; no SHAP, no token attributions, no leakage check, no drift against another run. "
+        f"Explain the best model in full with mlflow_explain.explain(model, X, y, run_id=<parent run id>), or set "
+        f"sweeps.nested=full."
     )
     return Plan(light, (note,))
