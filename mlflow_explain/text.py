@@ -52,10 +52,11 @@ class TextInput:
     """Where a model's texts go in.
 
     ``column`` is the frame column holding the texts; ``texts_passed`` says the user passed the texts
-    themselves (the column is then the one :func:`texts_frame` made). ``features`` is the step whose
-    output the final ``estimator`` takes (the vectorizer, or the ColumnTransformer around it) and
-    ``columns`` the slice of that output the vectorizer fills; ``direct`` is True when nothing else
-    stands between them (a vectorizer's columns are then the estimator's features one for one).
+    themselves (the column is then the one :func:`texts_frame` made). ``features`` is the Pipeline of
+    the steps before the final ``estimator`` (whose output it takes) and ``columns`` the slice of
+    that output the vectorizer fills when ``direct``: nothing but the vectorizer (or the
+    ColumnTransformer around it) stands before the estimator, so the vectorizer's columns are the
+    estimator's features one for one.
     """
 
     vectorizer: Any

@@ -182,6 +182,16 @@ def test_a_multiclass_model_gets_a_view_and_importances_per_class(reviews):
     assert token_views.top_tokens(result, 2)["token"].iloc[0] == "box"
 
 
+def test_a_character_analyzer_is_masked_word_by_word(reviews):
+    train, y_train, valid, y_valid = reviews
+    pipeline = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)), LogisticRegression())
+    _, _, result = _attributions(pipeline.fit(train, y_train), valid[:20], y_valid[:20])
+    assert result.algorithm == "text masking" and "analyzer is 'char_wb', not words" in result.reason
+    assert result.tokens[0] == valid[0].split()
+    outputs = np.array([result.output_values(i) for i in range(20)])
+    np.testing.assert_allclose(outputs, pipeline.predict_proba(valid[:20]), atol=1e-12)
+
+
 def test_the_cap_on_texts_is_a_seeded_sample(reviews):
     train, y_train, valid, y_valid = reviews
     pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(train, y_train)
