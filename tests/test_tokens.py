@@ -379,3 +379,13 @@ def test_a_time_budget_cuts_the_texts_and_says_so():
     assert len(explanation.tokens.texts) == MIN_ROWS
     assert any(warning.startswith("tokens: the estimated") for warning in explanation.warnings)
     assert any("sample of 100 of the 300 validation texts (the time budget)" in w for w in explanation.warnings)
+
+
+def test_drift_of_a_text_model_is_measured_on_its_tokens(tracking_uri, reviews):
+    train, y_train, valid, y_valid = reviews
+    for estimator in (LogisticRegression(), RandomForestClassifier(n_estimators=20, random_state=0)):
+        model = make_pipeline(TfidfVectorizer(), estimator).fit(train, y_train)
+        explanation = mlflow_explain.explain(model, valid, y_valid, config=FAST)
+    drift = explanation.drift
+    assert drift is not None and drift.method == "tokens", "one text column: no SHAP, one permuted feature"
+    assert drift.ndcg > 0.8, "both models put the same deciding words on top"

@@ -60,8 +60,9 @@ def ndcg_at_k(reference: pd.Series, other: pd.Series, k: int) -> float:
 
 
 def drift(baseline: RunImportances, current: pd.DataFrame, k: int, threshold: float) -> Drift | None:
-    """Drift of ``current`` (an importance table) against ``baseline``, on SHAP if both have it."""
-    for method in ("shap", "permutation"):
+    """Drift of ``current`` (an importance table) against ``baseline``: on SHAP if both have it, else on token
+    attributions (a model whose only input is text), else on permutation importance."""
+    for method in ("shap", "tokens", "permutation"):
         old, new = summary_importance(baseline.table, method), summary_importance(current, method)
         if len(old.index.intersection(new.index)) >= 2:
             ranks = pd.DataFrame(
