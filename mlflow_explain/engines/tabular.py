@@ -261,6 +261,8 @@ def _tokens_estimate(request: TabularRequest) -> Estimate:
 
 
 def _tokens(request: TabularRequest, explanation: Explanation) -> TokenResult:
+    """Token attributions of the validation texts, at most ``tokens.max_texts`` and what the time budget allows
+    (a cut is said in the warnings), their rows pointing at the user's."""
     cfg, data = request.config.tokens, request.data
     limits = _limits(request, "tokens")
     _note(explanation, limits)
