@@ -177,6 +177,9 @@ def test_a_multiclass_model_gets_a_view_and_importances_per_class(reviews):
     np.testing.assert_allclose(logits, pipeline.decision_function(valid), atol=1e-12)
     blocks = {output: tokens for output, tokens, _, _ in result.importance_blocks(detect_task(model, valid_topics))}
     assert list(blocks) == ["all", "0", "1", "2"] and blocks["2"][0] == "box"
+    empty = _attributions(pipeline, ["", valid[0]], valid_topics[:2])[2]  # an empty text: no token, its output
+    assert empty.values[0].shape == (0, 3)
+    np.testing.assert_allclose(empty.base_values[0], pipeline.decision_function([""])[0])
     figures = token_views.token_figures(result, None, 0)
     assert set(figures) == {f"tokens/top_tokens.{k}.svg" for k in "012"}
     assert token_views.top_tokens(result, 2)["token"].iloc[0] == "box"

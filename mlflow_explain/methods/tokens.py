@@ -170,7 +170,8 @@ def _linear(
         contributions = dict(zip(row.indices.tolist(), (coef[:, row.indices] * row.data).T, strict=True))
         in_text = (row.indices >= start) & (row.indices < stop)
         base[i] = intercept + sum((contributions[c] for c in row.indices[~in_text]), np.zeros(coef.shape[0]))
-        values.append(_shared(ngram_columns(source.vectorizer, text_words), start, contributions, len(text_words)))
+        occurrences = ngram_columns(source.vectorizer, text_words)
+        values.append(_shared(occurrences, start, contributions, (len(text_words), coef.shape[0])))
     space = "margin" if task.is_classification else "prediction"
     values, base = _per_class(values, base, task)
     expected = model_outputs(model, rows, task, space)
@@ -190,15 +191,17 @@ def _inexact(values: list[np.ndarray], base: np.ndarray, error: float) -> str | 
 
 
 def _shared(
-    occurrences: list[tuple[int, tuple[int, ...]]], start: int, contributions: dict[int, np.ndarray], n_words: int
+    occurrences: list[tuple[int, tuple[int, ...]]],
+    start: int,
+    contributions: dict[int, np.ndarray],
+    shape: tuple[int, int],
 ) -> np.ndarray:
-    """Each word's share of the column contributions: a column's value split among its occurrences in the text, an
-    occurrence's among its words."""
-    n_outputs = len(next(iter(contributions.values()))) if contributions else 1
+    """Each word's share of the column contributions, (n_words, n_outputs): a column's value split among its
+    occurrences in the text, an occurrence's among its words."""
     counts: dict[int, int] = {}
     for column, _ in occurrences:
         counts[column] = counts.get(column, 0) + 1
-    shares = np.zeros((n_words, n_outputs))
+    shares = np.zeros(shape)
     for column, span in occurrences:
         contribution = contributions.get(column + start)
         if contribution is not None:
