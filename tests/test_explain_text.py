@@ -163,3 +163,38 @@ def test_a_model_returning_no_scores_is_one_clear_sentence(classifier):
 
     with pytest.raises(InvalidInputError, match=r"must return one score per class .*torch.Size\(\[1, 2, 3\]\)"):
         model_scores(Embeds())(torch.tensor([[1, 2]]), torch.ones(1, 2, dtype=torch.long))
+
+
+def test_a_tokenizers_output_mapping_and_a_cut_are_read_as_given(classifier, caplog):
+    _, vocabulary = classifier
+    ids = np.array([[5, 6, 7, 0], [8, 9, 0, 0]])
+    encoded = encode_texts({"input_ids": ids, "attention_mask": ids != 0}, vocabulary=vocabulary)
+    assert encoded.tokens == [vocabulary[5:8], vocabulary[8:10]] and encoded.pad_id == 0
+    with caplog.at_level("WARNING"):
+        cut = encode_texts(ids, vocabulary=vocabulary, max_length=2)
+    assert cut.tokens == [vocabulary[5:7], vocabulary[8:10]] and cut.n_truncated == 1
+    assert "1 of 2 texts are longer than 2 tokens" in caplog.text
+
+
+def test_an_lstm_called_on_ids_alone_adds_up_to_its_scores():
+    class LstmClassifier(torch.nn.Module):  # forward(ids): no attention mask, padding read by the LSTM
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(12, 8)
+            self.lstm = torch.nn.LSTM(8, 8, batch_first=True)
+            self.head = torch.nn.Linear(8, 4)
+
+        def forward(self, ids):
+            return self.head(self.lstm(self.embedding(ids))[0][:, -1])
+
+    torch.manual_seed(0)
+    vocabulary = ["[PAD]", *[f"w{i}" for i in range(1, 12)]]
+    result = token_integrated_gradients(LstmClassifier(), encode_texts([[3, 4, 5, 6], [7, 1]], vocabulary=vocabulary))
+    assert result.output_names == ["0", "1", "2", "3"] and result.output_space == "margin"
+    assert result.max_additivity_error < COMPLETENESS_TOLERANCE
+    assert [len(values) for values in result.values] == [4, 2]
+
+
+def test_ids_whose_padding_cannot_be_told_is_one_clear_sentence():
+    with pytest.raises(InvalidInputError, match=r"^Cannot tell which token id pads the texts: set torch_text\."):
+        encode_texts([[1, 2], [3]], vocabulary=["a", "b", "c", "d"])

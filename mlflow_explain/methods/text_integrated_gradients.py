@@ -173,6 +173,7 @@ def token_integrated_gradients(
         f"a PyTorch text model: Integrated Gradients ({n_steps} steps) in the output of {layer_reason}, from a "
         f"baseline text of {baseline_name} (special tokens kept), for every output's {_SPACE_NAMES[space]}"
     )
+    logger.info("Token attributions of %d texts: %s.", len(encoded.texts), reason)
     return TokenResult(
         texts=list(encoded.texts),
         tokens=[list(tokens) for tokens in encoded.tokens],
