@@ -42,7 +42,7 @@ def validation_texts():
 def attributions(classifier, validation_texts):
     model, vocabulary = classifier
     encoded = encode_texts(validation_texts[0], tokenizer=word_ids(vocabulary), vocabulary=vocabulary)
-    return token_integrated_gradients(model, encoded, class_names=CLASS_NAMES, n_steps=100)
+    return token_integrated_gradients(model, encoded, class_names=CLASS_NAMES)
 
 
 def test_trained_classifier_puts_its_deciding_words_on_top(attributions, validation_texts):
@@ -74,7 +74,7 @@ def test_ids_with_a_vocabulary_mapping_and_ragged_rows_give_the_same_tokens_and_
     ragged = [word_ids(vocabulary)(text) for text in texts]  # unpadded, one list per text
     by_token = {word: i for i, word in enumerate(vocabulary)}  # token -> id, as Hugging Face's get_vocab()
     encoded = encode_texts(ragged, vocabulary=by_token)
-    result = token_integrated_gradients(model, encoded, n_steps=100)
+    result = token_integrated_gradients(model, encoded)
     assert result.tokens == attributions.tokens[:5] and result.texts == texts
     for mine, theirs in zip(result.values, attributions.values[:5], strict=True):
         np.testing.assert_allclose(mine, theirs, atol=1e-5)

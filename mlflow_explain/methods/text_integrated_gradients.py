@@ -88,7 +88,7 @@ def token_integrated_gradients(
     embedding_layer: str | torch.nn.Module | None = None,
     class_names: Sequence[str] | None = None,
     *,
-    n_steps: int = 50,
+    n_steps: int = 100,
     baseline_token_id: int | None = None,
     batch_size: int = 16,
     internal_batch_size: int | None = None,
@@ -108,7 +108,7 @@ def token_integrated_gradients(
         As for :func:`find_embedding_layer`.
     class_names : sequence of str, default=None
         One name per output (default the model's ``config.id2label``, else the output indices).
-    n_steps : int, default=50
+    n_steps : int, default=100
         Points of the path integral (Gauss-Legendre); each costs a forward and backward pass.
     baseline_token_id : int, default=None
         The token every shown token becomes in the baseline text; default the padding id.
@@ -133,32 +133,18 @@ def token_integrated_gradients(
     forward = model_scores(model)
     device = module_device(model)
     baseline_id = encoded.pad_id if baseline_token_id is None else int(baseline_token_id)
+    attributions, outputs, base_values = [], [], []
+    starts = range(0, len(encoded.texts), batch_size)
     with evaluation_mode(model):
         integrated = LayerIntegratedGradients(forward, layer)
-        parts = [
-            _batch(
-                integrated,
-                forward,
-                encoded,
-                slice(start, start + batch_size),
-                baseline_id,
-                device,
-                n_steps,
-                internal_batch_size,
-            )
-            for start in tqdm(
-                range(0, len(encoded.texts), batch_size),
-                desc="Integrated Gradients (tokens)",
-                unit="batch",
-                disable=None,
-                leave=False,
-            )
-        ]
-    attributions = [row for part in parts for row in part[0]]
-    outputs, base_values = np.concatenate([part[1] for part in parts]), np.concatenate([part[2] for part in parts])
-    totals = np.stack([row.sum(axis=0) for row in attributions])
-    gaps = outputs - base_values
-    error = float((np.abs(totals - gaps).max(axis=1) / np.maximum(np.abs(gaps).max(axis=1), 1e-6)).max())
+        for start in tqdm(starts, desc="Integrated Gradients (tokens)", unit="batch", disable=None, leave=False):
+            batch = encoded.take(np.arange(start, min(start + batch_size, len(encoded.texts))))
+            values, output, base = _batch(integrated, forward, batch, baseline_id, device, n_steps, internal_batch_size)
+            attributions += values
+            outputs.append(output)
+            base_values.append(base)
+    outputs, base_values = np.concatenate(outputs), np.concatenate(base_values)
+    error = completeness_error(attributions, outputs, base_values)
     if error > ADDITIVITY_TOLERANCE:
         logger.warning(
             "Integrated Gradients of the tokens miss completeness by %.1f%% of the output change (over %.0f%%): "
@@ -214,23 +200,20 @@ def model_scores(model: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor
 def _batch(
     integrated: LayerIntegratedGradients,
     forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    encoded: EncodedTexts,
-    rows: slice,
+    batch: EncodedTexts,
     baseline_id: int,
     device: torch.device,
     n_steps: int,
     internal_batch_size: int | None,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """One batch's per-text attributions of the shown tokens, outputs and baseline outputs."""
-    positions = np.arange(len(encoded.texts))[rows]
-    batch = encoded.take(positions)
+    """One batch's attributions of each text's shown tokens (n_tokens_i, n_outputs), outputs and baseline outputs."""
     ids = torch.from_numpy(batch.input_ids).to(device)
     mask = torch.from_numpy(batch.attention_mask).to(device)
-    shown = torch.from_numpy(batch.shown).to(device)
-    baseline = torch.where(shown, torch.full_like(ids, baseline_id), ids)
+    shown = batch.shown
+    baseline = torch.where(torch.from_numpy(shown).to(device), torch.full_like(ids, baseline_id), ids)
     with torch.no_grad():
         outputs, base_outputs = forward(ids, mask), forward(baseline, mask)
-    per_class = []
+    per_output = []
     for target in range(outputs.shape[1]):
         attributions = integrated.attribute(
             ids,
@@ -239,13 +222,20 @@ def _batch(
             additional_forward_args=(mask,),
             n_steps=n_steps,
             method="gausslegendre",
-            internal_batch_size=internal_batch_size or len(positions) * n_steps,
+            internal_batch_size=internal_batch_size or len(ids) * n_steps,
         )
-        per_class.append(attributions.detach().sum(dim=-1))  # (n, length): summed over the embedding dimensions
-    stacked = torch.stack(per_class, dim=-1).cpu().numpy()  # (n, length, n_outputs)
-    flags = batch.shown
-    values = [stacked[i][flags[i]] for i in range(len(positions))]
+        per_output.append(attributions.detach().sum(dim=-1))  # (n, length): summed over the embedding dimensions
+    stacked = torch.stack(per_output, dim=-1).cpu().numpy().astype(float)  # (n, length, n_outputs)
+    values = [stacked[i][shown[i]] for i in range(len(ids))]
     return values, outputs.detach().cpu().numpy().astype(float), base_outputs.detach().cpu().numpy().astype(float)
+
+
+def completeness_error(values: list[np.ndarray], outputs: np.ndarray, base_values: np.ndarray) -> float:
+    """The largest gap of a text between its attributions' sum and F(text) - F(baseline), over that text's largest
+    |F(text) - F(baseline)| (the worst output of the worst text)."""
+    gaps = outputs - base_values
+    totals = np.stack([text_values.sum(axis=0) for text_values in values])
+    return float((np.abs(totals - gaps).max(axis=1) / np.maximum(np.abs(gaps).max(axis=1), 1e-6)).max())
 
 
 def _output_space(outputs: np.ndarray) -> OutputSpace:
