@@ -122,6 +122,39 @@ class ShapConfig(_Section):
     )
 
 
+class TokensConfig(_Section):
+    """``tokens``: token attributions of models that read text, word by word."""
+
+    enabled: bool = _option(
+        True,
+        "attribute the outputs of models that read text (a Pipeline starting with a TfidfVectorizer, "
+        "CountVectorizer or HashingVectorizer, alone or on a ColumnTransformer's text column) to each word",
+    )
+    algorithm: Literal["auto", "linear", "masking"] = _option(
+        "auto",
+        "auto (linear for a linear model right on the vectorizer's output with a word analyzer, else masking), "
+        "linear (exact: coef x feature value, in the margin) or masking (model-agnostic: sampled Shapley values "
+        "of each text's distinct words, removed and put back in seeded orders)",
+    )
+    max_texts: int = _option(200, "texts explained at most (a seeded sample beyond that)", gt=0)
+    top_k: int = _option(
+        20,
+        "tokens given metrics tokens_mean_abs[.<class>]/<token> (mean |attribution| over the texts): the top k "
+        "overall and per class, so that a vocabulary of thousands of words logs a bounded number",
+        gt=0,
+    )
+    n_permutations: int = _option(
+        10,
+        "word orders sampled per text by masking (antithetic pairs, so rounded up to even); a text costs about "
+        "n_permutations x its distinct words predictions",
+        gt=0,
+    )
+    shown_texts: int = _option(
+        10, "texts shown with their words highlighted in the report (every explained text in tokens/texts.html)", ge=0
+    )
+    random_state: Seed = _option(0, "seed of the sample of texts and of the masking orders")
+
+
 class BudgetConfig(_Section):
     """``budget``: one time budget for the whole tabular explanation, planned before the work starts."""
 
@@ -352,6 +385,7 @@ class ExplainConfig(_Section):
     validation: ValidationConfig = _section(ValidationConfig, "the validation rows the methods run on")
     permutation: PermutationConfig = _section(PermutationConfig, "permutation importance")
     shap: ShapConfig = _section(ShapConfig, "SHAP values and their plots")
+    tokens: TokensConfig = _section(TokensConfig, "token attributions of models that read text, word by word")
     budget: BudgetConfig = _section(BudgetConfig, "the time budget of a whole tabular explanation")
     gradcam: GradcamConfig = _section(
         GradcamConfig, "attributions of PyTorch image classifiers (mlflow_explain.explain_images)"

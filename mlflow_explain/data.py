@@ -12,6 +12,7 @@ import pandas as pd
 
 from .config import ValidationConfig
 from .errors import InvalidInputError
+from .text import VECTORIZER_NAMES, takes_texts, texts_frame
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,9 @@ def load_validation_data(
     target = target if target is not None else config.target
     if target is not None and y is None:
         X, y = _split_target(X, target)
-    X = _as_2d(X)
-    labels = None if from_file or not isinstance(X, pd.DataFrame) else X.index.to_numpy()
+    labeled = not from_file and isinstance(X, (pd.DataFrame, pd.Series))  # index labels point at the user's rows
+    X = texts_frame(X) if takes_texts(model) else _as_2d(X)
+    labels = X.index.to_numpy() if labeled else None
     if X.shape[0] == 0:
         raise InvalidInputError("The validation data is empty (0 rows).")
     if X.shape[1] == 0:
@@ -190,8 +192,8 @@ def _as_2d(X: Any) -> pd.DataFrame | np.ndarray:
     if isinstance(X, pd.Series):
         if pd.api.types.infer_dtype(X, skipna=True) == "string":
             raise InvalidInputError(
-                "X is a single column of text (a Series of strings): text pipelines (a vectorizer then a model) "
-                "are not supported yet; explain a model fitted on a table of numeric or categorical columns."
+                "X is a single column of text (a Series of strings), but the model does not start with a text "
+                f"vectorizer ({VECTORIZER_NAMES}); pass the table of columns the model was fitted on."
             )
         raise InvalidInputError("X is a single Series (1-D); pass a DataFrame, e.g. X.to_frame(), for one feature.")
     try:

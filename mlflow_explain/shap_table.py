@@ -4,6 +4,15 @@ One row per explained row: ``row`` (its position in the data the user passed, be
 sampling, or on Spark its row id), ``index`` (its index label, when that data was a pandas
 DataFrame), ``value:<feature>`` (its raw values), then per model output
 ``shap:<output>:<feature>`` (its SHAP values) and ``base_value:<output>``.
+
+Token attributions of a model that reads text add rows in long form after those, one per token
+of each explained text (:func:`token_table`): ``row`` and ``index`` as above, ``token_column``
+(the text column, null when the texts were passed themselves), ``token_position`` (the token's
+place in its text, from 0), ``token``, then per output ``token_value:<output>`` and
+``token_base_value:<output>`` (the text's base value: its token values plus it are the model's
+output). The SHAP rows have these columns null and the token rows the SHAP ones: select the
+token rows with ``table["token"].notna()``. A model whose only input is one text column has no
+SHAP values, only token rows.
 """
 
 from __future__ import annotations
@@ -83,6 +92,66 @@ def shap_table(
         for j, name in enumerate(data.columns):
             columns[shap_column(output, name)] = values[:, j, k]
         columns[base_value_column(output)] = base_values[:, k]
+    return pd.DataFrame(columns)
+
+
+TOKEN = "token"
+TOKEN_POSITION = "token_position"
+TOKEN_COLUMN = "token_column"
+
+
+def token_value_column(output: str) -> str:
+    """Column of the tokens' attributions to one model output."""
+    return f"token_value:{output}"
+
+
+def token_base_value_column(output: str) -> str:
+    """Column of the base value of a token's text, for one model output."""
+    return f"token_base_value:{output}"
+
+
+def token_table(
+    row_ids: np.ndarray,
+    tokens: Sequence[Sequence[str]],
+    values: Sequence[np.ndarray],
+    base_values: np.ndarray,
+    output_names: Sequence[str],
+    column: str | None,
+    index_labels: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The token rows, in long form: one per token of each explained text.
+
+    Parameters
+    ----------
+    row_ids : ndarray of shape (n_texts,)
+        What ``row`` holds for each explained text.
+    tokens : sequence of n_texts sequences of str
+        Each text's tokens in reading order.
+    values : sequence of n_texts ndarrays of shape (n_tokens_i, n_outputs)
+    base_values : ndarray of shape (n_texts, n_outputs)
+    output_names : sequence of str
+    column : str or None
+        The text column (None: the texts were passed themselves).
+    index_labels : ndarray of shape (n_texts,), default=None
+
+    Returns
+    -------
+    DataFrame
+        Columns ``row``, ``index`` (with ``index_labels``), ``token_column``, ``token_position``,
+        ``token``, then per output ``token_value:<output>`` and ``token_base_value:<output>``.
+    """
+    counts = np.array([len(text_tokens) for text_tokens in tokens], dtype=np.int64)
+    texts = np.repeat(np.arange(len(counts)), counts)
+    columns: dict[str, Any] = {ROW: np.asarray(row_ids)[texts]}
+    if index_labels is not None:
+        columns[INDEX] = index_column(np.asarray(index_labels)[texts])
+    columns[TOKEN_COLUMN] = pd.array([column] * len(texts), dtype="string")
+    columns[TOKEN_POSITION] = np.concatenate([np.arange(n) for n in counts]) if len(counts) else np.zeros(0, int)
+    columns[TOKEN] = pd.array([token for text_tokens in tokens for token in text_tokens], dtype="string")
+    stacked = np.concatenate(values) if counts.sum() else np.zeros((0, len(output_names)))
+    for k, output in enumerate(output_names):
+        columns[token_value_column(output)] = stacked[:, k]
+        columns[token_base_value_column(output)] = np.asarray(base_values)[texts, k]
     return pd.DataFrame(columns)
 
 

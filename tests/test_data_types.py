@@ -243,12 +243,15 @@ def test_a_classifier_of_a_2d_target_is_one_clear_error(tracking_uri, diabetes):
 # (e) a text column
 
 
-def test_a_text_series_is_told_text_pipelines_are_not_supported(tracking_uri):
+def test_a_text_series_for_a_model_that_reads_no_text_is_one_sentence(tracking_uri):
+    """A text pipeline takes a Series of texts (tests/test_tokens.py); a model fitted on numbers is told apart."""
     texts = pd.Series(["good film", "bad film", "great plot", "awful plot"] * 10)
     labels = np.array([1, 0, 1, 0] * 10)
-    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels)
-    with pytest.raises(InvalidInputError, match="text pipelines .* are not supported yet"):
+    model = LogisticRegression().fit(np.c_[labels, labels], labels)
+    with pytest.raises(InvalidInputError, match="single column of text .* does not start with a text vectorizer"):
         mlflow_explain.explain(model, texts, labels)
+    text_model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels)
+    assert mlflow_explain.explain(text_model, texts, labels, config=NO_SHAP).status == "ok"
 
 
 def test_a_numeric_series_advice_works(tracking_uri, diabetes):

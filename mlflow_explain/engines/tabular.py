@@ -16,7 +16,9 @@ from ..config import ExplainConfig, ShapConfig
 from ..data import ValidationData, take_rows
 from ..methods.permutation import permutation_importance
 from ..methods.shap import MODEL_AGNOSTIC, row_explainer, shap_values
-from ..results import Explanation, PermutationResult, ShapResult, TabularResult, Task
+from ..methods.tokens import token_attributions
+from ..results import Explanation, PermutationResult, ShapResult, TabularResult, Task, TokenResult
+from ..text import takes_texts_column, text_input
 from . import budget
 from .base import ExplainRequest, new_explanation, run_steps
 
@@ -45,7 +47,7 @@ class TabularEngine:
         explanation = new_explanation(request, request.task, data.feature_names, data.n_rows)
         explanation.n_rows_passed = data.n_rows_passed
         explanation.warnings.extend(data.notes)
-        methods = [name for name in TABULAR_STEPS if enabled(config, name)]
+        methods = [name for name in TABULAR_STEPS if enabled(config, name) and applies(request, explanation, name)]
         request = dataclasses.replace(request, planned=_plan(request, methods))
         steps = {name: functools.partial(TABULAR_STEPS[name], request, explanation) for name in methods}
         target = (lambda: data.y) if config.diagnostics.leakage else None  # the leakage check needs the target
@@ -55,6 +57,30 @@ class TabularEngine:
 def enabled(config: ExplainConfig, method: str) -> bool:
     """Whether ``method`` runs: its config section's ``enabled`` (the section is named like the method)."""
     return getattr(config, method).enabled
+
+
+def has_input(model: Any, method: str) -> bool:
+    """Whether ``model`` has the input ``method`` explains: token attributions need a model that reads text."""
+    return method != "tokens" or text_input(model) is not None
+
+
+def applies(request: TabularRequest, explanation: Explanation, method: str) -> bool:
+    """Whether ``method`` has something to explain in the model (:func:`has_input`); SHAP of a model whose only
+    input is one text column is left to the token attributions (one "text" feature says nothing), which
+    ``explanation.warnings`` and the log say."""
+    if not has_input(request.model, method):
+        return False
+    if method == "shap" and takes_texts_column(request.model):
+        instead = (
+            "the token attributions (tokens) explain it word by word"
+            if request.config.tokens.enabled
+            else "enable tokens to explain it word by word"
+        )
+        note = f"SHAP values were not computed: the model's only input is one text column; {instead}."
+        explanation.warnings.append(note)
+        logger.warning("mlflow_explain: %s", note)
+        return False
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +235,30 @@ def _shap(request: TabularRequest, explanation: Explanation) -> ShapResult:
     return result
 
 
+def _tokens(request: TabularRequest, explanation: Explanation) -> TokenResult:
+    cfg, data = request.config.tokens, request.data
+    result = token_attributions(
+        request.model,
+        data.frame(),
+        request.task,
+        algorithm=cfg.algorithm,
+        max_texts=cfg.max_texts,
+        top_k=cfg.top_k,
+        n_permutations=cfg.n_permutations,
+        random_state=cfg.random_state,
+    )
+    if len(result.texts) < data.n_rows:
+        note = (
+            f"Token attributions were computed on a seeded sample of {len(result.texts)} of the {data.n_rows} "
+            f"validation texts (tokens.max_texts={cfg.max_texts})."
+        )
+        explanation.warnings.append(note)
+        logger.warning("mlflow_explain: %s", note)
+    result.index_labels = data.source_labels(result.row_positions)
+    result.row_positions = data.source_rows(result.row_positions)
+    return result
+
+
 ESTIMATES: dict[str, Callable[[TabularRequest], Estimate]] = {
     "permutation": _permutation_estimate,
     "shap": _shap_estimate,
@@ -218,6 +268,7 @@ ESTIMATES: dict[str, Callable[[TabularRequest], Estimate]] = {
 TABULAR_STEPS: dict[str, Callable[[TabularRequest, Explanation], TabularResult]] = {
     "permutation": _permutation,
     "shap": _shap,
+    "tokens": _tokens,
 }  # each tabular method by name (its result type's ``method``, its config section): (request, explanation) -> result
 
 

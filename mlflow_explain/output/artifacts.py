@@ -27,7 +27,7 @@ from ..results import (
     image_result_types,
     tabular_result_types,
 )
-from ..shap_table import shap_table
+from ..shap_table import shap_table, token_table
 from ..steps import guarded, timed
 from . import plots, report
 
@@ -50,9 +50,12 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
         _write_json(directory / "feature_keys.json", _key_mapping(explanation))
         if explanation.drift is not None:
             explanation.drift.moved.to_csv(_mkdir(directory / "compare") / "drift_moved_features.csv", index=False)
+        if explanation.shap is not None or explanation.tokens is not None:
+            _write_parquet(directory / "shap_values.parquet", _values_table(explanation))
         if explanation.shap is not None:
-            _write_parquet(directory / "shap_values.parquet", _shap_table(explanation.shap))
             _local_table(explanation.shap).to_csv(_mkdir(directory / "local") / "local_explanations.csv", index=False)
+        if explanation.tokens is not None:
+            guarded(explanation, "token_texts", config.on_error, _write_token_texts, explanation, directory)
         for result in explanation.image_results:
             _write_image_arrays(result, _mkdir(directory / result.method))
         images = guarded(explanation, "plots", config.on_error, _write_figures, explanation, directory, config)
@@ -174,6 +177,31 @@ def _write_force_plot(explanation: Explanation, directory: Path) -> str | None:
 def _write_report(explanation: Explanation, directory: Path, images: dict[str, bytes], force_plot: str | None) -> None:
     html = report.render_report(explanation, images, force_plot)
     (directory / "report.html").write_text(html, encoding="utf-8")
+
+
+def _values_table(explanation: Explanation) -> pd.DataFrame:
+    """``shap_values.parquet``: the SHAP rows, then the token rows (``shap_table``'s layout)."""
+    tables = [] if explanation.shap is None else [_shap_table(explanation.shap)]
+    tokens = explanation.tokens
+    if tokens is not None:
+        tables.append(
+            token_table(
+                tokens.row_positions,
+                tokens.tokens,
+                tokens.values,
+                tokens.base_values,
+                tokens.output_names,
+                tokens.column,
+                index_labels=tokens.index_labels,
+            )
+        )
+    return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+
+
+def _write_token_texts(explanation: Explanation, directory: Path) -> None:
+    version = explanation.versions.get("mlflow_explain", "unknown")
+    html = report.render_token_texts(explanation.tokens, version)
+    (_mkdir(directory / "tokens") / "texts.html").write_text(html, encoding="utf-8")
 
 
 def _shap_table(shap_result: ShapResult) -> pd.DataFrame:

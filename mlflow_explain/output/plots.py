@@ -31,7 +31,7 @@ from ..results import (
     RunImportances,
     ShapResult,
 )
-from . import image_plots
+from . import image_plots, token_views
 from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_number, significant_decimals
 
 _MAX_LABEL = 40
@@ -462,6 +462,7 @@ def _shap_figures(result: ShapResult, explanation: Explanation, dependence_top_k
 _METHOD_FIGURES: dict[str, Callable[..., dict[str, Drawing]]] = {
     "permutation": _permutation_figures,
     "shap": _shap_figures,
+    "tokens": token_views.token_figures,
 }  # a tabular method's figures by method name: (result, explanation, dependence_top_k) -> {path: drawing}
 
 

@@ -18,7 +18,16 @@ from typing import Any
 import jinja2
 
 from .._version import __version__
-from ..results import Comparison, Explanation, ImageAttributionResult, PermutationResult, ShapResult, TabularResult
+from ..results import (
+    Comparison,
+    Explanation,
+    ImageAttributionResult,
+    PermutationResult,
+    ShapResult,
+    TabularResult,
+    TokenResult,
+)
+from . import token_views
 
 _MOVED_SHOWN = 15  # features listed in the drift section's table, largest rank shift first
 
@@ -214,7 +223,44 @@ def _local(images: dict[str, bytes], force_plot: str | None) -> dict[str, Any] |
     return {"force_plot": force_plot, "figures": waterfalls}
 
 
-_SECTION_PARTS: dict[str, Callable[..., dict[str, Any]]] = {"permutation": _permutation_parts, "shap": _shap_parts}
+def _token_parts(
+    result: TokenResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
+) -> dict[str, Any]:
+    """The top tokens per class (tables, charts) and the first ``tokens.shown_texts`` texts highlighted."""
+    shown = explanation.config.get("tokens", {}).get("shown_texts", 10)
+    return {
+        "unit": token_views.unit(result),
+        "tables": token_views.token_tables(result),
+        "figures": _figures(images, "tokens/"),
+        "texts": [token_views.highlighted_text(result, text) for text in range(min(shown, len(result.texts)))],
+        "page": TOKEN_TEXTS_PAGE,
+    }
+
+
+_SECTION_PARTS: dict[str, Callable[..., dict[str, Any]]] = {
+    "permutation": _permutation_parts,
+    "shap": _shap_parts,
+    "tokens": _token_parts,
+}
+
+TOKEN_TEXTS_PAGE = "tokens/texts.html"  # every explained text highlighted, beside the report
+
+
+def render_token_texts(result: TokenResult, version: str) -> str:
+    """The standalone page of the top tokens and every explained text with its tokens highlighted."""
+    column = f" of column {result.column}" if result.column else ""
+    return _render(
+        "token_texts.html",
+        title=f"Token attributions: {len(result.texts)} texts{column}",
+        header=[],
+        errors={},
+        warnings=[],
+        version=version,
+        result=result,
+        unit=token_views.unit(result),
+        tables=token_views.token_tables(result),
+        texts=[token_views.highlighted_text(result, text) for text in range(len(result.texts))],
+    )
 
 
 def _image_comparison(explanation: Explanation) -> list[dict[str, Any]] | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..engines.base import ExplainRequest, new_explanation, run_steps
-from ..engines.tabular import enabled
+from ..engines.tabular import enabled, has_input
 from ..errors import InvalidInputError
 from ..results import Explanation, PermutationResult, ShapResult, TabularResult, tabular_result_types
 from .frames import SparkData, model_rows, sample_rows
@@ -45,7 +45,7 @@ class SparkEngine:
         model, data, cfg = request.model, request.data, request.config
         if request.shap_output and not cfg.shap.enabled:
             raise InvalidInputError("shap_output was given but shap.enabled is false.")
-        methods = [name for name in tabular_result_types() if enabled(cfg, name)]
+        methods = [name for name in tabular_result_types() if enabled(cfg, name) and has_input(model, name)]
         builders = {name: SPARK_STEPS[name](request) for name in methods if name in SPARK_STEPS}
         explanation = new_explanation(request, data.task, data.feature_names, data.n_rows, extra_packages=("pyspark",))
         for name in methods:

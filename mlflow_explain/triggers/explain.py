@@ -15,6 +15,7 @@ from ..engines.tabular import TabularEngine, TabularRequest
 from ..models import as_estimator, check_model, detect_task, is_torch_module
 from ..publish.flow import explain_with
 from ..results import Explanation
+from ..text import frame_model, takes_texts
 
 
 def explain(
@@ -117,11 +118,14 @@ def explain_logged(
 
 def _adapted(model: Any, data: ValidationData, cfg: ExplainConfig) -> Any:
     """The model as the tabular engine takes it: a PyTorch module through its adapter (task read from its
-    outputs on the validation rows), any other model through ``models.as_estimator``."""
+    outputs on the validation rows), a Pipeline that takes texts as one taking their one-column frame
+    (``text.frame_model``), any other model through ``models.as_estimator``."""
     if is_torch_module(model):
         from ..engines.torch_adapter import torch_estimator
 
         return torch_estimator(model, data.X, data.y, cfg.torch)
+    if takes_texts(model):  # its texts are explained as one column
+        return frame_model(model, data.feature_names[0])
     return as_estimator(model, data.y)
 
 
