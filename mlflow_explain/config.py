@@ -128,7 +128,8 @@ class TokensConfig(_Section):
     enabled: bool = _option(
         True,
         "attribute the outputs of models that read text (a Pipeline starting with a TfidfVectorizer, "
-        "CountVectorizer or HashingVectorizer, alone or on a ColumnTransformer's text column) to each word",
+        "CountVectorizer or HashingVectorizer, alone or on a ColumnTransformer's text column; a PyTorch text "
+        "classifier given to explain_text, options in section torch_text) to each word",
     )
     algorithm: Literal["auto", "linear", "masking"] = _option(
         "auto",
@@ -253,10 +254,11 @@ class TorchConfig(_Section):
 
 
 class TorchTextConfig(_Section):
-    """``torch_text``: token attributions of PyTorch text classifiers (explain_text), by layer Integrated Gradients."""
+    """``torch_text``: token attributions of PyTorch text classifiers (explain_text), by layer Integrated Gradients.
 
-    enabled: bool = _option(True, "explain the texts' tokens")
-    max_texts: int = _option(200, "texts explained at most (a seeded sample beyond that, said in the log)", gt=0)
+    ``tokens.enabled``, ``max_texts``, ``top_k``, ``shown_texts`` and ``random_state`` apply to them too.
+    """
+
     max_length: int = _option(256, "tokens kept per text (longer texts are cut, with a warning)", gt=0)
     n_steps: int = _option(
         100,
@@ -289,8 +291,6 @@ class TorchTextConfig(_Section):
         expects="a positive int or null",
         gt=0,
     )
-    top_k: int = _option(20, "tokens with a metric tokens_mean_abs[.<class>]/<token>, per class (the largest)", gt=0)
-    random_state: Seed = _option(0, "seed of the sample of texts")
 
 
 class LoggingConfig(_Section):
@@ -395,7 +395,9 @@ class ExplainConfig(_Section):
     )
     torch: TorchConfig = _section(TorchConfig, "PyTorch modules on tabular rows: their task, outputs and device")
     torch_text: TorchTextConfig = _section(
-        TorchTextConfig, "token attributions of PyTorch text classifiers (mlflow_explain.explain_text)"
+        TorchTextConfig,
+        "token attributions of PyTorch text classifiers (mlflow_explain.explain_text); tokens.max_texts, top_k and "
+        "the views' options apply",
     )
     logging: LoggingConfig = _section(LoggingConfig, "what is written into the MLflow run")
     compare: CompareConfig = _section(CompareConfig, "explanation drift against a baseline run")

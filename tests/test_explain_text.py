@@ -83,7 +83,7 @@ def test_ids_with_a_vocabulary_mapping_and_ragged_rows_give_the_same_tokens_and_
 def test_explain_text_caps_the_texts_and_keeps_the_users_index(tracking_uri, classifier):
     model, vocabulary = classifier
     texts = pd.Series(review_texts(30, seed=3)[0], index=[f"review-{i}" for i in range(30)])
-    config = {"torch_text": {"max_texts": 8, "n_steps": 16}}
+    config = {"tokens": {"max_texts": 8}, "torch_text": {"n_steps": 16}}
     explanation = mlflow_explain.explain_text(
         model, texts, tokenizer=word_ids(vocabulary), vocabulary=vocabulary, config=config
     )
@@ -123,11 +123,22 @@ def test_tiny_bert_with_an_in_memory_tokenizer_is_explained_into_a_run(tracking_
     client = MlflowClient()
     metrics = client.get_run(run.info.run_id).data.metrics
     assert metrics["explain/rows_tokens"] == len(texts)
-    assert any(key.startswith("tokens_mean_abs/") for key in metrics)
+    assert metrics["explain/tokens_max_additivity_error"] < COMPLETENESS_TOLERANCE
+    assert 0 < len([key for key in metrics if key.startswith("tokens_mean_abs/")]) <= 20  # tokens.top_k
     folder = Path(client.download_artifacts(run.info.run_id, "explain", str(tmp_path)))
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["tokens"]["algorithm"] == "layer integrated gradients"
-    assert "get_input_embeddings()" in summary["tokens"]["reason"]
+    assert "'bert.embeddings.word_embeddings', the model's get_input_embeddings()" in summary["tokens"]["reason"]
+    assert {"tokens/texts.html", "tokens/top_tokens.svg", "shap_values.parquet"} <= set(summary["files"])
+    table = pd.read_parquet(folder / "shap_values.parquet")
+    first = table[table["row"] == 0]
+    assert first["token"].tolist() == texts[0].split()
+    np.testing.assert_allclose(
+        first["token_value:positive"].sum() + first["token_base_value:positive"].iloc[0], logits[0, 1], atol=0.02
+    )
+    assert (folder / "tokens" / "texts.html").read_text().count('class="token-text"') == len(texts)
+    report = (folder / "report.html").read_text()
+    assert "Token attributions" in report and "layer integrated gradients" in report
 
 
 def test_token_ids_without_a_vocabulary_is_one_clear_sentence(classifier):

@@ -1,6 +1,6 @@
 """The text engine: token attributions of a PyTorch text classifier by layer Integrated Gradients (no MLflow).
 
-The texts (or token ids) are encoded once, ``torch_text.max_texts`` of them chosen (a seeded
+The texts (or token ids) are encoded once, ``tokens.max_texts`` of them chosen (a seeded
 sample beyond that, said in the log), and the step ``tokens`` fills ``explanation.tokens`` with a
 :class:`~mlflow_explain.results.TokenResult`: the same result, figures, metrics and report section
 as the tokens of a scikit-learn text pipeline.
@@ -45,17 +45,17 @@ class TextEngine:
         _require_torch()
         from ..methods.token_ids import encode_texts
 
-        settings = request.config.torch_text
+        settings, shared = request.config.torch_text, request.config.tokens
         encoded = encode_texts(
             request.texts, request.tokenizer, request.vocabulary, settings.pad_token_id, settings.max_length
         )
-        positions = _chosen_texts(len(encoded.texts), settings.max_texts, settings.random_state)
+        positions = _chosen_texts(len(encoded.texts), shared.max_texts, shared.random_state)
         explanation = new_explanation(
             request, Task("multiclass"), [], len(positions), extra_packages=("torch", "captum", "transformers")
         )
         explanation.n_rows_passed = len(encoded.texts)
-        if not settings.enabled:
-            logger.info("torch_text.enabled is false: no token attributions computed.")
+        if not shared.enabled:
+            logger.info("tokens.enabled is false: no token attributions computed.")
             return explanation
         steps = {"tokens": lambda: _tokens(request, encoded, positions)}
         run_steps(explanation, steps, request.config.on_error, passthrough=(InvalidInputError,))
@@ -85,7 +85,7 @@ def _tokens(request: TextRequest, encoded: EncodedTexts, positions: np.ndarray) 
         result,
         row_positions=positions,
         index_labels=labels,
-        top_k=settings.top_k,
+        top_k=request.config.tokens.top_k,
         n_texts_passed=len(encoded.texts),
     )
 
@@ -94,7 +94,7 @@ def _chosen_texts(n_texts: int, max_texts: int, random_state: int) -> np.ndarray
     """All text positions, or a seeded sample of ``max_texts`` of them (sorted), said in the log."""
     if n_texts <= max_texts:
         return np.arange(n_texts)
-    logger.info("Explaining a seeded sample of %d of the %d texts (torch_text.max_texts).", max_texts, n_texts)
+    logger.info("Explaining a seeded sample of %d of the %d texts (tokens.max_texts).", max_texts, n_texts)
     return np.sort(np.random.RandomState(random_state).choice(n_texts, max_texts, replace=False))
 
 

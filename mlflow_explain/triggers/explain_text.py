@@ -33,7 +33,7 @@ def explain_text(
     to the model's output; the largest relative gap is ``max_additivity_error`` (warned over 1%:
     raise ``torch_text.n_steps``). Padding and special tokens are not shown. The run gets the
     token views of a scikit-learn text pipeline: metrics ``tokens_mean_abs[.<class>]/<token>`` for
-    the ``torch_text.top_k`` tokens, the top tokens per class and the texts highlighted by value
+    the ``tokens.top_k`` tokens, the top tokens per class and the texts highlighted by value
     under ``explain/tokens/``, the tokens in ``shap_values.parquet``'s long form and a section in
     ``explain/report.html``.
 
