@@ -116,9 +116,10 @@ def test_tiny_bert_with_an_in_memory_tokenizer_is_explained_into_a_run(tracking_
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
     )
-    again = mlflow_explain.explain_text(model, texts, tokenizer=wrapped, run_id=run.info.run_id).tokens
-    assert again.tokens == tokens.tokens
-    np.testing.assert_allclose(np.concatenate(again.values), np.concatenate(tokens.values), atol=1e-5)
+    for data in (texts, wrapped(texts, padding=True)):  # texts, or the tokenizer's input_ids and attention_mask
+        again = mlflow_explain.explain_text(model, data, tokenizer=wrapped, run_id=run.info.run_id).tokens
+        assert again.tokens == tokens.tokens
+        np.testing.assert_allclose(np.concatenate(again.values), np.concatenate(tokens.values), atol=1e-5)
 
     client = MlflowClient()
     metrics = client.get_run(run.info.run_id).data.metrics
