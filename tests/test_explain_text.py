@@ -149,9 +149,12 @@ def test_token_ids_without_a_vocabulary_is_one_clear_sentence(classifier):
         mlflow_explain.explain_text(model, ids.numpy())
 
 
-def test_texts_without_a_tokenizer_is_one_clear_sentence(classifier):
+def test_texts_without_a_tokenizer_or_in_a_frame_is_one_clear_sentence(classifier):
     with pytest.raises(InvalidInputError, match=r"^Texts need tokenizer= "):
         mlflow_explain.explain_text(classifier[0], ["a great phone"])
+    frame = pd.DataFrame({"review": ["a great phone"], "stars": [5]})
+    with pytest.raises(InvalidInputError, match=r"^Pass the texts as one column \(a Series such as X\['review'\]\)"):
+        mlflow_explain.explain_text(classifier[0], frame, tokenizer=str.split)
 
 
 def test_a_model_without_an_embedding_layer_is_one_clear_sentence(classifier):

@@ -95,6 +95,12 @@ def encode_texts(
     """
     if isinstance(data, str):
         raise InvalidInputError("Pass a list of texts (or a pandas Series), not a single string: [text].")
+    if hasattr(data, "columns"):
+        columns = list(data.columns)
+        raise InvalidInputError(
+            f"Pass the texts as one column (a Series such as X[{columns[0] if columns else 'text'!r}]) or a list, "
+            f"not a DataFrame of {len(columns)} columns."
+        )
     if isinstance(data, Mapping):
         if "input_ids" not in data:
             raise InvalidInputError(
