@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+
+from mlflow_explain.output import token_views
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -245,3 +248,50 @@ def test_comparison_heatmap_keeps_every_text_inside_the_image(browser, tmp_path)
 
     figures = plots.comparison_figures(comparison_of_two_output_spaces())
     _check_figures(browser, figures, tmp_path, {"importance_heatmap.shap.svg": "comparison_heatmap.png"})
+
+
+_TOKEN_COLOURS = """
+return [...document.querySelectorAll('.token-text')].slice(0, arguments[0]).map(text =>
+  [...text.querySelectorAll('span.token')].map(span => [span.textContent, getComputedStyle(span).backgroundColor]));
+"""
+
+
+def test_token_views_show_the_deciding_words_in_the_report_and_their_page(browser, tracking_uri, tmp_path):
+    """Issue 22: the top tokens (table, chart) and texts with their words highlighted, in the report and its page."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    import mlflow_explain
+
+    from .helpers import NEGATIVE_WORDS, POSITIVE_WORDS, review_texts
+
+    texts, labels = review_texts(260)
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts[:200], labels[:200])
+    explanation = mlflow_explain.explain(
+        model, pd.Series(texts[200:], name="review"), labels[200:], config={"permutation": {"n_repeats": 2}}
+    )
+    run_id = mlflow.last_active_run().info.run_id
+    client = MlflowClient()
+    _check_figures(
+        browser,
+        {"tokens/top_tokens.svg": token_views.top_tokens_bar(explanation.tokens, 1)},
+        tmp_path,
+        {"tokens/top_tokens.svg": "tokens_top_tokens.png"},
+    )
+    for page, shot in (("report.html", "tokens_report.png"), ("tokens/texts.html", "tokens_texts_page.png")):
+        browser.get(Path(client.download_artifacts(run_id, f"explain/{page}")).as_uri())
+        heading = _css(browser, "h2:last-of-type" if page == "report.html" else "h2")
+        shown = browser.execute_script(_TOKEN_COLOURS, 10)
+        assert len(shown) == 10
+        deciding = {
+            (word, colour) for text in shown for word, colour in text if word in POSITIVE_WORDS + NEGATIVE_WORDS
+        }
+        assert deciding and all(colour.startswith("rgba(255, 0, 81") for _, colour in deciding), (
+            "each text is shown for its predicted class, which its deciding word pushes towards: red"
+        )
+        texts_heading = browser.find_element("xpath", "//*[self::h2 or self::h3][. = 'Texts']")
+        browser.execute_script("arguments[0].scrollIntoView()", texts_heading if page == "report.html" else heading)
+        browser.save_screenshot(str(SCREENSHOTS / shot))
+        assert texts_heading.is_displayed()

@@ -274,3 +274,57 @@ def test_autolog_explains_a_text_pipeline_on_its_validation_texts(tracking_uri, 
     assert data.tags["mlflow_explain.status"] == "ok"
     assert summary["tokens"]["algorithm"] == "linear" and summary["tokens"]["n_texts"] == len(valid)
     assert any(key.startswith("tokens_mean_abs/") for key in data.metrics)
+
+
+@pytest.fixture
+def logged_text_pipeline(tracking_uri, reviews):
+    """A TF-IDF + logistic regression pipeline logged with mlflow.sklearn (signature: one text column), and its
+    validation texts as a frame with the label beside them."""
+    train, y_train, valid, y_valid = reviews
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(train, y_train)
+    texts = pd.DataFrame({"review": train[:5]})
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            serialization_format="cloudpickle",
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True),
+            signature=mlflow.models.infer_signature(texts, pipeline.predict(texts["review"])),
+        )
+    return info.model_uri, pd.DataFrame({"review": valid, "label": y_valid})
+
+
+def test_the_evaluator_explains_a_logged_text_pipeline(logged_text_pipeline):
+    model_uri, data = logged_text_pipeline
+    with mlflow.start_run() as run:
+        result = mlflow.models.evaluate(
+            model_uri,
+            data,
+            targets="label",
+            model_type="classifier",
+            evaluators=["explain"],
+            evaluator_config={"explain": FAST},
+        )
+    _, summary = _logged(run.info.run_id)
+    assert summary["status"] == "ok" and summary["tokens"]["algorithm"] == "linear"
+    assert summary["tokens"]["column"] is None and summary["feature_names"] == ["review"]
+    assert {"tokens_mean_abs/excellent", "tokens_mean_abs/awful"} <= set(result.metrics)
+
+
+def test_the_cli_explains_a_logged_text_pipeline_on_a_csv_with_a_text_column(logged_text_pipeline, tmp_path):
+    from click.testing import CliRunner
+
+    from mlflow_explain.triggers.cli import main
+
+    model_uri, data = logged_text_pipeline
+    data.to_csv(tmp_path / "reviews.csv", index=False)
+    result = CliRunner().invoke(
+        main,
+        ["explain", "--model-uri", model_uri, "--data", str(tmp_path / "reviews.csv"), "--target", "label"]
+        + ["--set", "permutation.n_repeats=2", "--set", "diagnostics.leakage=false"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "status ok" in result.output
+    run_id = mlflow.search_runs(output_format="list")[0].info.run_id
+    data_logged, summary = _logged(run_id)
+    assert summary["tokens"]["n_texts"] == len(data) and "tokens_mean_abs/excellent" in data_logged.metrics

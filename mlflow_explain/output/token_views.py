@@ -73,6 +73,9 @@ def top_tokens_bar(result: TokenResult, output: int, per_side: int = 10) -> Char
             size=10,
         )
     chart.rule(x=0.0)
+    low, high = min(float(weights.min(initial=0.0)), 0.0), max(float(weights.max(initial=0.0)), 0.0)
+    room = 0.15 * (high - low or 1.0)  # for the value written beyond each bar's end
+    chart.x.limits = (low - (room if low < 0 else 0.0), high + (room if high > 0 else 0.0))
     return chart
 
 
@@ -104,7 +107,7 @@ def highlighted_text(result: TokenResult, text: int) -> dict[str, Any]:
     label = None if result.index_labels is None else result.index_labels[text]
     return {
         "title": f"row {int(result.row_positions[text])}" + ("" if label is None else f" (index {label})"),
-        "output": result.output_names[output],
+        "output": _output_title(result, output) + (" (predicted)" if len(result.output_names) > 1 else ""),
         "base": float(result.base_values[text, output]),
         "value": float(result.output_values(text)[output]),
         "tokens": tokens,
