@@ -120,6 +120,9 @@ def test_tiny_bert_with_an_in_memory_tokenizer_is_explained_into_a_run(tracking_
         again = mlflow_explain.explain_text(model, data, tokenizer=wrapped, run_id=run.info.run_id).tokens
         assert again.tokens == tokens.tokens
         np.testing.assert_allclose(np.concatenate(again.values), np.concatenate(tokens.values), atol=1e-5)
+    cut = encode_texts(texts, wrapped, max_length=6)  # [CLS], four words, [SEP]: the tokenizer's own truncation
+    assert cut.tokens == [text.split()[:4] for text in texts] and cut.n_truncated == len(texts)
+    assert wrapped.convert_ids_to_tokens(cut.input_ids[0].tolist()) == ["[CLS]", *texts[0].split()[:4], "[SEP]"]
 
     client = MlflowClient()
     metrics = client.get_run(run.info.run_id).data.metrics

@@ -125,12 +125,11 @@ def _from_texts(
             "ids) to become the token ids the model reads; or pass token ids with vocabulary=."
         )
     if hasattr(tokenizer, "convert_ids_to_tokens"):  # Hugging Face (transformers) tokenizer
-        encoded = tokenizer(list(texts), truncation=True, max_length=max_length, return_special_tokens_mask=True)
-        ids, specials = encoded["input_ids"], encoded["special_tokens_mask"]
+        ids, specials, n_cut = _hugging_face_ids(tokenizer, texts, max_length)
         pad_id = _first_known(pad_id, getattr(tokenizer, "pad_token_id", None))
         names = [tokenizer.convert_ids_to_tokens(row) for row in ids]
     elif hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
-        ids, specials, names = [], [], []
+        ids, specials, names, n_cut = [], [], [], 0
         for encoding in tokenizer.encode_batch(list(texts)):
             real = [i for i, flag in enumerate(encoding.attention_mask) if flag]  # its own padding left out
             ids.append([encoding.ids[i] for i in real])
@@ -139,6 +138,7 @@ def _from_texts(
         padding = tokenizer.padding or {}
         pad_id = _first_known(pad_id, padding.get("pad_id"), *(tokenizer.token_to_id(name) for name in PAD_TOKENS))
     elif callable(tokenizer):
+        n_cut = 0
         ids = [[int(i) for i in tokenizer(text)] for text in texts]
         specials = [[0] * len(row) for row in ids]
         names = [_lookup(row, vocabulary, tokenizer=None) for row in ids]
@@ -148,7 +148,7 @@ def _from_texts(
             f"tokenizer= must be a Hugging Face tokenizer, a tokenizers.Tokenizer or a callable text -> token ids, "
             f"not {type(tokenizer).__name__}."
         )
-    return _padded(texts, ids, specials, names, pad_id, max_length)
+    return _padded(texts, ids, specials, names, pad_id, max_length, n_cut)
 
 
 def _from_ids(
@@ -189,14 +189,18 @@ def _padded(
     names: list[list[str]],
     pad_id: int | None,
     max_length: int,
+    n_cut: int = 0,
 ) -> EncodedTexts:
-    """The texts' ids right-padded to the longest (at most ``max_length``), their masks and shown tokens."""
+    """The texts' ids right-padded to the longest (at most ``max_length``), their masks and shown tokens.
+
+    Longer texts are cut here; ``n_cut`` counts those the tokenizer already cut.
+    """
     if pad_id is None:
         raise InvalidInputError(
             "Cannot tell which token id pads the texts: set torch_text.pad_token_id in the config (or give the "
             "tokenizer a padding token, or the vocabulary a token named [PAD] or <pad>)."
         )
-    n_truncated = sum(len(row) > max_length for row in ids)
+    n_truncated = n_cut + sum(len(row) > max_length for row in ids)
     if n_truncated:
         logger.warning(
             "%d of %d texts are longer than %d tokens and were cut to it.", n_truncated, len(ids), max_length
@@ -213,6 +217,20 @@ def _padded(
         special_mask[i, : len(row)] = np.asarray(special, dtype=bool)
         tokens.append([token for token, flag in zip(name, special, strict=True) if not flag])
     return EncodedTexts(list(texts), input_ids, attention_mask, special_mask, tokens, int(pad_id), n_truncated)
+
+
+def _hugging_face_ids(tokenizer: Any, texts: list[str], max_length: int) -> tuple[list, list, int]:
+    """Ids and special-token masks of the texts by a Hugging Face tokenizer, texts over ``max_length`` tokens cut by
+    the tokenizer itself (keeping its closing special tokens); and how many were cut."""
+    encoded = tokenizer(list(texts), return_special_tokens_mask=True)
+    ids, specials = list(encoded["input_ids"]), list(encoded["special_tokens_mask"])
+    long = [i for i, row in enumerate(ids) if len(row) > max_length]
+    if long:
+        longer = [texts[i] for i in long]
+        cut = tokenizer(longer, truncation=True, max_length=max_length, return_special_tokens_mask=True)
+        for i, row, special in zip(long, cut["input_ids"], cut["special_tokens_mask"], strict=True):
+            ids[i], specials[i] = row, special
+    return ids, specials, len(long)
 
 
 def _lookup(row: list[int], vocabulary: Sequence[str] | Mapping | None, tokenizer: Any) -> list[str]:
