@@ -120,9 +120,11 @@ def test_tiny_bert_with_an_in_memory_tokenizer_is_explained_into_a_run(tracking_
         again = mlflow_explain.explain_text(model, data, tokenizer=wrapped, run_id=run.info.run_id).tokens
         assert again.tokens == tokens.tokens
         np.testing.assert_allclose(np.concatenate(again.values), np.concatenate(tokens.values), atol=1e-5)
-    cut = encode_texts(texts, wrapped, max_length=6)  # [CLS], four words, [SEP]: the tokenizer's own truncation
-    assert cut.tokens == [text.split()[:4] for text in texts] and cut.n_truncated == len(texts)
-    assert wrapped.convert_ids_to_tokens(cut.input_ids[0].tolist()) == ["[CLS]", *texts[0].split()[:4], "[SEP]"]
+    for cutting in (wrapped, tokenizer):  # [CLS], four words, [SEP]: each tokenizer's own truncation
+        cut = encode_texts(texts, cutting, max_length=6)
+        assert cut.tokens == [text.split()[:4] for text in texts] and cut.n_truncated == len(texts)
+        assert wrapped.convert_ids_to_tokens(cut.input_ids[0].tolist()) == ["[CLS]", *texts[0].split()[:4], "[SEP]"]
+    assert tokenizer.truncation is None, "the user's tokenizer is left as it was"
 
     client = MlflowClient()
     metrics = client.get_run(run.info.run_id).data.metrics

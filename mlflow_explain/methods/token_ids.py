@@ -129,12 +129,7 @@ def _from_texts(
         pad_id = _first_known(pad_id, getattr(tokenizer, "pad_token_id", None))
         names = [tokenizer.convert_ids_to_tokens(row) for row in ids]
     elif hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
-        ids, specials, names, n_cut = [], [], [], 0
-        for encoding in tokenizer.encode_batch(list(texts)):
-            real = [i for i, flag in enumerate(encoding.attention_mask) if flag]  # its own padding left out
-            ids.append([encoding.ids[i] for i in real])
-            specials.append([encoding.special_tokens_mask[i] for i in real])
-            names.append([encoding.tokens[i] for i in real])
+        ids, specials, names, n_cut = _tokenizers_ids(tokenizer, texts, max_length)
         padding = tokenizer.padding or {}
         pad_id = _first_known(pad_id, padding.get("pad_id"), *(tokenizer.token_to_id(name) for name in PAD_TOKENS))
     elif callable(tokenizer):
@@ -231,6 +226,26 @@ def _hugging_face_ids(tokenizer: Any, texts: list[str], max_length: int) -> tupl
         for i, row, special in zip(long, cut["input_ids"], cut["special_tokens_mask"], strict=True):
             ids[i], specials[i] = row, special
     return ids, specials, len(long)
+
+
+def _tokenizers_ids(tokenizer: Any, texts: list[str], max_length: int) -> tuple[list, list, list, int]:
+    """Ids, special-token masks and tokens of the texts by a ``tokenizers.Tokenizer`` (its own padding left out),
+    texts over ``max_length`` tokens cut by a copy of it with truncation on (keeping its closing special tokens); and
+    how many were cut."""
+    encodings = tokenizer.encode_batch(list(texts))
+    long = [i for i, encoding in enumerate(encodings) if sum(encoding.attention_mask) > max_length]
+    if long:
+        cutting = type(tokenizer).from_str(tokenizer.to_str())  # the user's tokenizer is left as it is
+        cutting.enable_truncation(max_length)
+        for i, encoding in zip(long, cutting.encode_batch([texts[i] for i in long]), strict=True):
+            encodings[i] = encoding
+    ids, specials, names = [], [], []
+    for encoding in encodings:
+        real = [i for i, flag in enumerate(encoding.attention_mask) if flag]
+        ids.append([encoding.ids[i] for i in real])
+        specials.append([encoding.special_tokens_mask[i] for i in real])
+        names.append([encoding.tokens[i] for i in real])
+    return ids, specials, names, len(long)
 
 
 def _lookup(row: list[int], vocabulary: Sequence[str] | Mapping | None, tokenizer: Any) -> list[str]:
