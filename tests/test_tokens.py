@@ -26,6 +26,7 @@ import mlflow_explain
 from mlflow_explain.errors import InvalidInputError
 from mlflow_explain.methods.tokens import token_attributions
 from mlflow_explain.models import detect_task
+from mlflow_explain.output import token_views
 from mlflow_explain.text import frame_model, texts_frame
 
 from .helpers import NEGATIVE_WORDS, POSITIVE_WORDS, review_texts
@@ -165,6 +166,22 @@ def test_masking_of_a_linear_model_agrees_with_its_exact_values(reviews):
         np.testing.assert_allclose(masked.values[i], exact.values[i], atol=1e-9)
 
 
+def test_a_multiclass_model_gets_a_view_and_importances_per_class(reviews):
+    train, y_train, valid, y_valid = reviews
+    topics = np.where([("box" in text) for text in train], 2, y_train)  # a third class: texts about the box
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(train, topics)
+    valid_topics = np.where([("box" in text) for text in valid], 2, y_valid)
+    model, X, result = _attributions(pipeline, valid, valid_topics)
+    assert result.output_names == ["0", "1", "2"] and result.algorithm == "linear"
+    logits = np.array([result.output_values(i) for i in range(len(valid))])
+    np.testing.assert_allclose(logits, pipeline.decision_function(valid), atol=1e-12)
+    blocks = {output: tokens for output, tokens, _, _ in result.importance_blocks(detect_task(model, valid_topics))}
+    assert list(blocks) == ["all", "0", "1", "2"] and blocks["2"][0] == "box"
+    figures = token_views.token_figures(result, None, 0)
+    assert set(figures) == {f"tokens/top_tokens.{k}.svg" for k in "012"}
+    assert token_views.top_tokens(result, 2)["token"].iloc[0] == "box"
+
+
 def test_the_cap_on_texts_is_a_seeded_sample(reviews):
     train, y_train, valid, y_valid = reviews
     pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(train, y_train)
@@ -238,19 +255,22 @@ def test_explain_takes_a_list_of_texts_for_a_forest(tracking_uri, reviews):
     assert set(top) == DECIDING
 
 
+@pytest.mark.slow  # SHAP of the text column is shap's ExactExplainer: its first call in a process compiles (numba)
 def test_explain_a_text_column_beside_numeric_columns_keeps_shap_and_adds_tokens(tracking_uri, reviews_with_numbers):
     train, y_train, valid, y_valid = reviews_with_numbers
     transformer = ColumnTransformer(
         [("words", TfidfVectorizer(), "review"), ("numbers", StandardScaler(), ["stars", "noise"])]
     )
     pipeline = make_pipeline(transformer, LogisticRegression()).fit(train, y_train)
-    explanation = mlflow_explain.explain(pipeline, valid, y_valid, config=FAST)
+    # SHAP of a text column is model-agnostic (TF-IDF outputs do not name their column): a few rows keep it short
+    few_rows = {"shap": {"permutation_max_rows": 10, "background_rows": 10, "local_rows": 1}}
+    explanation = mlflow_explain.explain(pipeline, valid, y_valid, config=FAST | few_rows)
     assert explanation.status == "ok", explanation.errors
     assert explanation.shap is not None and explanation.tokens.column == "review"
     run_id = mlflow.last_active_run().info.run_id
     table = pd.read_parquet(MlflowClient().download_artifacts(run_id, "explain/shap_values.parquet"))
     shap_rows, token_rows = table[table["token"].isna()], table[table["token"].notna()]
-    assert len(shap_rows) == len(valid) and shap_rows["shap:1:review"].notna().all()
+    assert len(shap_rows) == 10 and shap_rows["shap:1:review"].notna().all()
     assert (token_rows["token_column"] == "review").all() and token_rows["shap:1:review"].isna().all()
 
 

@@ -101,9 +101,11 @@ def token_attributions(
     problem = _linear_problem(source)
     if algorithm == "linear" and problem is not None:
         raise InvalidInputError(f"tokens.algorithm is 'linear' but {problem}; use 'auto' or 'masking'.")
+    fell_back = False
     if algorithm != "masking" and problem is None:
         values, base, space, error = _linear(source, model, rows, task, words)
         problem = _inexact(values, base, error)
+        fell_back = problem is not None  # linear values tried and not exact: said at WARNING
         algorithm_name = LINEAR
         reason = (
             f"exact: {type(source.estimator).__name__} is linear in the {type(source.vectorizer).__name__}'s "
@@ -115,7 +117,13 @@ def token_attributions(
         algorithm_name, error = MASKING, None
         how = f"each text's distinct words removed and put back in {n_orders} seeded orders"
         reason = f"{how}, as asked (tokens.algorithm='masking')" if problem is None else f"{how}, as {problem}"
-    logger.info("mlflow_explain: token attributions of %d texts by %s (%s).", len(texts), algorithm_name, reason)
+    logger.log(
+        logging.WARNING if fell_back else logging.INFO,
+        "mlflow_explain: token attributions of %d texts by %s (%s).",
+        len(texts),
+        algorithm_name,
+        reason,
+    )
     return TokenResult(
         texts=texts,
         tokens=words,
@@ -255,8 +263,8 @@ class _MaskPlan:
     their outputs become the words' values."""
 
     def __init__(self, text: str, words: list[str], n_permutations: int, rng: np.random.RandomState):
-        distinct = list(dict.fromkeys(words))
-        self.word_ids = np.array([distinct.index(word) for word in words], dtype=int)
+        distinct = {word: word_id for word_id, word in enumerate(dict.fromkeys(words))}
+        self.word_ids = np.array([distinct[word] for word in words], dtype=int)
         self.counts = np.bincount(self.word_ids, minlength=len(distinct))
         half = [rng.permutation(len(distinct)) for _ in range(n_permutations // 2)]
         self.orders = [order for order in half for order in (order, order[::-1])]
