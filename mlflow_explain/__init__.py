@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .triggers.compare import compare
     from .triggers.explain import explain
     from .triggers.explain_images import explain_images
+    from .triggers.explain_text import explain_text
 
 from ._version import __version__
 
@@ -45,6 +46,7 @@ _SOURCES = {
     "compare": "triggers.compare",
     "explain": "triggers.explain",
     "explain_images": "triggers.explain_images",
+    "explain_text": "triggers.explain_text",
     "load_config": "config",
     "log_explainer": "serving.log_explainer",
     "set_validation_data": "triggers.autolog.autolog",
@@ -63,6 +65,7 @@ __all__ = [
     "compare",
     "explain",
     "explain_images",
+    "explain_text",
     "load_config",
     "log_explainer",
     "set_validation_data",

@@ -128,7 +128,8 @@ class TokensConfig(_Section):
     enabled: bool = _option(
         True,
         "attribute the outputs of models that read text (a Pipeline starting with a TfidfVectorizer, "
-        "CountVectorizer or HashingVectorizer, alone or on a ColumnTransformer's text column) to each word",
+        "CountVectorizer or HashingVectorizer, alone or on a ColumnTransformer's text column; a PyTorch text "
+        "classifier given to explain_text, options in section torch_text) to each word",
     )
     algorithm: Literal["auto", "linear", "masking"] = _option(
         "auto",
@@ -258,6 +259,46 @@ class TorchConfig(_Section):
     )
 
 
+class TorchTextConfig(_Section):
+    """``torch_text``: token attributions of PyTorch text classifiers (explain_text), by layer Integrated Gradients.
+
+    ``tokens.enabled``, ``max_texts``, ``top_k``, ``shown_texts`` and ``random_state`` apply to them too.
+    """
+
+    max_length: int = _option(256, "tokens kept per text (longer texts are cut, with a warning)", gt=0)
+    n_steps: int = _option(
+        100,
+        "points of the path integral from the baseline text (Gauss-Legendre); cost grows with it, and completeness "
+        "(max_additivity_error, warned over 1%) with it",
+        gt=0,
+    )
+    baseline_token_id: int | None = _option(
+        None,
+        "the token each shown token becomes in the baseline text (special tokens and padding stay); null: the "
+        "padding token",
+        expects="a token id (int >= 0) or null",
+        ge=0,
+    )
+    pad_token_id: int | None = _option(
+        None,
+        "the padding token's id; null: the tokenizer's, else a [PAD] or <pad> of the vocabulary",
+        expects="a token id (int >= 0) or null",
+        ge=0,
+    )
+    embedding_layer: str | None = _option(
+        None,
+        "the layer turning ids into vectors, as named by model.named_modules(); null: get_input_embeddings() "
+        "(Hugging Face), else the first nn.Embedding",
+    )
+    batch_size: int = _option(16, "texts per attribution call, on the model's device", gt=0)
+    internal_batch_size: int | None = _option(
+        None,
+        "texts x steps per forward/backward pass (null: batch_size x n_steps)",
+        expects="a positive int or null",
+        gt=0,
+    )
+
+
 class LoggingConfig(_Section):
     """``logging``: the artifact folder, the report and the spool."""
 
@@ -359,6 +400,11 @@ class ExplainConfig(_Section):
         IntegratedGradientsConfig, "Integrated Gradients of images (gradcam.methods: [..., integrated_gradients])"
     )
     torch: TorchConfig = _section(TorchConfig, "PyTorch modules on tabular rows: their task, outputs and device")
+    torch_text: TorchTextConfig = _section(
+        TorchTextConfig,
+        "token attributions of PyTorch text classifiers (mlflow_explain.explain_text); tokens.max_texts, top_k and "
+        "the views' options apply",
+    )
     logging: LoggingConfig = _section(LoggingConfig, "what is written into the MLflow run")
     compare: CompareConfig = _section(CompareConfig, "explanation drift against a baseline run")
     diagnostics: DiagnosticsConfig = _section(DiagnosticsConfig, "findings: target leakage, noise, disagreement")

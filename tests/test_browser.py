@@ -295,3 +295,31 @@ def test_token_views_show_the_deciding_words_in_the_report_and_their_page(browse
         browser.execute_script("arguments[0].scrollIntoView()", texts_heading if page == "report.html" else heading)
         browser.save_screenshot(str(SCREENSHOTS / shot))
         assert texts_heading.is_displayed()
+
+
+def test_torch_text_token_views_highlight_the_deciding_words(browser, tracking_uri):
+    """Issue 22: a PyTorch text classifier's tokens (layer Integrated Gradients) in the same views."""
+    pytest.importorskip("captum")
+    import mlflow_explain
+
+    from .helpers import NEGATIVE_WORDS, POSITIVE_WORDS
+    from .text_models import CLASS_NAMES, three_way_reviews, trained_review_classifier, word_ids
+
+    model, vocabulary = trained_review_classifier()
+    texts, _ = three_way_reviews(40, seed=7)
+    with mlflow.start_run() as run:
+        mlflow_explain.explain_text(model, texts, word_ids(vocabulary), vocabulary, class_names=CLASS_NAMES)
+    client = MlflowClient()
+    for page, shot in (("report.html", "torch_text_report.png"), ("tokens/texts.html", "torch_text_texts_page.png")):
+        browser.get(Path(client.download_artifacts(run.info.run_id, f"explain/{page}")).as_uri())
+        _css(browser, "h2")
+        shown = browser.execute_script(_TOKEN_COLOURS, 10)
+        assert [[word for word, _ in text] for text in shown] == [text.split() for text in texts[:10]]
+        words = POSITIVE_WORDS + NEGATIVE_WORDS
+        deciding = {(word, colour) for text in shown for word, colour in text if word in words}
+        assert deciding and all(colour.startswith("rgba(255, 0, 81") for _, colour in deciding), (
+            "a negative or positive review is shown for its predicted class, which its deciding word pushes towards"
+        )
+        texts_heading = browser.find_element("xpath", "//*[self::h2 or self::h3][. = 'Texts']")
+        browser.execute_script("arguments[0].scrollIntoView()", texts_heading)
+        browser.save_screenshot(str(SCREENSHOTS / shot))
