@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mlflow_explain
-from mlflow_explain import InvalidInputError
+from mlflow_explain import ConfigError, InvalidInputError, load_config
 
 torch = pytest.importorskip("torch")  # the modules below import it, and captum
 pytest.importorskip("captum")
@@ -220,3 +220,11 @@ def test_explain_images_records_the_layer_and_why_in_the_summary_and_the_report(
     assert np.load(folder / "gradcam" / "heatmaps_predicted.npy").shape == (4, 14, 14)
     report = (folder / "report.html").read_text()
     assert LAST_NORM in report and "as pytorch-grad-cam recommends for vision transformers" in report
+
+
+def test_token_grid_config_takes_rows_and_columns():
+    assert load_config({"gradcam": {"token_grid": [14, 20]}}).gradcam.token_grid == [14, 20]
+    assert load_config({}).gradcam.token_grid is None
+    for bad in ([14], [14, 0], [14, 14, 1], "14x14"):
+        with pytest.raises(ConfigError, match="gradcam.token_grid"):
+            load_config({"gradcam": {"token_grid": bad}})
