@@ -196,7 +196,15 @@ class GradcamConfig(_Section):
         min_length=1,
     )
     target_layer: str | None = _option(
-        None, "Grad-CAM's layer, as named by model.named_modules(); null: the last Conv2d run"
+        None,
+        "Grad-CAM's layer, as named by model.named_modules(); null: a vision transformer's last block's first "
+        "norm (as pytorch-grad-cam recommends), else the last Conv2d run",
+    )
+    token_grid: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=2, max_length=2)] | None = _option(
+        None,
+        "patch grid [rows, columns] of a transformer layer's tokens (the tokens before the patches, class and "
+        "distillation, dropped); null: inferred from the token count and the image size",
+        expects="null or two positive ints [rows, columns]",
     )
     max_images: int = _option(
         32, "images drawn in the grids (misclassified ones always among them, seeded choice)", gt=0

@@ -511,7 +511,10 @@ _IMAGE_ARRAYS = {
 
 @dataclasses.dataclass(kw_only=True)
 class GradcamResult(ImageAttributionResult):
-    """Grad-CAM heatmaps (Captum's ``LayerGradCam``) of ``target_layer``: raw maps after ReLU at its resolution."""
+    """Grad-CAM heatmaps (Captum's ``LayerGradCam``) of ``target_layer``: raw maps after ReLU at its resolution.
+
+    A transformer layer's patch tokens are read as their grid, so its resolution is the patch grid's.
+    """
 
     method: ClassVar[str] = "gradcam"
     title: ClassVar[str] = "Grad-CAM"
@@ -525,6 +528,8 @@ class GradcamResult(ImageAttributionResult):
     }
 
     target_layer: str
+    target_layer_reason: str = "named"  # why this layer: "named" by the caller, else the rule that chose it
+    layer_layout: str = ""  # how its output was read as a map ("a 10 x 10 feature map", "196 patch tokens ...")
 
     @property
     def setting(self) -> str:

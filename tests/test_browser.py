@@ -323,3 +323,37 @@ def test_torch_text_token_views_highlight_the_deciding_words(browser, tracking_u
         texts_heading = browser.find_element("xpath", "//*[self::h2 or self::h3][. = 'Texts']")
         browser.execute_script("arguments[0].scrollIntoView()", texts_heading)
         browser.save_screenshot(str(SCREENSHOTS / shot))
+
+
+def test_a_vit_gradcam_figure_in_the_report(browser, tracking_uri, tmp_path):
+    """Issue 22 item 2: a trained ViT's Grad-CAM section (the layer, why, the patch grid) and its figures, on screen."""
+    pytest.importorskip("captum")
+    import mlflow
+
+    import mlflow_explain
+    from tests.gradcam_models import square_images, trained_square_vit
+
+    model = trained_square_vit(seed=15)  # a seed whose ViT localizes every class (tests/test_vit_gradcam.py)
+    images, labels, _ = square_images(24, seed=1)
+    with mlflow.start_run() as run:
+        explanation = mlflow_explain.explain_images(
+            model, images, labels, class_names=["red", "green", "blue"], config={"gradcam": {"max_images": 6}}
+        )
+    assert explanation.status == "ok"
+    report = Path(MlflowClient().download_artifacts(run.info.run_id, "explain/report.html", str(tmp_path)))
+    browser.get(report.as_uri())
+    _wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
+    heading = next(h for h in browser.find_elements("tag name", "h2") if h.text == "Grad-CAM")
+    browser.execute_script("arguments[0].scrollIntoView()", heading)
+    text = browser.find_element("tag name", "body").text
+    assert "The layer: the last transformer block's first norm (it feeds the last attention" in text
+    assert "Its output was read as 16 patch tokens reshaped to a 4 x 4 grid (the class token dropped)." in text
+    figures = [img for img in browser.find_elements("css selector", "img") if "gradcam" in img.get_attribute("alt")]
+    assert figures, "the Grad-CAM grids are in the report"
+    for figure in figures:
+        width = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", figure)
+        assert width > 100, f"{figure.get_attribute('alt')} decoded as an image"
+    browser.save_screenshot(str(SCREENSHOTS / "vit_gradcam_report.png"))
+    grid = next(figure for figure in figures if "class_" in figure.get_attribute("alt"))
+    browser.execute_script("arguments[0].scrollIntoView()", grid)
+    grid.screenshot(str(SCREENSHOTS / "vit_gradcam_grid.png"))

@@ -167,7 +167,7 @@ def test_explain_images_logs_artifacts_and_metrics(tracking_uri, pattern_model, 
         (lambda m, x, y: (m, x, y[:-1], None), "Labels must be one class index per image"),
         (lambda m, x, y: (NoConvNet(), x, y, None), "The model has no Conv2d layer; name the layer"),
         (lambda m, x, y: (m, x, y, "features.9"), "The model has no layer named 'features.9'"),
-        (lambda m, x, y: (m, x, y, "head.2"), "Target layer 'head.2' outputs shape"),
+        (lambda m, x, y: (m, x, y, "head.2"), "Layer 'head.2' outputs shape (1, 3) for one 20 x 20 image"),
         (lambda m, x, y: (m, x[:0], y[:0], None), "There are no images to explain"),
     ],
 )

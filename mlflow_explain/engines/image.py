@@ -35,7 +35,7 @@ class ImageRequest(ExplainRequest):
     images: Any
     labels: Any = None
     class_names: Sequence[str] | None = None
-    target_layer: str | None = None  # default: gradcam.target_layer, else the last Conv2d
+    target_layer: str | None = None  # default: gradcam.target_layer, else methods/target_layer.py's choice
 
 
 class ImageEngine:

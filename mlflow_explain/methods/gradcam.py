@@ -1,8 +1,9 @@
 """Grad-CAM heatmaps of a PyTorch image classifier, computed with Captum's ``LayerGradCam`` (no MLflow).
 
 Captum (maintained by the PyTorch team) computes the gradients and the channel-weighted
-activations of the target layer; this method finds that layer and reads its maps. Batching,
-the shown images, upsampling and the faithfulness test are :mod:`.image_attribution`'s.
+activations of the target layer; :mod:`.target_layer` chooses that layer and :mod:`.feature_layout`
+reads a transformer's tokens as their patch grid. Batching, the shown images, upsampling and the
+faithfulness test are :mod:`.image_attribution`'s.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from captum.attr import LayerGradCam
 
-from ..errors import InvalidInputError
 from ..results import GradcamResult
 from .faithfulness import Fill
-from .image_attribution import ImageAttribution, attribute_images, forward
+from .feature_layout import FeatureLayout
+from .image_attribution import ImageAttribution, attribute_images
+from .target_layer import TargetLayer, choose_target_layer
 
 if TYPE_CHECKING:
     from ..config import ExplainConfig
@@ -28,43 +30,94 @@ logger = logging.getLogger(__name__)
 class GradCam(ImageAttribution):
     """Grad-CAM of one layer: the ReLU of its activations weighted by their mean gradient, at its resolution.
 
+    A transformer layer's tokens are read as their patch grid (:mod:`.feature_layout`): a hook on
+    the layer passes its output through a :class:`PatchGrid` module, whose (batch, channels, rows,
+    columns) output Captum's ``LayerGradCam`` reads, and rebuilds the tokens from it, so the model
+    computes exactly what it did.
+
     Parameters
     ----------
     model : torch.nn.Module
         The classifier.
     target_layer : str, default=None
-        Name of the layer to explain (as in ``model.named_modules()``); default the last
-        ``Conv2d`` the forward pass runs.
+        Name of the layer to explain (as in ``model.named_modules()``); default the layer
+        :func:`~.target_layer.choose_target_layer` recommends (a transformer's last block's first
+        norm, else the last ``Conv2d`` the forward pass runs).
+    token_grid : (int, int), default=None
+        The patch grid of a transformer layer's tokens; default inferred from the token count and
+        the image's size.
     """
 
     result_type = GradcamResult
 
-    def __init__(self, model: torch.nn.Module, target_layer: str | None = None):
+    def __init__(
+        self, model: torch.nn.Module, target_layer: str | None = None, token_grid: tuple[int, int] | None = None
+    ):
         super().__init__(model)
-        self.target_layer = target_layer
-        self.layer_name = ""
+        self.target_layer, self.token_grid = target_layer, token_grid
+        self.chosen: TargetLayer | None = None
         self.cam: LayerGradCam | None = None
+        self.grid: PatchGrid | None = None
+        self._any_heat = False
 
     @classmethod
     def from_config(cls, model: torch.nn.Module, config: ExplainConfig, target_layer: str | None = None) -> GradCam:
-        """Grad-CAM of ``target_layer``, else of ``gradcam.target_layer``, else of the last Conv2d."""
-        return cls(model, target_layer or config.gradcam.target_layer)
+        """Grad-CAM of ``target_layer``, else of ``gradcam.target_layer``, else of the recommended layer."""
+        grid = config.gradcam.token_grid
+        return cls(model, target_layer or config.gradcam.target_layer, tuple(grid) if grid else None)
 
     def setup(self, example: torch.Tensor) -> None:
-        self.layer_name, layer = find_target_layer(self.model, self.target_layer, example)
-        self.cam = LayerGradCam(self.model, layer)
+        self.chosen = choose_target_layer(self.model, self.target_layer, example, self.token_grid)
+        self.grid = PatchGrid(self.chosen.layout) if self.chosen.layout.reshaped else None
+        self.cam = LayerGradCam(self.model, self.grid or self.chosen.module)
+        self._any_heat = False
 
     def attribute(self, batch: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        raw = self.cam.attribute(batch, target=classes, relu_attributions=True)
-        if raw.dim() != 4:
-            raise InvalidInputError(
-                f"Target layer {self.layer_name!r} outputs shape {tuple(raw.shape)}; Grad-CAM needs "
-                "a (batch, channels, height, width) feature map, as a Conv2d layer gives."
-            )
-        return raw[:, 0]
+        hook = None if self.grid is None else self.chosen.module.register_forward_hook(self.grid.splice)
+        try:
+            raw = self.cam.attribute(batch, target=classes, relu_attributions=True)[:, 0]
+        finally:
+            if hook is not None:
+                hook.remove()
+        self._any_heat = self._any_heat or bool(raw.detach().any())
+        return raw
 
     def details(self) -> dict[str, Any]:
-        return {"target_layer": self.layer_name}
+        if not self._any_heat:
+            logger.warning(
+                "Every Grad-CAM map of layer %s is zero: no gradient-weighted activation there is positive for the "
+                "explained classes (untrained weights, or a transformer layer after the last attention, whose patch "
+                "tokens get no gradient from the class token).",
+                self.chosen.name,
+            )
+        return {
+            "target_layer": self.chosen.name,
+            "target_layer_reason": self.chosen.reason,
+            "layer_layout": self.chosen.layout.describe(),
+        }
+
+
+class PatchGrid(torch.nn.Module):
+    """The target layer's output as a (batch, channels, rows, columns) map: the module Captum's Grad-CAM reads.
+
+    Parameters
+    ----------
+    layout : FeatureLayout
+        Where the channels and the patch grid are in the target layer's output.
+    """
+
+    def __init__(self, layout: FeatureLayout):
+        super().__init__()
+        self.layout = layout
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor:
+        return self.layout.to_map(output)
+
+    def splice(self, _layer: torch.nn.Module, _inputs: Any, output: Any) -> Any:
+        """A forward hook of the target layer: its output rebuilt from this module's map (the same values)."""
+        tensor = output[0] if isinstance(output, tuple) else output
+        rebuilt = self.layout.from_map(self(tensor), tensor)
+        return (rebuilt, *output[1:]) if isinstance(output, tuple) else rebuilt
 
 
 def gradcam(
@@ -74,6 +127,7 @@ def gradcam(
     class_names: Sequence[str] | None = None,
     *,
     target_layer: str | None = None,
+    token_grid: tuple[int, int] | None = None,
     max_images: int = 32,
     max_rows: int = 1000,
     batch_size: int = 64,
@@ -94,8 +148,11 @@ def gradcam(
     class_names : sequence of str, default=None
         One name per class (default: the class indices).
     target_layer : str, default=None
-        Name of the layer to explain (as in ``model.named_modules()``); default the last
-        ``Conv2d`` the forward pass runs.
+        Name of the layer to explain (as in ``model.named_modules()``); default the last block's
+        first norm of a vision transformer, else the last ``Conv2d`` the forward pass runs.
+    token_grid : (int, int), default=None
+        The patch grid (rows, columns) of a transformer layer's tokens; default inferred from the
+        token count and the image's size.
     max_images : int, default=32
         Images drawn in the grids: misclassified ones always among them, the rest a seeded
         choice balanced over classes.
@@ -117,8 +174,8 @@ def gradcam(
     Raises
     ------
     InvalidInputError
-        On images of the wrong shape or channel count, labels out of range, no convolutional
-        layer without ``target_layer``, or a model that is not a classifier.
+        On images of the wrong shape or channel count, labels out of range, a layer whose output
+        is no map, no layer to read without ``target_layer``, or a model that is not a classifier.
 
     Examples
     --------
@@ -127,7 +184,7 @@ def gradcam(
     True
     """
     return attribute_images(
-        GradCam(model, target_layer),
+        GradCam(model, target_layer, token_grid),
         images,
         labels,
         class_names,
@@ -138,33 +195,3 @@ def gradcam(
         deletion_fill=deletion_fill,
         random_state=random_state,
     )
-
-
-def find_target_layer(model: torch.nn.Module, name: str | None, example: torch.Tensor) -> tuple[str, torch.nn.Module]:
-    """The layer named ``name``, or the last ``Conv2d`` that a forward pass of ``example`` runs."""
-    modules = dict(model.named_modules())
-    convolutions = [key for key, module in modules.items() if isinstance(module, torch.nn.Conv2d)]
-    if name is not None and (not name or name not in modules):
-        raise InvalidInputError(
-            f"The model has no layer named {name!r}; its Conv2d layers are: {', '.join(convolutions) or 'none'}."
-        )
-    if name is None and not convolutions:
-        raise InvalidInputError(
-            "The model has no Conv2d layer; name the layer to explain with target_layer (config gradcam.target_layer)."
-        )
-    candidates = [name] if name is not None else convolutions
-    ran: list[str] = []
-    hooks = [modules[key].register_forward_hook(lambda *_, key=key: ran.append(key)) for key in candidates]
-    try:
-        forward(model, example)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    if not ran:
-        raise InvalidInputError(
-            f"The forward pass never calls layer {candidates[-1]!r}, so Grad-CAM cannot read it "
-            "(a model saved with serialization_format='pt2' has no callable layers: log it with "
-            "'pickle')."
-        )
-    logger.info("Grad-CAM target layer: %s.", ran[-1])
-    return ran[-1], modules[ran[-1]]

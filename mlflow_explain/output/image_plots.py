@@ -50,6 +50,8 @@ class ImageGrid:
         panels_per_entry = max(len(entry) for entry in self.entries)
         side = float(np.clip(max(panel.rgb.shape[0] for entry in self.entries for panel in entry), 96, 160))
         lines = max(panel.caption.count("\n") + 1 for entry in self.entries for panel in entry)
+        if self.colour_bar is not None and len(self.entries) <= self.per_row:  # one row: as tall as the bar's label
+            side = float(np.clip(self.colour_bar.min_height() - lines * _CAPTION_SIZE * 1.25, side, 160))
         longest = max(
             text_width(line, _CAPTION_SIZE)
             for entry in self.entries
@@ -165,7 +167,7 @@ def _caption(result: ImageAttributionResult, row: int) -> str:
 
 
 def _heat_label(result: ImageAttributionResult) -> str:
-    return f"{result.title} (1 = the image's maximum)"
+    return f"{result.title} (1 = the image's peak)"
 
 
 def _grid(result: ImageAttributionResult, entries: list[list[_Panel]], per_row: int, title: str) -> ImageGrid:

@@ -50,7 +50,8 @@ def explain_images(
         One name per model output (default: the class indices).
     target_layer : str, default=None
         Grad-CAM's layer, named as in ``model.named_modules()``; default ``gradcam.target_layer``
-        from the config, else the last ``Conv2d`` of the forward pass.
+        from the config, else a vision transformer's last block's first norm (its tokens read as
+        the patch grid, ``gradcam.token_grid``), else the last ``Conv2d`` of the forward pass.
     config : path, dict or ExplainConfig, default=None
         Merged over ``configs/default.yaml`` (sections ``gradcam`` and ``integrated_gradients``).
     run_id : str, default=None
@@ -65,8 +66,8 @@ def explain_images(
     Raises
     ------
     InvalidInputError
-        On images of the wrong shape or channel count, labels out of range, or a model without
-        a Conv2d layer and no ``target_layer``.
+        On images of the wrong shape or channel count, labels out of range, a layer whose output
+        is no map, or a model with no layer to read and no ``target_layer``.
     MissingDependencyError
         When PyTorch or Captum is not installed (``pip install 'mlflow-explain[torch]'``).
 
