@@ -59,14 +59,22 @@ def install(handler: Handler) -> None:
         _wrap_estimators(base.BaseEstimator)
 
 
-def wrap_fit_of(cls: type) -> None:
+def wrap_fit_of(cls: type, inherited: bool = False) -> None:
     """Route ``cls``'s own ``fit`` through the handler too, for a class outside scikit-learn (Lightning's Trainer).
 
-    Nothing happens while uninstalled; ``uninstall`` puts it back like the others.
+    With ``inherited``, the ``fit`` ``cls`` inherits is wrapped where it is defined, so that it stays
+    wrapped when MLflow's patch of ``cls.fit`` is removed (``keras.Model`` inherits its ``fit`` from
+    the backend's trainer, and MLflow deletes its patch rather than putting anything back). Nothing
+    happens while uninstalled; ``uninstall`` puts them back like the others.
     """
-    if _handler is not None:
-        _owners_outside.add(cls)
-        _wrap_own(cls)
+    if _handler is None:
+        return
+    owners = [cls]
+    if inherited:
+        owners += [next(klass for klass in cls.__mro__[1:] if "fit" in klass.__dict__)]
+    for owner in owners:
+        _owners_outside.add(owner)
+        _wrap_own(owner)
 
 
 def wrap_function_of(module: ModuleType, name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
