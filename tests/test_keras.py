@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
+from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 keras = pytest.importorskip("keras")
@@ -27,6 +28,7 @@ from mlflow_explain.errors import InvalidInputError  # noqa: E402
 from mlflow_explain.models import PredictOnlyClassifier  # noqa: E402
 from mlflow_explain.triggers.autolog import autolog as autolog_module  # noqa: E402
 from mlflow_explain.triggers.autolog import keras as keras_autolog  # noqa: E402
+from mlflow_explain.triggers.cli import main  # noqa: E402
 from tests.deep_models import scaled  # noqa: E402
 
 N_TRAIN = 500  # breast cancer: the other 69 rows are the validation rows
@@ -132,7 +134,17 @@ def test_beside_mlflow_keras_autolog_in_either_order_one_run_holds_both(tracking
     assert "loss" in run.data.metrics and "shap_mean_abs/x0" in run.data.metrics, "MLflow's metrics and ours"
     (logged,) = MlflowClient().search_logged_models([experiment_id])
     assert logged.source_run_id == run.info.run_id, "MLflow's Keras model is in the same run"
+    assert str(logged.status) == "READY", "MLflow logged its model before the explanation added its metrics"
+    assert mlflow.pyfunc.load_model(logged.model_uri).predict(X[:2]).shape == (2, 1)
     assert _summary(run.info.run_id)["n_rows"] == N_TRAIN - int(N_TRAIN * 0.9), "the rows validation_split held out"
+
+
+def test_switching_off_puts_keras_fit_back_as_it_was():
+    inherited = keras.Model.fit
+    mlflow_explain.autolog()
+    assert "fit" in keras.Sequential.__dict__ and keras.Model.fit is not inherited
+    mlflow_explain.autolog(disable=True)
+    assert "fit" not in keras.Sequential.__dict__ and keras.Model.fit is inherited
 
 
 def test_fit_rows_come_from_validation_data_else_validation_split(cancer, trained):
@@ -214,7 +226,7 @@ def test_one_hot_targets_become_class_labels():
 
 
 @pytest.mark.slow
-def test_a_model_logged_with_mlflow_keras_is_explained_by_the_evaluator(tracking_uri):
+def test_a_model_logged_with_mlflow_keras_is_explained_by_the_evaluator_and_the_cli(tracking_uri, tmp_path):
     X, y = scaled("wine")
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -230,6 +242,10 @@ def test_a_model_logged_with_mlflow_keras_is_explained_by_the_evaluator(tracking
     summary = _summary(run.info.run_id)
     assert summary["shap"]["algorithm"] == "deep" and summary["shap"]["max_additivity_error"] < 1e-4
     assert summary["model_details"]["keras_model"] == "Sequential"
+    data.to_csv(tmp_path / "wine.csv", index=False)
+    command = ["explain", "--model-uri", uri, "--data", str(tmp_path / "wine.csv"), "--target", "label"]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0 and "Explained Sequential" in result.output and "status ok" in result.output
 
 
 def _patch_images(n: int = 96) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@ imported), and each class defined afterwards, from a ``BaseEstimator.__init_subc
 When scikit-learn is not imported yet, all of that waits until ``sklearn.base`` is. Other classes
 (Lightning's ``Trainer``) are wrapped one by one with ``wrap_fit_of``, and training functions
 (``xgboost.train``) with ``wrap_function_of``: their wrappers hand each call to ``route`` as a fit.
+The subclasses of ``keras.Model`` each get a ``fit`` wrapper of their own (``wrap_fit_of_subclasses``),
+so that MLflow's patch of the ``fit`` they inherit runs inside it.
 
 MLflow's autologging patches ``fit`` too (with gorilla): it wraps the ``fit`` it finds and keeps
 the one it replaced as ``_gorilla_original_fit``, to put back when it is switched off. So a
@@ -40,6 +42,7 @@ _wrapper_of: dict[Callable, Callable] = {}  # a wrapped fit -> its wrapper (one 
 _wrapped_by: dict[Callable, Callable] = {}  # a wrapper -> the fit it wraps
 _owners_outside: set[type] = set()  # classes outside BaseEstimator's tree (mixins, Trainer) whose fit was wrapped
 _functions_wrapped: set[tuple[ModuleType, str]] = set()  # (module, name) of training functions wrapped
+_fits_added: set[type] = set()  # classes given a fit of their own that calls the one they inherit
 _previous_hook: Any = None  # BaseEstimator's own __init_subclass__, if it had one
 
 
@@ -75,6 +78,36 @@ def wrap_fit_of(cls: type, inherited: bool = False) -> None:
     for owner in owners:
         _owners_outside.add(owner)
         _wrap_own(owner)
+
+
+def wrap_fit_of_subclasses(base: type) -> None:
+    """Route the ``fit`` of every class deriving from ``base`` so far through the handler, outside any patch of
+    ``base.fit``.
+
+    A subclass that inherits its ``fit`` is given one of its own, wrapped, that calls the inherited
+    ``fit`` looked up at call time; so a patch MLflow puts on ``base.fit`` later (``keras.Model.fit``)
+    runs inside this wrapper, and the handler sees the fit after MLflow's patch has finished (its
+    model logged). Nothing happens while uninstalled; ``uninstall`` removes the added ``fit``.
+    """
+    if _handler is None:
+        return
+    for cls in _subclasses(base):
+        if "fit" not in cls.__dict__:
+            cls.fit = _wrapper(_inherited_fit(cls))
+            _fits_added.add(cls)
+        else:
+            _owners_outside.add(cls)
+            _wrap_own(cls)
+
+
+def _inherited_fit(cls: type) -> Callable:
+    """A ``fit`` for ``cls`` that calls the ``fit`` it inherits, as found when called."""
+
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return super(cls, self).fit(*args, **kwargs)
+
+    fit.__qualname__ = f"{cls.__qualname__}.fit"
+    return fit
 
 
 def wrap_function_of(module: ModuleType, name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
@@ -118,8 +151,12 @@ def uninstall() -> None:
         _unwrap(cls, ("fit", _KEPT_BY_MLFLOW))
     for module, name in _functions_wrapped:
         _unwrap(module, (name, _KEPT_PREFIX + name))
+    for cls in _fits_added:
+        if cls.__dict__.get("fit") in _wrapped_by:
+            del cls.fit
     _owners_outside.clear()
     _functions_wrapped.clear()
+    _fits_added.clear()
 
 
 def _unwrap(owner: type | ModuleType, names: tuple[str, ...]) -> None:
