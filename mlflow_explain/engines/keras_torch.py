@@ -221,7 +221,13 @@ class KerasImageModule(nn.Module):
             When their shape fits neither layout of the model's input shape.
         """
         array = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images, dtype=np.float32)
-        expected = tuple(self.network.input_shape[1:])
+        try:
+            expected = tuple(self.network.input_shape[1:])
+        except AttributeError as err:  # a subclassed model never called
+            raise InvalidInputError(
+                f"The Keras model {type(self.network).__name__} has no input shape yet; build it (call it once on a "
+                "batch, or start it with keras.Input) before explaining it."
+            ) from err
         own = tuple(array.shape[1:])
         if self.channels_last and len(expected) == 3:
             height, width, channels = expected
