@@ -258,7 +258,7 @@ def _patch_images(n: int = 96) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_a_keras_cnn_gets_grad_cam_on_its_last_conv_layer_channels_last(tracking_uri):
+def test_a_keras_cnn_gets_grad_cam_on_its_last_conv_layer_channels_last_and_integrated_gradients(tracking_uri):
     images, labels = _patch_images()
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -272,7 +272,9 @@ def test_a_keras_cnn_gets_grad_cam_on_its_last_conv_layer_channels_last(tracking
     )
     model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
     model.fit(images, labels, epochs=8, verbose=0)
-    explanation = mlflow_explain.explain_images(model, images[:32], labels[:32])
+    config = {"gradcam": {"methods": ["gradcam", "integrated_gradients"]}, "integrated_gradients": {"n_steps": 32}}
+    explanation = mlflow_explain.explain_images(model, images[:32], labels[:32], config=config)
+    assert explanation.integrated_gradients.relative_convergence_delta < 0.01, "completeness on the Keras model"
     result = explanation.gradcam
     assert explanation.status == "ok" and result.target_layer == "conv_b"
     assert result.deletion_drop > result.random_drop
