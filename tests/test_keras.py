@@ -139,12 +139,17 @@ def test_beside_mlflow_keras_autolog_in_either_order_one_run_holds_both(tracking
     assert _summary(run.info.run_id)["n_rows"] == N_TRAIN - int(N_TRAIN * 0.9), "the rows validation_split held out"
 
 
-def test_switching_off_puts_keras_fit_back_as_it_was():
+def test_each_keras_model_class_gets_its_fit_wrapper_and_switching_off_puts_fit_back():
     inherited = keras.Model.fit
     mlflow_explain.autolog()
-    assert "fit" in keras.Sequential.__dict__ and keras.Model.fit is not inherited
+
+    class Net(keras.Model):  # a subclassed model defined after autolog()
+        pass
+
+    assert "fit" in keras.Sequential.__dict__ and "fit" in Net.__dict__ and keras.Model.fit is not inherited
     mlflow_explain.autolog(disable=True)
-    assert "fit" not in keras.Sequential.__dict__ and keras.Model.fit is inherited
+    assert "fit" not in keras.Sequential.__dict__ and "fit" not in Net.__dict__ and keras.Model.fit is inherited
+    assert "__init_subclass__" not in keras.Model.__dict__
 
 
 def test_fit_rows_come_from_validation_data_else_validation_split(cancer, trained):
@@ -199,6 +204,25 @@ def test_a_chain_is_rebuilt_as_torch_layers_and_any_other_model_runs_as_itself(c
     assert isinstance(adapted.torch_module, KerasModule)
     assert "BatchNormalization" in adapted.details["torch_module"]
     np.testing.assert_allclose(adapted.predict_proba(X[:20]), normalized.predict(X[:20], verbose=0), atol=1e-6)
+
+
+def test_a_subclassed_model_is_read_from_its_outputs_and_the_config(cancer):
+    X, y = cancer
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.out = keras.layers.Dense(1, activation="sigmoid")  # made first, applied last
+            self.hidden = keras.layers.Dense(4, activation="relu")
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    net = Net()
+    adapted = keras_adapter.keras_estimator(net, X[:40], y[:40], TorchConfig(output="probabilities"))
+    assert "cannot be read (a subclassed model)" in adapted.details["reading"]
+    assert isinstance(adapted.torch_module, KerasModule) and adapted.output_kind == "probabilities"
+    np.testing.assert_allclose(adapted.predict_proba(X[:5])[:, 1], net.predict(X[:5], verbose=0)[:, 0], atol=1e-6)
 
 
 @pytest.mark.slow

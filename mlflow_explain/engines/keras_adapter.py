@@ -39,8 +39,14 @@ def keras_backend() -> str:
 
 
 def final_activation(model: Any) -> str:
-    """The name of the activation the model's last layer applies ("softmax", "linear"...), or "unknown"."""
+    """The name of the activation the model's last layer applies ("softmax", "linear"...), or "unknown".
+
+    Unknown for a subclassed model (no symbolic output): its layers are listed in the order its
+    ``__init__`` made them, which says nothing of the order its ``call`` applies them.
+    """
     keras = sys.modules["keras"]
+    if output_units(model) is None:
+        return "unknown"
     last = model.layers[-1] if model.layers else None
     if isinstance(last, keras.layers.Softmax):
         return "softmax"
@@ -51,14 +57,31 @@ def final_activation(model: Any) -> str:
     return name if isinstance(name, str) else getattr(activation, "__name__", "unknown")
 
 
-def output_reading(model: Any, config: TorchConfig) -> tuple[TorchConfig, str]:
+def output_units(model: Any, rows: np.ndarray | None = None) -> int | None:
+    """The width of the model's output: from its output shape, else (a subclassed model) from its output on
+    the first of ``rows``; None when neither is at hand."""
+    try:
+        return int(model.output_shape[-1])
+    except (AttributeError, TypeError, ValueError):  # a subclassed model has no symbolic output
+        if rows is None:
+            return None
+        return int(np.shape(model.predict(rows[:1], verbose=0))[-1])
+
+
+def output_reading(model: Any, config: TorchConfig, units: int) -> tuple[TorchConfig, str]:
     """``config`` with the task and output kind the model's last layer says (where left on auto), and why.
 
     Softmax makes a classifier of probabilities, sigmoid on one unit a binary classifier of the
     positive class's probability; a linear end is left to the outputs and the target
     (``torch_adapter.infer_output``: a regression, or logits of a classifier).
     """
-    activation, units = final_activation(model), int(model.output_shape[-1])
+    activation = final_activation(model)
+    if activation == "unknown":
+        return config, (
+            f"{units} output(s) of a model whose last activation cannot be read (a subclassed model): a regression, "
+            "or logits of a classifier, as the outputs and the target say; set torch.output to probabilities if "
+            "they are"
+        )
     said = f"the last layer has {units} unit(s) and a {activation} activation"
     classifying = activation == "softmax" or (activation == "sigmoid" and units == 1)
     if not classifying:
@@ -94,7 +117,8 @@ def keras_estimator(model: Any, X: Any, y: np.ndarray, config: TorchConfig, back
         a predict-only model (model-agnostic SHAP, permutation importance). ``details`` says which and why.
     """
     backend = backend or keras_backend()
-    config, reading = output_reading(model, config)
+    units = output_units(model, _float_rows(X))
+    config, reading = output_reading(model, config, units)
     details = {"library": "keras", "keras_backend": backend, "keras_model": type(model).__name__, "reading": reading}
     if backend == TORCH_BACKEND:
         from .keras_torch import tabular_module
@@ -104,10 +128,10 @@ def keras_estimator(model: Any, X: Any, y: np.ndarray, config: TorchConfig, back
         adapted = torch_estimator(module, X, y, config)
         adapted.details.update(details, torch_module=how)
         return adapted
-    return _predicting_model(model, X, y, config, details)
+    return _predicting_model(model, units, y, config, details)
 
 
-def _predicting_model(model: Any, X: Any, y: np.ndarray, config: TorchConfig, details: dict) -> PredictOnly:
+def _predicting_model(model: Any, units: int, y: np.ndarray, config: TorchConfig, details: dict) -> PredictOnly:
     """The model through its own ``predict``: a classifier when its last layer or the config says so."""
     outputs = KerasOutputs(model, config.batch_size, probabilities=config.output == "probabilities")
     note = (
@@ -117,11 +141,10 @@ def _predicting_model(model: Any, X: Any, y: np.ndarray, config: TorchConfig, de
     )
     logger.info("mlflow_explain: %s.", note)
     details = {**details, "methods": note}
-    if config.task == "regression" or (config.task == "auto" and int(model.output_shape[-1]) == 1 and not _binary(y)):
+    if config.task == "regression" or (config.task == "auto" and units == 1 and not _binary(y)):
         adapted: PredictOnly = PredictOnlyRegressor(outputs)
     else:
-        n_outputs = int(model.output_shape[-1])
-        adapted = PredictOnlyClassifier(outputs, _classes(config, n_outputs, y))
+        adapted = PredictOnlyClassifier(outputs, _classes(config, units, y))
     adapted.details = details
     return adapted
 
@@ -191,8 +214,12 @@ def _float_rows(X: Any) -> np.ndarray:
     return rows.astype(np.float32)
 
 
-def labels_of(y: Any, n_outputs: int) -> Any:
-    """Class labels from one-hot targets (n, k) with k = ``n_outputs`` (categorical cross-entropy); else ``y``."""
-    if y is None or np.ndim(y) != 2 or np.shape(y)[1] != n_outputs or n_outputs < 2:
+def labels_of(y: Any, n_outputs: int | None) -> Any:
+    """Class labels from one-hot targets (n, k) (categorical cross-entropy) of a model with k outputs (None: not
+    known, any k); else ``y``."""
+    if y is None or np.ndim(y) != 2 or np.shape(y)[1] < 2 or n_outputs not in (None, np.shape(y)[1]):
         return y
-    return np.asarray(y).argmax(axis=1)
+    array = np.asarray(y)
+    if not (np.isin(array, (0, 1)).all() and (array.sum(axis=1) == 1).all()):
+        return y
+    return array.argmax(axis=1)

@@ -97,6 +97,8 @@ def tabular_module(keras_model: Any, rows: np.ndarray) -> tuple[nn.Module, str]:
 def _chain_layers(keras_model: Any) -> tuple[list[nn.Module] | None, str]:
     """The torch layers of a chain of Dense, Activation and Dropout layers, or None and the layer that is none."""
     keras = sys.modules["keras"]
+    if not hasattr(keras_model, "outputs"):  # a subclassed model: the order its call applies its layers is unknown
+        return None, "a subclassed model, whose layers' order is its call's"
     layers: list[nn.Module] = []
     for layer in keras_model.layers:
         if isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout)):

@@ -108,9 +108,9 @@ def explain_logged(
     if booster_library(model) is not None:  # its task from its objective; its column names checked on the data
         model = booster_estimator(model)
     if is_keras_model(model):  # one-hot targets (categorical cross-entropy) as class labels
-        from ..engines.keras_adapter import labels_of
+        from ..engines.keras_adapter import labels_of, output_units
 
-        y = labels_of(y, int(model.output_shape[-1]))
+        y = labels_of(y, output_units(model))
     data = load_validation_data(
         model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
     )

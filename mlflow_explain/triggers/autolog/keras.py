@@ -3,15 +3,14 @@
 ``install`` routes ``keras.Model.fit`` through autolog's handler the moment Keras is imported (a
 post-import hook; nothing here imports Keras). ``keras.Model`` inherits ``fit`` from its backend's
 trainer, so both are wrapped (``patch.wrap_fit_of(..., inherited=True)``), and so is each subclass
-defined by then (``Sequential``, ``Functional``, the user's), with a ``fit`` of its own
+(``Sequential``, ``Functional``, the user's, defined before or after), with a ``fit`` of its own
 (``patch.wrap_fit_of_subclasses``). ``mlflow.keras.autolog()`` patches ``keras.Model.fit``, so
 whichever is enabled first, MLflow's patch runs inside that subclass wrapper: the model is explained
 once MLflow has logged its model, into the run MLflow made for the fit. (Explaining inside MLflow's
 patch would put over 100 metrics at step 0 into the run before MLflow links the run's step-0 metrics
 to its LoggedModel, which MLflow 3.17's SQL store fails on, leaving the LoggedModel FAILED without
 weights.) ``mlflow.tensorflow.autolog()`` patches ``tf.keras.Model.fit``, which under Keras 3 is this
-same ``keras.Model``. A subclass of ``keras.Model`` defined after ``autolog()`` has only the inherited
-wrapper: call ``mlflow.keras.autolog()`` before ``mlflow_explain.autolog()``, or define it first.
+same ``keras.Model``.
 
 The validation rows of a fit: its ``validation_data`` ((x, y) or (x, y, sample_weight) arrays or
 tensors), else the rows Keras holds out for ``validation_split`` (the last fraction of ``x`` and
@@ -84,9 +83,9 @@ def fit_rows(model: Any, args: tuple, kwargs: dict, config: ExplainConfig) -> Ro
 
 def _labelled(model: Any, rows: Rows) -> Rows:
     """The rows with one-hot targets as class labels."""
-    from ...engines.keras_adapter import labels_of
+    from ...engines.keras_adapter import labels_of, output_units
 
-    return rows._replace(y=labels_of(rows.y, int(model.output_shape[-1])))
+    return rows._replace(y=labels_of(rows.y, output_units(model)))
 
 
 def _array(value: Any) -> Any:

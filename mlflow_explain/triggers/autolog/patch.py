@@ -7,8 +7,8 @@ imported), and each class defined afterwards, from a ``BaseEstimator.__init_subc
 When scikit-learn is not imported yet, all of that waits until ``sklearn.base`` is. Other classes
 (Lightning's ``Trainer``) are wrapped one by one with ``wrap_fit_of``, and training functions
 (``xgboost.train``) with ``wrap_function_of``: their wrappers hand each call to ``route`` as a fit.
-The subclasses of ``keras.Model`` each get a ``fit`` wrapper of their own (``wrap_fit_of_subclasses``),
-so that MLflow's patch of the ``fit`` they inherit runs inside it.
+The subclasses of ``keras.Model``, those defined later included, each get a ``fit`` wrapper of their
+own (``wrap_fit_of_subclasses``), so that MLflow's patch of the ``fit`` they inherit runs inside it.
 
 MLflow's autologging patches ``fit`` too (with gorilla): it wraps the ``fit`` it finds and keeps
 the one it replaced as ``_gorilla_original_fit``, to put back when it is switched off. So a
@@ -43,6 +43,7 @@ _wrapped_by: dict[Callable, Callable] = {}  # a wrapper -> the fit it wraps
 _owners_outside: set[type] = set()  # classes outside BaseEstimator's tree (mixins, Trainer) whose fit was wrapped
 _functions_wrapped: set[tuple[ModuleType, str]] = set()  # (module, name) of training functions wrapped
 _fits_added: set[type] = set()  # classes given a fit of their own that calls the one they inherit
+_fit_per_subclass: set[type] = set()  # bases whose new subclasses get their own fit wrapper (keras.Model)
 _previous_hook: Any = None  # BaseEstimator's own __init_subclass__, if it had one
 
 
@@ -81,23 +82,43 @@ def wrap_fit_of(cls: type, inherited: bool = False) -> None:
 
 
 def wrap_fit_of_subclasses(base: type) -> None:
-    """Route the ``fit`` of every class deriving from ``base`` so far through the handler, outside any patch of
-    ``base.fit``.
+    """Route the ``fit`` of every class deriving from ``base`` (now, and defined later: a ``base.__init_subclass__``
+    hook) through the handler, outside any patch of ``base.fit``.
 
     A subclass that inherits its ``fit`` is given one of its own, wrapped, that calls the inherited
     ``fit`` looked up at call time; so a patch MLflow puts on ``base.fit`` later (``keras.Model.fit``)
     runs inside this wrapper, and the handler sees the fit after MLflow's patch has finished (its
-    model logged). Nothing happens while uninstalled; ``uninstall`` removes the added ``fit``.
+    model logged). ``base`` must not define ``__init_subclass__`` itself (``keras.Model`` does not).
+    Nothing happens while uninstalled; ``uninstall`` removes the added ``fit`` methods and the hook.
     """
     if _handler is None:
         return
     for cls in _subclasses(base):
-        if "fit" not in cls.__dict__:
-            cls.fit = _wrapper(_inherited_fit(cls))
-            _fits_added.add(cls)
-        else:
-            _owners_outside.add(cls)
-            _wrap_own(cls)
+        _wrap_subclass(cls)
+    if base.__dict__.get("__init_subclass__") is not _SUBCLASS_FIT_HOOK:
+        base.__init_subclass__ = _SUBCLASS_FIT_HOOK
+        _fit_per_subclass.add(base)
+
+
+def _wrap_subclass(cls: type) -> None:
+    """Wrap the ``fit`` ``cls`` defines, or give it one that calls the ``fit`` it inherits."""
+    if "fit" not in cls.__dict__:
+        cls.fit = _wrapper(_inherited_fit(cls))
+        _fits_added.add(cls)
+    else:
+        _owners_outside.add(cls)
+        _wrap_own(cls)
+
+
+def _wrap_fit_of_new_subclass(cls: type, **kwargs: Any) -> None:
+    """``__init_subclass__`` of a base given to ``wrap_fit_of_subclasses``: a new subclass's fit wrapped too."""
+    base = next(klass for klass in cls.__mro__[1:] if klass in _fit_per_subclass)
+    super(base, cls).__init_subclass__(**kwargs)
+    if _handler is not None:
+        _wrap_subclass(cls)
+
+
+_SUBCLASS_FIT_HOOK = classmethod(_wrap_fit_of_new_subclass)
 
 
 def _inherited_fit(cls: type) -> Callable:
@@ -154,9 +175,13 @@ def uninstall() -> None:
     for cls in _fits_added:
         if cls.__dict__.get("fit") in _wrapped_by:
             del cls.fit
+    for base in _fit_per_subclass:
+        if base.__dict__.get("__init_subclass__") is _SUBCLASS_FIT_HOOK:
+            del base.__init_subclass__
     _owners_outside.clear()
     _functions_wrapped.clear()
     _fits_added.clear()
+    _fit_per_subclass.clear()
 
 
 def _unwrap(owner: type | ModuleType, names: tuple[str, ...]) -> None:
