@@ -66,6 +66,12 @@ def is_torch_module(model: Any) -> bool:
     return torch is not None and isinstance(model, torch.nn.Module)
 
 
+def is_keras_model(model: Any) -> bool:
+    """True for a Keras 3 ``keras.Model`` (told without importing Keras: whoever made one has imported it)."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(model, getattr(keras, "Model", ()))
+
+
 def _is_estimator(model: Any) -> bool:
     """True for a scikit-learn estimator, which its tag machinery (``is_classifier``, the scorers) accepts.
 
@@ -118,8 +124,10 @@ class PredictOnlyClassifier(ClassifierMixin, PredictOnly):
 
 
 def user_model(model: Any) -> Any:
-    """The user's own model: the object a ``PredictOnly`` model wraps, else ``model`` itself."""
-    return model.model if isinstance(model, PredictOnly) else model
+    """The user's own model: the object a ``PredictOnly`` model wraps (the Keras model an adapter of one holds),
+    else ``model`` itself."""
+    inner = model.model if isinstance(model, PredictOnly) else model
+    return getattr(inner, "keras_model", inner)
 
 
 def model_name(model: Any) -> str:

@@ -127,8 +127,10 @@ def package_versions(model: Any, extra: tuple[str, ...] = ()) -> dict[str, str]:
     """Versions of Python, of the packages that shape the results (and ``extra``), and of the model's library."""
     names = list(_PACKAGES) + list(extra)
     user = user_model(model)
-    library = "torch" if is_torch_module(user) else type(user).__module__.split(".")[0]
-    if library in ("xgboost", "lightgbm", "catboost", "torch"):
+    library = type(user).__module__.split(".")[0]
+    if library != "keras" and is_torch_module(user):
+        library = "torch"
+    if library in ("xgboost", "lightgbm", "catboost", "torch", "keras"):
         names.append(library)
     versions = {"python": platform.python_version()}
     for name in names:

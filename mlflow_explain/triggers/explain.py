@@ -12,7 +12,7 @@ from ..class_names import ClassNames, with_class_names
 from ..config import ConfigSource, ExplainConfig, load_config
 from ..data import ValidationData, load_validation_data
 from ..engines.tabular import TabularEngine, TabularRequest
-from ..models import as_estimator, check_model, detect_task, is_torch_module
+from ..models import as_estimator, check_model, detect_task, is_keras_model, is_torch_module
 from ..publish.flow import explain_with
 from ..results import Explanation
 from ..text import frame_model, takes_texts
@@ -34,13 +34,16 @@ def explain(
 
     Parameters
     ----------
-    model : fitted estimator, torch.nn.Module, or any object with ``predict``
+    model : fitted estimator, torch.nn.Module, keras.Model, or any object with ``predict``
         A scikit-learn estimator or Pipeline, or an XGBoost / LightGBM scikit-learn model; a native
         booster (``xgboost.Booster``, ``lightgbm.Booster``, a CatBoost model: its task from its
         objective, its SHAP values from the library's own TreeSHAP, see ``boosters.py``); a PyTorch
         module taking a float tensor (n, features), its task read from its outputs and the target
-        (the ``torch`` config section); any other object that only predicts (``predict``, and
-        ``predict_proba`` for a classifier) is explained model-agnostically (see ``models.as_estimator``).
+        (the ``torch`` config section); a Keras 3 model, its task read from its last layer (on the
+        torch backend explained as a PyTorch module, deep SHAP included; on another backend by
+        permutation importance and model-agnostic SHAP, see ``engines/keras_adapter.py``); any other
+        object that only predicts (``predict``, and ``predict_proba`` for a classifier) is explained
+        model-agnostically (see ``models.as_estimator``).
     X : pandas or polars DataFrame, array, tensor, or path to a CSV/Parquet file, default=None
         Validation rows; None reads ``validation.path`` from the config.
     y : array-like or tensor, default=None
@@ -105,6 +108,10 @@ def explain_logged(
     check_model(model)
     if booster_library(model) is not None:  # its task from its objective; its column names checked on the data
         model = booster_estimator(model)
+    if is_keras_model(model):  # one-hot targets (categorical cross-entropy) as class labels
+        from ..engines.keras_adapter import labels_of, output_units
+
+        y = labels_of(y, output_units(model))
     data = load_validation_data(
         model, X, y, target=target, sample_weight=sample_weight, config=cfg.validation, input_names=input_names
     )
@@ -117,9 +124,13 @@ def explain_logged(
 
 
 def _adapted(model: Any, data: ValidationData, cfg: ExplainConfig) -> Any:
-    """The model as the tabular engine takes it: a PyTorch module through its adapter (task read from its
-    outputs on the validation rows), a Pipeline that takes texts as one taking their one-column frame
-    (``text.frame_model``), any other model through ``models.as_estimator``."""
+    """The model as the tabular engine takes it: a Keras model or a PyTorch module through its adapter (task read
+    from its last layer, its outputs on the validation rows and the target), a Pipeline that takes texts as one
+    taking their one-column frame (``text.frame_model``), any other model through ``models.as_estimator``."""
+    if is_keras_model(model):
+        from ..engines.keras_adapter import keras_estimator
+
+        return keras_estimator(model, data.X, data.y, cfg.torch)
     if is_torch_module(model):
         from ..engines.torch_adapter import torch_estimator
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..config import ConfigSource, load_config
 from ..engines.image import ImageEngine, ImageRequest
 from ..errors import InvalidInputError
+from ..models import is_keras_model
 from ..publish.flow import explain_with
 from ..results import Explanation
 
@@ -40,10 +41,13 @@ def explain_images(
 
     Parameters
     ----------
-    model : torch.nn.Module
-        A classifier returning one score (logit or probability) per class.
+    model : torch.nn.Module or keras.Model
+        A classifier returning one score (logit or probability) per class. A Keras 3 model runs on
+        the torch backend as a module taking (n, C, H, W) (``engines/keras_torch.KerasImageModule``):
+        its channels-last feature maps are read channels-first, and Grad-CAM's default layer is its
+        last Conv2D, named by its Keras name.
     images : array or Tensor of shape (n, C, H, W), (n, H, W, C), or (n, H, W) for one channel
-        Validation images, prepared as the model expects them.
+        Validation images, prepared as the model expects them (a Keras model's in its own layout).
     labels : array-like of shape (n,), default=None
         True class indices (adds the true-class heatmaps and the misclassified grid).
     class_names : sequence of str, default=None
@@ -79,15 +83,39 @@ def explain_images(
     0.41
     """
     started = time.perf_counter()
+    config = load_config(config)
+    if is_keras_model(model):
+        model, images, target_layer = _keras_as_torch(model, images, target_layer or config.gradcam.target_layer)
     request = ImageRequest(
         model=model,
-        config=load_config(config),
+        config=config,
         images=images,
         labels=labels,
         class_names=class_names,
         target_layer=target_layer,
     )
     return explain_with(ImageEngine(), request, run_id, started)[0]
+
+
+def _keras_as_torch(model: Any, images: Any, target_layer: str | None) -> tuple[Any, np.ndarray, str]:
+    """A Keras model (torch backend) as a module taking (n, C, H, W), its images so, and Grad-CAM's Keras layer."""
+    from ..engines.keras_adapter import TORCH_BACKEND, keras_backend
+
+    backend = keras_backend()
+    if backend != TORCH_BACKEND:
+        raise InvalidInputError(
+            f"Image attributions of a Keras model need its torch backend (KERAS_BACKEND=torch), but Keras runs on "
+            f"{backend}; explain it on tables with mlflow_explain.explain (permutation importance, model-agnostic "
+            "SHAP)."
+        )
+    from ..engines.keras_torch import KerasImageModule
+
+    module = KerasImageModule(model)
+    if target_layer is not None and target_layer not in module.layer_names():
+        raise InvalidInputError(
+            f"The Keras model has no layer named {target_layer!r}; its layers are: {', '.join(module.layer_names())}."
+        )
+    return module, module.channels_first(images), target_layer or module.last_convolution()
 
 
 def read_images_file(path: str | Path) -> dict[str, Any]:

@@ -1,14 +1,14 @@
 """The post-training hook: explain each model the user trains, right after its ``fit``.
 
-``autolog()`` routes the ``fit`` of every scikit-learn-compatible estimator class, and Lightning's
-``Trainer.fit`` (``lightning_autolog``), through ``_on_fit`` (``autolog_patch``). A fit is explained
-when ``autolog_rules`` say it is the user's training (called from the user's code; for scikit-learn,
-a classifier or regressor fitted with a target) and it is not nested in another wrapped fit on the
-same thread (a custom estimator's inner model, the explanation's own fits). The model (a search's
-``best_estimator_``, a Trainer's ``LightningModule``) is explained on the validation rows
-(``autolog_rows``) into the run the fit belongs to: the active run, the run MLflow's autologging
-just made for it, or a new run, made only when there are rows to explain on. Re-fitting in a run
-logs the run's next explanation (metric step 1, 2, ...).
+``autolog()`` routes the ``fit`` of every scikit-learn-compatible estimator class, Lightning's
+``Trainer.fit`` (``lightning_autolog``) and Keras 3's ``Model.fit`` (``keras``), through ``_on_fit``
+(``autolog_patch``). A fit is explained when ``autolog_rules`` say it is the user's training (called
+from the user's code; for scikit-learn, a classifier or regressor fitted with a target) and it is not
+nested in another wrapped fit on the same thread (a custom estimator's inner model, the explanation's
+own fits). The model (a search's ``best_estimator_``, a Trainer's ``LightningModule``, a Keras model)
+is explained on the validation rows (``autolog_rows``) into the run the fit belongs to: the active
+run, the run MLflow's autologging just made for it, or a new run, made only when there are rows to
+explain on. Re-fitting in a run logs the run's next explanation (metric step 1, 2, ...).
 Nothing raised while explaining leaves ``fit`` unless the config says ``on_error: raise``; the run
 is then tagged ``mlflow_explain.status=failed`` with the error in ``explain/error.txt``.
 
@@ -36,7 +36,7 @@ from mlflow.exceptions import MlflowException
 
 from ...config import ConfigSource, ExplainConfig, load_config
 from ...publish import tracking
-from . import boosters, lightning, patch, rules, sweeps
+from . import boosters, keras, lightning, patch, rules, sweeps
 from .rows import Rows, ValidationRows, as_rows, evaluation_rows
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ def autolog(
     ``partial_fit`` are left alone. So is a Lightning ``Trainer.fit`` (``lightning.pytorch``, and
     ``pytorch_lightning`` when installed): its module gets permutation importance and SHAP on
     tabular rows, Grad-CAM on images; a Tuner's fits, ``fast_dev_run`` and interrupted fits are
-    left alone. Lightning is patched when it is imported, never imported here. Without validation
+    left alone. Lightning is patched when it is imported, never imported here; so is Keras 3, whose
+    ``Model.fit`` is explained on its ``validation_data``, else the rows ``validation_split`` held
+    out (beside ``mlflow.keras.autolog()``, in either order). Without validation
     rows nothing is explained and no run is made (a warning says so once).
 
     Parameters
@@ -92,8 +94,9 @@ def autolog(
         Rows to explain on in every run (weighted by ``sample_weight`` in the permutation scores), unless
         ``set_validation_data`` gave rows for the run;
         otherwise the evaluation set passed to ``fit`` (``eval_set``, LightGBM's ``eval_X`` and
-        ``eval_y``; a Trainer's ``val_dataloaders``, else its datamodule's ``val_dataloader()``),
-        then ``validation.path`` in the config, are used.
+        ``eval_y``; a Trainer's ``val_dataloaders``, else its datamodule's ``val_dataloader()``; a Keras
+        fit's ``validation_data``, else its ``validation_split`` rows), then ``validation.path`` in the
+        config, are used.
     config : path, dict or ExplainConfig, default=None
         Validated now, so a wrong key fails here rather than after training.
     disable : bool, default=False
@@ -126,6 +129,7 @@ def autolog(
     patch.install(_on_fit)
     lightning.install()
     boosters.install()
+    keras.install()
 
 
 def set_validation_data(X: Any, y: Any = None, sample_weight: Any = None) -> None:
@@ -271,7 +275,8 @@ def _warn_no_data_once() -> None:
         _state.warned_no_data = True
         logger.warning(
             "mlflow_explain.autolog: no validation data (set_validation_data, autolog(validation_data=), "
-            "an eval_set, or validation.path); models are not explained."
+            "an eval_set, a Keras fit's validation_data or validation_split, or validation.path); models are not "
+            "explained."
         )
 
 
@@ -362,7 +367,18 @@ _NATIVE_BOOSTER = _FitKind(  # xgboost.train, lightgbm.train, CatBoost's fit
 )
 
 
+_KERAS_MODEL = _FitKind(
+    skip_reason=lambda model, args, kwargs: None,
+    model_to_explain=lambda model: model,
+    fit_rows=keras.fit_rows,
+    explain=keras.explain_model,
+    explained_ones="a keras.Model.fit called by the user's code, with validation rows, is",
+)
+
+
 def _kind_of(estimator: Any) -> _FitKind:
+    if keras.is_keras_model(estimator):
+        return _KERAS_MODEL
     if boosters.is_native_fit(estimator):
         return _NATIVE_BOOSTER
     return _TRAINER if lightning.is_trainer(estimator) else _ESTIMATOR

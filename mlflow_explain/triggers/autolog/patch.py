@@ -7,6 +7,8 @@ imported), and each class defined afterwards, from a ``BaseEstimator.__init_subc
 When scikit-learn is not imported yet, all of that waits until ``sklearn.base`` is. Other classes
 (Lightning's ``Trainer``) are wrapped one by one with ``wrap_fit_of``, and training functions
 (``xgboost.train``) with ``wrap_function_of``: their wrappers hand each call to ``route`` as a fit.
+The subclasses of ``keras.Model``, those defined later included, each get a ``fit`` wrapper of their
+own (``wrap_fit_of_subclasses``), so that MLflow's patch of the ``fit`` they inherit runs inside it.
 
 MLflow's autologging patches ``fit`` too (with gorilla): it wraps the ``fit`` it finds and keeps
 the one it replaced as ``_gorilla_original_fit``, to put back when it is switched off. So a
@@ -40,6 +42,8 @@ _wrapper_of: dict[Callable, Callable] = {}  # a wrapped fit -> its wrapper (one 
 _wrapped_by: dict[Callable, Callable] = {}  # a wrapper -> the fit it wraps
 _owners_outside: set[type] = set()  # classes outside BaseEstimator's tree (mixins, Trainer) whose fit was wrapped
 _functions_wrapped: set[tuple[ModuleType, str]] = set()  # (module, name) of training functions wrapped
+_fits_added: set[type] = set()  # classes given a fit of their own that calls the one they inherit
+_fit_per_subclass: set[type] = set()  # bases whose new subclasses get their own fit wrapper (keras.Model)
 _previous_hook: Any = None  # BaseEstimator's own __init_subclass__, if it had one
 
 
@@ -59,14 +63,72 @@ def install(handler: Handler) -> None:
         _wrap_estimators(base.BaseEstimator)
 
 
-def wrap_fit_of(cls: type) -> None:
+def wrap_fit_of(cls: type, inherited: bool = False) -> None:
     """Route ``cls``'s own ``fit`` through the handler too, for a class outside scikit-learn (Lightning's Trainer).
 
-    Nothing happens while uninstalled; ``uninstall`` puts it back like the others.
+    With ``inherited``, the ``fit`` ``cls`` inherits is wrapped where it is defined, so that it stays
+    wrapped when MLflow's patch of ``cls.fit`` is removed (``keras.Model`` inherits its ``fit`` from
+    the backend's trainer, and MLflow deletes its patch rather than putting anything back). Nothing
+    happens while uninstalled; ``uninstall`` puts them back like the others.
     """
-    if _handler is not None:
+    if _handler is None:
+        return
+    owners = [cls]
+    if inherited:
+        owners += [next(klass for klass in cls.__mro__[1:] if "fit" in klass.__dict__)]
+    for owner in owners:
+        _owners_outside.add(owner)
+        _wrap_own(owner)
+
+
+def wrap_fit_of_subclasses(base: type) -> None:
+    """Route the ``fit`` of every class deriving from ``base`` (now, and defined later: a ``base.__init_subclass__``
+    hook) through the handler, outside any patch of ``base.fit``.
+
+    A subclass that inherits its ``fit`` is given one of its own, wrapped, that calls the inherited
+    ``fit`` looked up at call time; so a patch MLflow puts on ``base.fit`` later (``keras.Model.fit``)
+    runs inside this wrapper, and the handler sees the fit after MLflow's patch has finished (its
+    model logged). ``base`` must not define ``__init_subclass__`` itself (``keras.Model`` does not).
+    Nothing happens while uninstalled; ``uninstall`` removes the added ``fit`` methods and the hook.
+    """
+    if _handler is None:
+        return
+    for cls in _subclasses(base):
+        _wrap_subclass(cls)
+    if base.__dict__.get("__init_subclass__") is not _SUBCLASS_FIT_HOOK:
+        base.__init_subclass__ = _SUBCLASS_FIT_HOOK
+        _fit_per_subclass.add(base)
+
+
+def _wrap_subclass(cls: type) -> None:
+    """Wrap the ``fit`` ``cls`` defines, or give it one that calls the ``fit`` it inherits."""
+    if "fit" not in cls.__dict__:
+        cls.fit = _wrapper(_inherited_fit(cls))
+        _fits_added.add(cls)
+    else:
         _owners_outside.add(cls)
         _wrap_own(cls)
+
+
+def _wrap_fit_of_new_subclass(cls: type, **kwargs: Any) -> None:
+    """``__init_subclass__`` of a base given to ``wrap_fit_of_subclasses``: a new subclass's fit wrapped too."""
+    base = next(klass for klass in cls.__mro__[1:] if klass in _fit_per_subclass)
+    super(base, cls).__init_subclass__(**kwargs)
+    if _handler is not None:
+        _wrap_subclass(cls)
+
+
+_SUBCLASS_FIT_HOOK = classmethod(_wrap_fit_of_new_subclass)
+
+
+def _inherited_fit(cls: type) -> Callable:
+    """A ``fit`` for ``cls`` that calls the ``fit`` it inherits, as found when called."""
+
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return super(cls, self).fit(*args, **kwargs)
+
+    fit.__qualname__ = f"{cls.__qualname__}.fit"
+    return fit
 
 
 def wrap_function_of(module: ModuleType, name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
@@ -110,8 +172,16 @@ def uninstall() -> None:
         _unwrap(cls, ("fit", _KEPT_BY_MLFLOW))
     for module, name in _functions_wrapped:
         _unwrap(module, (name, _KEPT_PREFIX + name))
+    for cls in _fits_added:
+        if cls.__dict__.get("fit") in _wrapped_by:
+            del cls.fit
+    for base in _fit_per_subclass:
+        if base.__dict__.get("__init_subclass__") is _SUBCLASS_FIT_HOOK:
+            del base.__init_subclass__
     _owners_outside.clear()
     _functions_wrapped.clear()
+    _fits_added.clear()
+    _fit_per_subclass.clear()
 
 
 def _unwrap(owner: type | ModuleType, names: tuple[str, ...]) -> None:

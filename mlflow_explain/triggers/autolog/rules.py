@@ -1,6 +1,6 @@
 """Which fits autolog explains: a supervised model trained by the user's own code, with a target.
 
-A fit called by scikit-learn, joblib, threadpoolctl, SciPy, XGBoost, LightGBM, CatBoost, Lightning, shap,
+A fit called by scikit-learn, joblib, threadpoolctl, SciPy, XGBoost, LightGBM, CatBoost, Lightning, Keras, shap,
 MLflow or this plugin is the library's business (the label encoder inside ``f1_score``, the trees of an
 ``IsolationForest`` on joblib's worker threads, MLflow's training metrics, a search's candidates);
 only the code that called ``fit`` counts, so this holds on any thread. Fits nested inside another
@@ -17,6 +17,7 @@ _LIBRARIES = frozenset(
     {"sklearn", "joblib", "threadpoolctl", "scipy", "shap", "mlflow", "mlflow_explain"}
     | {"xgboost", "lightgbm", "catboost"}
     | {"lightning", "pytorch_lightning", "lightning_fabric"}  # a Tuner's fits (lr_find, scale_batch_size)
+    | {"keras"}
 )
 _MLFLOW_PATCH = ("mlflow.utils.autologging_utils.safety", "safe_patch_function")  # MLflow's patched method
 _SUPERVISED = frozenset({"classifier", "regressor"})
