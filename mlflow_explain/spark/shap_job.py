@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pyspark import StorageLevel, TaskContext
 from pyspark.broadcast import Broadcast
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StructField, StructType
 
@@ -23,7 +24,7 @@ from .frames import SparkData, column, model_rows, row_ids, sample_rows
 
 logger = logging.getLogger(__name__)
 
-_ERROR = "_additivity_error"  # largest additivity gap of the row's batch (dropped from the output)
+ADDITIVITY_ERROR = "_additivity_error"  # additivity gap of the row (or its batch), dropped from the output
 
 
 @dataclasses.dataclass
@@ -112,21 +113,84 @@ def spark_shap_values(
             "local_rows": 0,
         },
     )
-    explained = data.frame.mapInPandas(_explain_partition(model_handle, job), _schema(data, job))
+    explained = data.frame.mapInPandas(
+        _explain_partition(model_handle, job), table_schema(data.frame.schema, job.feature_names, job.outputs)
+    )
+    return spark_shap_result(
+        explained,
+        job.feature_names,
+        job.outputs,
+        config,
+        shap_output,
+        algorithm=probe.algorithm,
+        reason=probe.reason,
+        output_space=probe.output_space,
+        n_background=probe.n_background,
+    )
+
+
+def spark_shap_result(
+    explained: DataFrame,
+    feature_names: list[str],
+    outputs: list[str],
+    config: ShapConfig,
+    shap_output: str | None,
+    *,
+    algorithm: str,
+    reason: str,
+    output_space: str,
+    n_background: int,
+) -> SparkShapResult:
+    """The result of a SHAP job: mean |SHAP| and the largest additivity gap over every row, a seeded sample kept.
+
+    Parameters
+    ----------
+    explained : pyspark.sql.DataFrame
+        One row per explained row, with the columns of :func:`table_schema` (not yet computed: it is
+        persisted here, written to ``shap_output`` when given, aggregated, sampled, then released).
+    feature_names, outputs : list of str
+    config : ShapConfig
+    shap_output : str or None
+    algorithm, reason, output_space, n_background
+        As ``ShapResult`` holds them.
+
+    Returns
+    -------
+    SparkShapResult
+    """
     explained = explained.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         if shap_output:
-            explained.drop(_ERROR).write.parquet(shap_output)
-            logger.info("SHAP values of %d rows written to %s.", data.n_rows, shap_output)
-        names = shap_columns(job.feature_names, job.outputs)
+            explained.drop(ADDITIVITY_ERROR).write.parquet(shap_output)
+        names = shap_columns(feature_names, outputs)
         totals = explained.agg(
-            *[F.avg(F.abs(column(name))) for name in names], F.max(_ERROR), F.count(F.lit(1))
+            *[F.avg(F.abs(column(name))) for name in names], F.max(ADDITIVITY_ERROR), F.count(F.lit(1))
         ).first()
+        if shap_output:
+            logger.info("SHAP values of %d rows written to %s.", totals[-1], shap_output)
         sample = explained.orderBy(F.rand(config.random_state)).limit(config.max_rows).toPandas().sort_values(ROW)
     finally:
         explained.unpersist()
-    mean_abs = np.array(totals[: len(names)], dtype=float).reshape(len(job.outputs), -1).T
-    return _result(sample, probe, job, mean_abs, totals[-2], int(totals[-1]), config)
+    max_error = totals[-2]
+    values = np.stack([sample[shap_columns(feature_names, [output])].to_numpy(dtype=float) for output in outputs], 2)
+    data = sample[[value_column(name) for name in feature_names]].set_axis(feature_names, axis=1)
+    rng = np.random.RandomState(config.random_state)
+    return SparkShapResult(
+        values=values,
+        base_values=sample[[base_value_column(output) for output in outputs]].to_numpy(dtype=float),
+        data=data.reset_index(drop=True),
+        feature_names=list(feature_names),
+        output_names=list(outputs),
+        output_space=output_space,
+        algorithm=algorithm,
+        reason=reason,
+        row_positions=sample[ROW].to_numpy(),
+        n_background=n_background,
+        max_additivity_error=None if max_error is None or np.isnan(max_error) else float(max_error),
+        local_positions=np.sort(rng.permutation(len(sample))[: config.local_rows]),
+        total_rows=int(totals[-1]),
+        total_mean_abs=np.array(totals[: len(names)], dtype=float).reshape(len(outputs), -1).T,
+    )
 
 
 def _explain_partition(model_handle: Broadcast, job: _Job):
@@ -155,47 +219,15 @@ def _output_rows(batch: pd.DataFrame, result: ShapResult, job: _Job, ids: np.nda
     """The batch's rows of shap_values.parquet, with the additivity error of the batch."""
     table = shap_table(ids, batch[job.feature_names], result.values, result.base_values, job.outputs)
     error = result.max_additivity_error
-    return table.assign(**{_ERROR: np.full(len(batch), np.nan if error is None else error)})
+    return table.assign(**{ADDITIVITY_ERROR: np.full(len(batch), np.nan if error is None else error)})
 
 
-def _schema(data: SparkData, job: _Job) -> StructType:
-    """The table's columns as Spark types: row ids, the frame's types for raw values, doubles for the rest."""
-    values = {value_column(name): data.frame.schema[name].dataType for name in job.feature_names}
+def table_schema(frame_schema: StructType, feature_names: list[str], outputs: list[str]) -> StructType:
+    """The explained rows' columns as Spark types: row ids, the frame's types for raw values, doubles for the rest,
+    and the additivity gap (:data:`ADDITIVITY_ERROR`)."""
+    values = {value_column(name): frame_schema[name].dataType for name in feature_names}
     fields = [
         StructField(name, LongType() if name == ROW else values.get(name, DoubleType()), nullable=name in values)
-        for name in table_columns(job.feature_names, job.outputs)
+        for name in table_columns(feature_names, outputs)
     ]
-    return StructType([*fields, StructField(_ERROR, DoubleType(), True)])
-
-
-def _result(
-    sample: pd.DataFrame,
-    probe: ShapResult,
-    job: _Job,
-    mean_abs: np.ndarray,
-    max_error: float | None,
-    n_rows: int,
-    config: ShapConfig,
-) -> SparkShapResult:
-    """The SparkShapResult of the sampled rows."""
-    names = job.feature_names
-    values = np.stack([sample[shap_columns(names, [output])].to_numpy(dtype=float) for output in job.outputs], axis=2)
-    base = sample[[base_value_column(output) for output in job.outputs]].to_numpy(dtype=float)
-    data = sample[[value_column(name) for name in names]].set_axis(names, axis=1).reset_index(drop=True)
-    rng = np.random.RandomState(config.random_state)
-    return SparkShapResult(
-        values=values,
-        base_values=base,
-        data=data,
-        feature_names=list(job.feature_names),
-        output_names=list(job.outputs),
-        output_space=probe.output_space,
-        algorithm=probe.algorithm,
-        reason=probe.reason,
-        row_positions=sample[ROW].to_numpy(),
-        n_background=probe.n_background,
-        max_additivity_error=None if max_error is None or np.isnan(max_error) else float(max_error),
-        local_positions=np.sort(rng.permutation(len(sample))[: config.local_rows]),
-        total_rows=n_rows,
-        total_mean_abs=mean_abs,
-    )
+    return StructType([*fields, StructField(ADDITIVITY_ERROR, DoubleType(), True)])
