@@ -13,7 +13,8 @@ from ..publish import tracking
 from ..publish.flow import explain_with
 from ..results import Explanation
 from .engine import SparkEngine, SparkRequest
-from .frames import check_frame
+from .frames import check_frame, check_ml_frame
+from .ml_model import is_spark_ml_model, spark_ml_model
 
 
 def explain(
@@ -33,8 +34,11 @@ def explain(
 
     Parameters
     ----------
-    model_or_uri : fitted estimator or str
-        The model, or an MLflow model URI (``runs:/<run id>/model``, ``models:/<name>/<version>``).
+    model_or_uri : fitted estimator, pyspark.ml model or str
+        The model, or an MLflow model URI (``runs:/<run id>/model``, ``models:/<name>/<version>``). A
+        ``pyspark.ml`` classifier or regressor, or a ``PipelineModel`` ending in one (a model logged with
+        ``mlflow.spark``), is applied with ``transform``; its features are the raw columns its feature
+        stages read, its task and classes its own.
     spark_df : pyspark.sql.DataFrame
         Validation rows: the model's feature columns and the target column.
     target : str
@@ -65,6 +69,10 @@ def explain(
     started = time.perf_counter()
     cfg = load_config(config)
     model = tracking.load_logged_model(model_or_uri)[0] if isinstance(model_or_uri, str) else model_or_uri
+    if is_spark_ml_model(model):
+        data = check_ml_frame(spark_ml_model(model), spark_df, target)
+        request = SparkRequest(model=model, config=cfg, data=data, shap_output=shap_output)
+        return explain_with(SparkEngine(), request, run_id, started)[0]
     check_model(model)
     if is_torch_module(model):
         raise InvalidInputError(
