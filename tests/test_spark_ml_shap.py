@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,7 +30,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.ml.regression import DecisionTreeRegressor, GBTRegressor, LinearRegression
 from pyspark.sql import functions as F
 
-from mlflow_explain.spark.frames import SparkData
+from mlflow_explain.spark import explain
+from mlflow_explain.spark.frames import check_ml_frame
 from mlflow_explain.spark.ml_model import spark_ml_model
 from mlflow_explain.spark.ml_shap import slot_explainer
 from mlflow_explain.spark.ml_shap_job import spark_ml_shap_values
@@ -61,10 +65,9 @@ QUIET = {"max_rows": 50, "background_rows": 400, "local_rows": 1}
 
 def explain_rows(model, frame, target: str, shap_output: str | None = None, **options):
     """``spark_ml_shap_values`` of a fitted pyspark.ml model on ``frame``, and the model's reading."""
-    ml = spark_ml_model(model)
-    data = SparkData(frame, target, list(ml.feature_columns), frame.count(), ml.task)
+    data = check_ml_frame(spark_ml_model(model), frame, target)
     config = load_config({"shap": {**QUIET, **options}}).shap
-    return ml, spark_ml_shap_values(ml, data, config, shap_output)
+    return data.ml, spark_ml_shap_values(data, config, shap_output)
 
 
 def every_row(model, frame, shap_output: str, output_column: str) -> pd.DataFrame:
@@ -236,3 +239,29 @@ def test_an_algorithm_the_model_does_not_fit_is_one_clear_sentence(frame):
     assert slot_explainer(ml.predictor, ml.task, columns, "permutation", lambda: None) == (
         "shap.algorithm is 'permutation'"
     )
+
+
+def test_a_one_hot_random_forest_pipeline_run_logs_its_shap_per_raw_column(tracking_uri, frame, tmp_path):
+    stages = [
+        StringIndexer(inputCol="color", outputCol="color_index"),
+        OneHotEncoder(inputCols=["color_index"], outputCols=["color_slots"]),
+        VectorAssembler(inputCols=[*NUMERIC, "color_slots"], outputCol="features"),
+        RandomForestClassifier(numTrees=10, maxDepth=4, seed=0),
+    ]
+    model = Pipeline(stages=stages).fit(frame)
+    config = {"shap": QUIET, "permutation": {"enabled": False}, "compare": {"enabled": False}}
+    output = str(tmp_path / "every_row")
+    explanation = explain(model, frame, "label", config=config, shap_output=output)
+
+    assert explanation.status == "ok", explanation.errors
+    assert explanation.task.kind == "binary" and explanation.feature_names == [*NUMERIC, "color"]
+    assert explanation.shap.algorithm == "tree" and "exact TreeSHAP" in explanation.shap.reason
+    assert len(pd.read_parquet(output)) == 400
+    run = mlflow.get_run(mlflow.last_active_run().info.run_id)
+    metrics = run.data.metrics
+    assert metrics["explain/rows_shap"] == 400 and metrics["explain/shap_max_additivity_error"] < 1e-6
+    for j, name in enumerate([*NUMERIC, "color"]):  # the positive class, over every row
+        assert metrics[f"shap_mean_abs/{name}"] == pytest.approx(explanation.shap.mean_abs()[j, 1], rel=1e-9)
+    summary = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="explain/summary.json")
+    said = json.loads(Path(summary).read_text())["shap"]
+    assert said["algorithm"] == "tree" and said["reason"] == explanation.shap.reason

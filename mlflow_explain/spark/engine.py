@@ -17,6 +17,7 @@ from ..errors import InvalidInputError
 from ..results import Explanation, PermutationResult, ShapResult, TabularResult, tabular_result_types
 from .frames import SparkData, model_rows, sample_rows
 from .ml_permutation_job import check_ml_scoring, spark_ml_permutation_importance
+from .ml_shap_job import spark_ml_shap_values
 from .permutation_job import spark_permutation_importance
 from .shap_job import spark_shap_values
 from .statistics import plan_permutation
@@ -114,12 +115,20 @@ def _shap(request: SparkRequest) -> Callable[[Broadcast], ShapResult]:
     return lambda handle: spark_shap_values(request.model, handle, request.data, cfg, request.shap_output)
 
 
+def _ml_shap(request: SparkRequest) -> Callable[[None], ShapResult]:
+    """SHAP values of a pyspark.ml model: its exact explainer on every row's partition, else model-agnostic on a
+    sample (written to ``shap_output`` when given)."""
+    cfg = request.config.shap
+    return lambda _: spark_ml_shap_values(request.data, cfg, request.shap_output)
+
+
 SPARK_STEPS: dict[str, Callable[[SparkRequest], Callable[[Broadcast], TabularResult]]] = {
     "permutation": _permutation,
     "shap": _shap,
 }  # each tabular method Spark runs: (request) -> (the broadcast model) -> its result
 SPARK_ML_STEPS: dict[str, Callable[[SparkRequest], Callable[[None], TabularResult]]] = {
     "permutation": _permutation,
+    "shap": _ml_shap,
 }  # each tabular method Spark runs for a pyspark.ml model: (request) -> (None) -> its result
 
 

@@ -78,15 +78,13 @@ class SparkProbabilityScorer(SparkTransformScorer):
         return self._column(X, self.ml.probability_column)
 
 
-def model_agnostic_shap(
-    ml: SparkMLModel, data: SparkData, config: ShapConfig, why: str, shap_output: str | None = None
-) -> ShapResult:
+def model_agnostic_shap(data: SparkData, config: ShapConfig, why: str, shap_output: str | None = None) -> ShapResult:
     """Model-agnostic SHAP values of a seeded sample of ``data``'s rows, explained on the driver.
 
     Parameters
     ----------
-    ml : SparkMLModel
     data : SparkData
+        Validation rows of the pyspark.ml model ``data.ml``.
     config : ShapConfig
     why : str
         Why the model has no exact explainer (the start of the result's reason).
@@ -105,7 +103,7 @@ def model_agnostic_shap(
         .limit(wanted)
         .toPandas()
     )
-    scorer = _scorer(ml, data.frame.sparkSession, StructType([data.frame.schema[n] for n in data.feature_names]))
+    scorer = _scorer(data.ml, data.frame.sparkSession, StructType([data.frame.schema[n] for n in data.feature_names]))
     result = shap_values(
         scorer,
         rows[data.feature_names],

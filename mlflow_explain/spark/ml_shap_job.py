@@ -28,7 +28,6 @@ from ..results import ShapResult
 from ..shap_table import shap_table
 from .frames import SparkData, column, row_ids
 from .ml_agnostic import model_agnostic_shap, output_array
-from .ml_model import SparkMLModel
 from .ml_shap import SlotExplainer, raw_column_membership, raw_column_values, slot_explainer
 from .shap_job import ADDITIVITY_ERROR, spark_shap_result, table_schema
 
@@ -38,9 +37,7 @@ _FEATURES = "__mlflow_explain_features"  # the predictor's features vector, as a
 _OUTPUT = "__mlflow_explain_output"  # the model's output column the values add up to, as an array of doubles
 
 
-def spark_ml_shap_values(
-    ml: SparkMLModel, data: SparkData, config: ShapConfig, shap_output: str | None = None
-) -> ShapResult:
+def spark_ml_shap_values(data: SparkData, config: ShapConfig, shap_output: str | None = None) -> ShapResult:
     """SHAP values of every row of ``data`` for a fitted pyspark.ml model, per raw feature column.
 
     Tree models get exact TreeSHAP and linear models linear SHAP, both on the executors; the mean
@@ -50,9 +47,8 @@ def spark_ml_shap_values(
 
     Parameters
     ----------
-    ml : SparkMLModel
     data : SparkData
-        Validation rows holding the model's raw feature columns.
+        Validation rows holding the raw feature columns of the pyspark.ml model ``data.ml``.
     config : ShapConfig
     shap_output : str, default=None
         Parquet path receiving the explained rows in the layout of ``shap_values.parquet``.
@@ -62,6 +58,7 @@ def spark_ml_shap_values(
     ShapResult
         A ``SparkShapResult`` for the exact paths.
     """
+    ml = data.ml
     transformed = ml.model.transform(data.frame)
     features = ml.predictor.getFeaturesCol()
     columns = {"probability": ml.probability_column, "margin": ml.raw_prediction_column}
@@ -69,7 +66,7 @@ def spark_ml_shap_values(
     background = functools.partial(_background_features, transformed, features, config)
     chosen = slot_explainer(ml.predictor, data.task, columns, config.algorithm, background)
     if isinstance(chosen, str):
-        return model_agnostic_shap(ml, data, config, chosen, shap_output)
+        return model_agnostic_shap(data, config, chosen, shap_output)
     logger.info("SHAP of %s on Spark: %s", type(ml.predictor).__name__, chosen.reason)
     rows = transformed.select(
         *map(column, data.feature_names),
