@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]  # each Spark fit and job tak
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import (
     GBTClassifier,
+    LinearSVC,
     LogisticRegression,
     MultilayerPerceptronClassifier,
     RandomForestClassifier,
@@ -179,9 +180,10 @@ def test_a_categorical_split_of_more_than_two_values_is_refused_by_the_tree_read
     [
         (lambda: LogisticRegression(maxIter=100), "label", "rawPrediction"),
         (lambda: LogisticRegression(maxIter=100, labelCol="species"), "species", "rawPrediction"),
+        (lambda: LinearSVC(maxIter=20), "label", "rawPrediction"),
         (lambda: LinearRegression(labelCol="target"), "target", "prediction"),
     ],
-    ids=["logistic-binary", "logistic-multinomial", "linear-regression"],
+    ids=["logistic-binary", "logistic-multinomial", "linear-svm", "linear-regression"],
 )
 def test_linear_shap_is_shap_linear_explainer_over_the_background(
     spark, frame, tmp_path, estimator, target, output_column
