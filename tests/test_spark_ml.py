@@ -184,5 +184,5 @@ def test_unsupported_models_and_mismatched_frames_are_refused_in_one_sentence(tr
         explain(model, frame.drop("mean radius"), "label", config=ONLY_PERMUTATION)
     with pytest.raises(InvalidInputError, match="'r2' does not score a classifier"):
         explain(model, frame, "label", config={**ONLY_PERMUTATION, "permutation": {"scoring": "r2"}})
-    with pytest.raises(InvalidInputError, match=r"label\(s\) the classifier was not trained on \(2\)"):
+    with pytest.raises(InvalidInputError, match=r"label\(s\) the classifier was not trained on \(2.0\)"):
         explain(model, frame.replace(1.0, 2.0, subset=["label"]), "label", config=ONLY_PERMUTATION)

@@ -56,18 +56,18 @@ class SparkEngine:
         explanation = new_explanation(request, data.task, data.feature_names, data.n_rows, extra_packages=("pyspark",))
         for name in methods:
             if name not in table:
-                kind = "a pyspark.ml model" if data.ml is not None else "a model"
                 explanation.warnings.append(
-                    f"{name} of {kind} is not computed on Spark: explain a sample with mlflow_explain.explain."
+                    f"{name} is not computed for pyspark.ml models."
+                    if data.ml is not None
+                    else f"{name} is not computed on Spark: explain a sample with mlflow_explain.explain."
                 )
                 logger.warning("mlflow_explain: %s", explanation.warnings[-1])
         partitions = data.frame.rdd.getNumPartitions()
         logger.info("mlflow_explain on Spark: %d rows in %d partitions.", data.n_rows, partitions)
         sample = functools.cache(functools.partial(_diagnostic_rows, request))
         rows = functools.partial(_rows, request, explanation, sample)
-        target = (
-            (lambda: sample()[data.target].to_numpy()) if cfg.diagnostics.leakage else None
-        )  # for the leakage check
+        leakage = cfg.diagnostics.leakage  # the leakage check needs the rows' targets
+        target = (lambda: sample()[data.target].to_numpy()) if leakage else None
         with _shared_model(request) as handle:
             steps = {name: functools.partial(build, handle) for name, build in builders.items()}
             return run_steps(explanation, steps, cfg.on_error, rows=rows, target=target)
@@ -148,5 +148,5 @@ def _diagnostic_rows(request: SparkRequest) -> pd.DataFrame:
     rows = sample_rows(data, shap.max_rows, shap.random_state)
     if data.ml is not None:
         return rows
-    validation = model_rows(request.model, rows, data.target)
+    validation = model_rows(request.model, rows, data.target, data.row_id)
     return validation.frame().assign(**{data.target: validation.y})

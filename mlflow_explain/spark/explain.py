@@ -24,6 +24,7 @@ def explain(
     config: ConfigSource = None,
     run_id: str | None = None,
     shap_output: str | None = None,
+    row_id: str | None = None,
 ) -> Explanation:
     """Explain a model on every row of a Spark DataFrame and log it into an MLflow run.
 
@@ -50,6 +51,9 @@ def explain(
     shap_output : str, default=None
         Parquet path (any URI Spark writes to) receiving the SHAP values of every row: ``row`` id,
         ``value:<feature>``, ``shap:<output>:<feature>``, ``base_value:<output>``. It must not exist.
+    row_id : str, default=None
+        A column of ``spark_df`` naming each row (a customer id...): written as ``index`` beside the
+        generated ``row`` id in the SHAP values and the local explanations; never a feature.
 
     Returns
     -------
@@ -70,9 +74,16 @@ def explain(
     cfg = load_config(config)
     model = tracking.load_logged_model(model_or_uri)[0] if isinstance(model_or_uri, str) else model_or_uri
     if is_spark_ml_model(model):
-        data = check_ml_frame(spark_ml_model(model), spark_df, target)
-        request = SparkRequest(model=model, config=cfg, data=data, shap_output=shap_output)
-        return explain_with(SparkEngine(), request, run_id, started)[0]
+        data = check_ml_frame(spark_ml_model(model), spark_df, target, row_id)
+    else:
+        model = _python_model(model)
+        data = check_frame(model, spark_df, target, row_id)
+    request = SparkRequest(model=model, config=cfg, data=data, shap_output=shap_output)
+    return explain_with(SparkEngine(), request, run_id, started)[0]
+
+
+def _python_model(model: Any) -> Any:
+    """A checked Python model as the Spark engine broadcasts it (a native booster as an estimator)."""
     check_model(model)
     if is_torch_module(model):
         raise InvalidInputError(
@@ -80,6 +91,5 @@ def explain(
             "sample of the rows with mlflow_explain.explain (the torch section of the config)."
         )
     if booster_library(model) is not None:  # a native booster: classifier or regressor by its objective
-        model = booster_estimator(model)
-    request = SparkRequest(model=model, config=cfg, data=check_frame(model, spark_df, target), shap_output=shap_output)
-    return explain_with(SparkEngine(), request, run_id, started)[0]
+        return booster_estimator(model)
+    return model

@@ -30,7 +30,7 @@ class SparkData:
     """Checked validation rows: the Spark DataFrame, its target column, feature names, size and task.
 
     ``target_mean`` is the mean of a numeric target (None for labels); ``ml`` the reading of a
-    ``pyspark.ml`` model (None for a Python model).
+    ``pyspark.ml`` model (None for a Python model); ``row_id`` the column naming each row, if any.
     """
 
     frame: DataFrame
@@ -40,6 +40,7 @@ class SparkData:
     task: Task
     target_mean: float | None = None
     ml: SparkMLModel | None = None
+    row_id: str | None = None  # the user's column of row ids, carried into the explained rows (``index``)
 
 
 def column(name: str):
@@ -47,7 +48,7 @@ def column(name: str):
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def check_frame(model: Any, frame: Any, target: str) -> SparkData:
+def check_frame(model: Any, frame: Any, target: str, row_id: str | None = None) -> SparkData:
     """Check a Spark DataFrame of validation rows against the model, as the core checks a pandas one.
 
     Columns, types and an empty frame are checked by the core's own checks on a few rows; the
@@ -59,15 +60,17 @@ def check_frame(model: Any, frame: Any, target: str) -> SparkData:
         With the same sentences as the core.
     """
     _check_arguments(frame, target)
-    probe = model_rows(model, frame.limit(_PROBE_ROWS).toPandas(), target)
+    _check_row_id(frame, target, row_id)
+    probe = model_rows(model, frame.limit(_PROBE_ROWS).toPandas(), target, row_id)
     n_rows, mean = _count_targets(frame, target)
     labels = probe.y
     if hasattr(model, "classes_"):
         labels = _distinct_labels(frame, target)
-    return SparkData(frame, target, probe.feature_names, n_rows, detect_task(model, labels), mean)
+    task = detect_task(model, labels)
+    return SparkData(frame, target, probe.feature_names, n_rows, task, mean, row_id=row_id)
 
 
-def check_ml_frame(ml: SparkMLModel, frame: Any, target: str) -> SparkData:
+def check_ml_frame(ml: SparkMLModel, frame: Any, target: str, row_id: str | None = None) -> SparkData:
     """Check a Spark DataFrame of validation rows against a ``pyspark.ml`` model read by ``spark_ml_model``.
 
     Raises
@@ -89,6 +92,7 @@ def check_ml_frame(ml: SparkMLModel, frame: Any, target: str) -> SparkData:
         )
     if target in ml.feature_columns:
         raise InvalidInputError(f"The target column {target!r} is one of the model's feature columns; name the label.")
+    _check_row_id(frame, target, row_id, ml.feature_columns)
     n_rows, mean = _count_targets(frame, target)
     if ml.task.is_classification:
         classes = ml.task.classes
@@ -99,7 +103,7 @@ def check_ml_frame(ml: SparkMLModel, frame: Any, target: str) -> SparkData:
                 f"The target holds label(s) the classifier was not trained on "
                 f"({', '.join(map(repr, unknown[:5]))}); its classes are {list(classes)}."
             )
-    return SparkData(frame, target, list(ml.feature_columns), n_rows, ml.task, mean, ml)
+    return SparkData(frame, target, list(ml.feature_columns), n_rows, ml.task, mean, ml, row_id)
 
 
 def _check_arguments(frame: Any, target: Any) -> None:
@@ -107,6 +111,19 @@ def _check_arguments(frame: Any, target: Any) -> None:
         raise InvalidInputError(f"spark_df must be a pyspark.sql.DataFrame, not {type(frame).__name__}.")
     if not isinstance(target, str):
         raise InvalidInputError("Name the target column of the Spark DataFrame with target=.")
+
+
+def _check_row_id(frame: DataFrame, target: str, row_id: str | None, features: list[str] = ()) -> None:
+    """Refuse a row id column that is absent, not a string or is the target or a feature."""
+    if row_id is None:
+        return
+    if not isinstance(row_id, str) or row_id not in frame.columns:
+        raise InvalidInputError(
+            f"row_id names no column of the Spark DataFrame ({row_id!r}); its columns: {frame.columns}."
+        )
+    if row_id == target or row_id in features:
+        role = "the target" if row_id == target else "a feature the model reads"
+        raise InvalidInputError(f"row_id {row_id!r} is {role}; name a column that only identifies the rows.")
 
 
 def _count_targets(frame: DataFrame, target: str) -> tuple[int, float | None]:
@@ -135,8 +152,10 @@ def sample_rows(data: SparkData, n_rows: int, seed: int) -> pd.DataFrame:
     return data.frame.orderBy(F.rand(seed)).limit(n_rows).toPandas()
 
 
-def model_rows(model: Any, rows: pd.DataFrame, target: str) -> ValidationData:
-    """Rows of a pandas chunk of the Spark frame in the model's layout, with their targets."""
+def model_rows(model: Any, rows: pd.DataFrame, target: str, row_id: str | None = None) -> ValidationData:
+    """Rows of a pandas chunk of the Spark frame in the model's layout (the row id column left out), with their
+    targets."""
+    rows = rows if row_id is None else rows.drop(columns=row_id)
     return load_validation_data(model, rows, target=target, config=_ALL_ROWS)
 
 
