@@ -43,10 +43,12 @@ NUMERIC = ["x1", "x2", "x3", "x4"]
 
 @pytest.fixture(scope="module")
 def rows() -> pd.DataFrame:
-    """Generated rows: four numeric columns and a colour; a binary label, a 3-class label and a numeric target."""
+    """Generated rows: an id, four numeric columns and a colour; a binary label, a 3-class label and a numeric
+    target."""
     rng = np.random.RandomState(0)
     n_rows = 400
     frame = pd.DataFrame(rng.randn(n_rows, 4), columns=NUMERIC)
+    frame["id"] = [f"r{k:03d}" for k in range(n_rows)]
     frame["color"] = rng.choice(["red", "green", "blue"], n_rows)
     red = (frame["color"] == "red").to_numpy()
     signal = frame["x1"] + 0.5 * frame["x2"] ** 2 - 0.5 * frame["x3"] + 1.5 * red
@@ -64,9 +66,9 @@ def frame(spark, rows):
 QUIET = {"max_rows": 50, "background_rows": 400, "local_rows": 1}
 
 
-def explain_rows(model, frame, target: str, shap_output: str | None = None, **options):
+def explain_rows(model, frame, target: str, shap_output: str | None = None, row_id: str | None = None, **options):
     """``spark_ml_shap_values`` of a fitted pyspark.ml model on ``frame``, and the model's reading."""
-    data = check_ml_frame(spark_ml_model(model), frame, target)
+    data = check_ml_frame(spark_ml_model(model), frame, target, row_id)
     config = load_config({"shap": {**QUIET, **options}}).shap
     return data.ml, spark_ml_shap_values(data, config, shap_output)
 
@@ -217,14 +219,15 @@ def test_a_model_without_an_exact_explainer_is_explained_model_agnostically_on_a
     network = MultilayerPerceptronClassifier(layers=[3, 5, 2], maxIter=50, seed=0)
     model = Pipeline(stages=[VectorAssembler(inputCols=NUMERIC[:3], outputCol="features"), network]).fit(frame)
     with caplog.at_level(logging.WARNING, logger="mlflow_explain"):
-        _, result = explain_rows(model, frame, "label", permutation_max_rows=3, background_rows=8)
+        _, result = explain_rows(model, frame, "label", row_id="id", permutation_max_rows=3, background_rows=8)
     assert result.algorithm == "exact" and result.n_explained == 3 and result.n_background == 8
     assert "MultilayerPerceptronClassificationModel is neither a Spark tree model nor a linear one" in result.reason
     assert "model-agnostic exact Shapley values on a driver-side sample of 3 of 400 rows" in result.reason
     assert any("driver-side sample of 3 of 400 rows" in record.getMessage() for record in caplog.records)
     assert result.max_additivity_error < 1e-6  # exact Shapley values add up to the probability
-    ids = model.transform(frame).withColumn(ROW, F.monotonically_increasing_id()).select(ROW).toPandas()[ROW]
-    assert set(result.row_positions) <= set(ids)
+    ids = frame.withColumn(ROW, F.monotonically_increasing_id()).select(ROW, "id", "x1").toPandas().set_index(ROW)
+    np.testing.assert_array_equal(ids.loc[result.row_positions, "x1"], result.data["x1"])  # row ids point at rows
+    np.testing.assert_array_equal(result.index_labels, ids.loc[result.row_positions, "id"])  # so do the user's ids
 
 
 def test_an_algorithm_the_model_does_not_fit_is_one_clear_sentence(frame):
@@ -243,7 +246,7 @@ def test_an_algorithm_the_model_does_not_fit_is_one_clear_sentence(frame):
     )
 
 
-def test_a_one_hot_random_forest_pipeline_run_logs_its_shap_per_raw_column(tracking_uri, frame, tmp_path):
+def test_a_one_hot_random_forest_pipeline_run_logs_its_shap_per_raw_column(tracking_uri, rows, frame, tmp_path):
     stages = [
         StringIndexer(inputCol="color", outputCol="color_index"),
         OneHotEncoder(inputCols=["color_index"], outputCols=["color_slots"]),
@@ -253,12 +256,16 @@ def test_a_one_hot_random_forest_pipeline_run_logs_its_shap_per_raw_column(track
     model = Pipeline(stages=stages).fit(frame)
     config = {"shap": QUIET, "permutation": {"enabled": False}, "compare": {"enabled": False}}
     output = str(tmp_path / "every_row")
-    explanation = explain(model, frame, "label", config=config, shap_output=output)
+    explanation = explain(model, frame, "label", config=config, shap_output=output, row_id="id")
 
     assert explanation.status == "ok", explanation.errors
     assert explanation.task.kind == "binary" and explanation.feature_names == [*NUMERIC, "color"]
     assert explanation.shap.algorithm == "tree" and "exact TreeSHAP" in explanation.shap.reason
-    assert len(pd.read_parquet(output)) == 400
+    every = pd.read_parquet(output)
+    assert len(every) == 400 and every["index"].is_unique
+    by_x1 = rows.set_index("x1")["id"]
+    np.testing.assert_array_equal(every["index"], by_x1.loc[every["value:x1"]])  # each row's own id
+    np.testing.assert_array_equal(explanation.shap.index_labels, by_x1.loc[explanation.shap.data["x1"]])
     run = mlflow.get_run(mlflow.last_active_run().info.run_id)
     metrics = run.data.metrics
     assert metrics["explain/rows_shap"] == 400 and metrics["explain/shap_max_additivity_error"] < 1e-6

@@ -123,7 +123,10 @@ def model_agnostic_shap(data: SparkData, config: ShapConfig, why: str, shap_outp
         f"of {data.n_rows} rows (shap.permutation_max_rows = {config.permutation_max_rows}), {result.n_background} "
         f"background rows, each evaluation a model.transform of a small Spark DataFrame"
     )
-    result = dataclasses.replace(result, reason=reason, row_positions=rows[ROW].to_numpy()[result.row_positions])
+    labels = None if data.row_id is None else rows[data.row_id].to_numpy()[result.row_positions]
+    result = dataclasses.replace(
+        result, reason=reason, row_positions=rows[ROW].to_numpy()[result.row_positions], index_labels=labels
+    )
     logger.warning("SHAP of a Spark ML model: %s.", reason)
     if shap_output:
         _write(result, data, shap_output)
@@ -132,8 +135,15 @@ def model_agnostic_shap(data: SparkData, config: ShapConfig, why: str, shap_outp
 
 def _write(result: ShapResult, data: SparkData, shap_output: str) -> None:
     """The explained sample written as Parquet with the schema of the exact paths' output."""
-    table = shap_table(result.row_positions, result.data, result.values, result.base_values, result.output_names)
-    schema = table_schema(data.frame.schema, result.feature_names, result.output_names)
+    table = shap_table(
+        result.row_positions,
+        result.data,
+        result.values,
+        result.base_values,
+        result.output_names,
+        result.index_labels,
+    )
+    schema = table_schema(data.frame.schema, result.feature_names, result.output_names, data.row_id)
     written = data.frame.sparkSession.createDataFrame(table.assign(**{ADDITIVITY_ERROR: np.nan}), schema)
     written.drop(ADDITIVITY_ERROR).write.parquet(shap_output)
     logger.info("SHAP values of the %d sampled rows written to %s.", len(table), shap_output)

@@ -10,6 +10,7 @@ output column they add up to. Models with no exact explainer go to the model-agn
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Iterator
@@ -70,19 +71,25 @@ def spark_ml_shap_values(data: SparkData, config: ShapConfig, shap_output: str |
     logger.info("SHAP of %s on Spark: %s", type(ml.predictor).__name__, chosen.reason)
     rows = transformed.select(
         *map(column, data.feature_names),
+        *([] if data.row_id is None else [column(data.row_id)]),
         vector_to_array(column(features)).alias(_FEATURES),
         output_array(transformed, chosen.output_column).alias(_OUTPUT),
     )
-    outputs = output_names(data.task)
-    membership = raw_column_membership(ml.vector_columns, data.feature_names)
+    job = _Job(
+        data.feature_names,
+        output_names(data.task),
+        raw_column_membership(ml.vector_columns, data.feature_names),
+        config.check_additivity,
+        data.row_id,
+    )
     handle = data.frame.sparkSession.sparkContext.broadcast(chosen)
     try:
-        explain = _explain_partition(handle, data.feature_names, outputs, membership, config.check_additivity)
-        explained = rows.mapInPandas(explain, table_schema(data.frame.schema, data.feature_names, outputs))
+        schema = table_schema(data.frame.schema, job.feature_names, job.outputs, data.row_id)
+        explained = rows.mapInPandas(_explain_partition(handle, job), schema)
         return spark_shap_result(
             explained,
-            data.feature_names,
-            outputs,
+            job.feature_names,
+            job.outputs,
             config,
             shap_output,
             algorithm=chosen.algorithm,
@@ -103,9 +110,18 @@ def _background_features(transformed: DataFrame, features: str, config: ShapConf
     return np.stack(sample[_FEATURES].to_numpy())
 
 
-def _explain_partition(
-    handle: Broadcast, feature_names: list[str], outputs: list[str], membership: np.ndarray, check: bool
-):
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What each executor needs, besides the broadcast explainer, to explain its batches."""
+
+    feature_names: list[str]  # the raw feature columns
+    outputs: list[str]
+    membership: np.ndarray  # (n_slots, n_raw): which raw column each slot of the features vector comes from
+    check_additivity: bool
+    row_id: str | None  # the user's row id column, written as ``index``
+
+
+def _explain_partition(handle: Broadcast, job: _Job):
     def explain(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         explainer: SlotExplainer = handle.value
         partition, start = TaskContext.get().partitionId(), 0
@@ -114,10 +130,16 @@ def _explain_partition(
                 continue
             values, base = explainer.explain(np.stack(batch[_FEATURES].to_numpy()))
             gaps = np.full(len(batch), np.nan)
-            if check:
+            if job.check_additivity:
                 gaps = np.abs(values.sum(axis=1) + base - np.stack(batch[_OUTPUT].to_numpy())).max(axis=1)
-            ids = row_ids(partition, start, len(batch))
-            table = shap_table(ids, batch[feature_names], raw_column_values(values, membership), base, outputs)
+            table = shap_table(
+                row_ids(partition, start, len(batch)),
+                batch[job.feature_names],
+                raw_column_values(values, job.membership),
+                base,
+                job.outputs,
+                None if job.row_id is None else batch[job.row_id].to_numpy(),
+            )
             yield table.assign(**{ADDITIVITY_ERROR: gaps})
             start += len(batch)
 
