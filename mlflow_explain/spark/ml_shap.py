@@ -168,7 +168,7 @@ def slot_explainer(
     if isinstance(predictor, TREE_MODELS) and algorithm in ("auto", "tree"):
         explainer, problem = _tree_explainer(predictor, task, columns, kind)
         if explainer is not None or algorithm == "auto":
-            return explainer or f"{kind} is a tree model that shap's TreeExplainer cannot read ({problem})"
+            return explainer or f"{kind} is a tree model without a TreeSHAP form ({problem})"
         raise ValueError(f"shap.algorithm is 'tree' but TreeExplainer cannot explain {kind}: {problem}")
     if isinstance(predictor, LINEAR_MODELS) and algorithm in ("auto", "linear"):
         return _linear_explainer(predictor, task, columns, kind, np.asarray(background(), dtype=float))
