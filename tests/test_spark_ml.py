@@ -186,3 +186,16 @@ def test_unsupported_models_and_mismatched_frames_are_refused_in_one_sentence(tr
         explain(model, frame, "label", config={**ONLY_PERMUTATION, "permutation": {"scoring": "r2"}})
     with pytest.raises(InvalidInputError, match=r"label\(s\) the classifier was not trained on \(2.0\)"):
         explain(model, frame.replace(1.0, 2.0, subset=["label"]), "label", config=ONLY_PERMUTATION)
+
+
+def test_a_model_logged_with_mlflow_spark_is_explained_from_its_runs_uri(tracking_uri, diabetes):
+    import mlflow.spark
+
+    frame, features, model = diabetes
+    with mlflow.start_run() as run:
+        mlflow.spark.log_model(model, "model", pip_requirements=["pyspark"])
+    from_uri = explain(f"runs:/{run.info.run_id}/model", frame, "target", config=ONLY_PERMUTATION)
+    from_object = explain(model, frame, "target", config=ONLY_PERMUTATION)
+
+    assert from_uri.model_type == "PipelineModel" and from_uri.feature_names == features
+    np.testing.assert_array_equal(from_uri.permutation.importances["r2"], from_object.permutation.importances["r2"])
