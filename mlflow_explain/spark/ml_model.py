@@ -32,8 +32,7 @@ _SLOTWISE_VECTOR_STAGES = (
     "MaxAbsScalerModel",
     "RobustScalerModel",
     "VectorIndexerModel",
-    "Normalizer",
-)
+)  # not Normalizer: it divides every slot by the norm of the whole row
 # Feature stages that turn each input column into one output column (scalar to scalar).
 _COLUMNWISE_STAGES = ("StringIndexerModel", "ImputerModel", "Bucketizer")
 _RELABELING_STAGES = ("IndexToString",)  # stages after the predictor that only rename its prediction
