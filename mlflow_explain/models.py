@@ -27,9 +27,19 @@ _FORESTS = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier,
 
 
 def check_model(model: Any) -> None:
-    """Raise InvalidInputError unless ``model`` can predict (or is a PyTorch module) and is fitted."""
+    """Raise InvalidInputError unless ``model`` can predict (or is a PyTorch module) and is fitted.
+
+    A pyspark.ml model, or a pyfunc model logged with ``mlflow.spark``, is pointed to
+    ``mlflow_explain.spark.explain``: its ``predict`` (if any) runs Spark row batch by row batch and
+    says nothing of its task or classes.
+    """
     if is_torch_module(model):
         return
+    if is_spark_ml_model(model) or _logged_with_spark(model):
+        raise InvalidInputError(
+            f"The model ({type(model).__name__}) is a pyspark.ml model, which runs on Spark DataFrames: explain it "
+            "with mlflow_explain.spark.explain(model, spark_df, target)."
+        )
     if not hasattr(model, "predict"):
         raise InvalidInputError(f"The model ({type(model).__name__}) has no predict method.")
     if hasattr(model, "fit") and _is_estimator(model):
@@ -58,6 +68,18 @@ def as_estimator(model: Any, y: np.ndarray) -> Any:
         classes = getattr(model, "classes_", None)
         return PredictOnlyClassifier(model, np.unique(y) if classes is None else np.asarray(classes))
     return PredictOnlyRegressor(model)
+
+
+def is_spark_ml_model(model: Any) -> bool:
+    """True for a fitted ``pyspark.ml`` ``Model`` or ``PipelineModel`` (told without importing pyspark)."""
+    base = sys.modules.get("pyspark.ml.base")
+    return base is not None and isinstance(model, base.Model)
+
+
+def _logged_with_spark(model: Any) -> bool:
+    """True for a loaded MLflow pyfunc model whose flavors include ``spark`` (read without importing MLflow)."""
+    flavors = getattr(getattr(model, "metadata", None), "flavors", None)
+    return isinstance(flavors, dict) and "spark" in flavors
 
 
 def is_torch_module(model: Any) -> bool:

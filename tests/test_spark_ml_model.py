@@ -118,3 +118,17 @@ def test_objects_that_are_not_spark_models_are_told_apart():
     assert not is_spark_ml_model(SklearnLinearRegression())
     with pytest.raises(InvalidInputError, match="not a fitted pyspark.ml model"):
         spark_ml_model(SklearnLinearRegression())
+
+
+def test_the_local_explain_points_spark_models_to_the_spark_engine(rows, tmp_path):
+    import mlflow.pyfunc
+    import mlflow.spark
+
+    import mlflow_explain
+
+    model = Pipeline(stages=[assembler(), RandomForestClassifier(labelCol="label", numTrees=3, seed=0)]).fit(rows)
+    X, y = rows.select(*NUMERIC).toPandas(), rows.select("label").toPandas()["label"].to_numpy()
+    mlflow.spark.save_model(model, str(tmp_path / "model"), pip_requirements=["pyspark"])
+    for handed in (model, mlflow.pyfunc.load_model(str(tmp_path / "model"))):
+        with pytest.raises(InvalidInputError, match=r"explain it with mlflow_explain\.spark\.explain\(model, spark_df"):
+            mlflow_explain.explain(handed, X, y)

@@ -13,7 +13,8 @@ from ..publish import tracking
 from ..publish.flow import explain_with
 from ..results import Explanation
 from .engine import SparkEngine, SparkRequest
-from .frames import check_frame
+from .frames import check_frame, check_ml_frame
+from .ml_model import is_spark_ml_model, spark_ml_model
 
 
 def explain(
@@ -23,6 +24,7 @@ def explain(
     config: ConfigSource = None,
     run_id: str | None = None,
     shap_output: str | None = None,
+    row_id: str | None = None,
 ) -> Explanation:
     """Explain a model on every row of a Spark DataFrame and log it into an MLflow run.
 
@@ -33,8 +35,11 @@ def explain(
 
     Parameters
     ----------
-    model_or_uri : fitted estimator or str
-        The model, or an MLflow model URI (``runs:/<run id>/model``, ``models:/<name>/<version>``).
+    model_or_uri : fitted estimator, pyspark.ml model or str
+        The model, or an MLflow model URI (``runs:/<run id>/model``, ``models:/<name>/<version>``). A
+        ``pyspark.ml`` classifier or regressor, or a ``PipelineModel`` ending in one (a model logged with
+        ``mlflow.spark``), is applied with ``transform``; its features are the raw columns its feature
+        stages read, its task and classes its own.
     spark_df : pyspark.sql.DataFrame
         Validation rows: the model's feature columns and the target column.
     target : str
@@ -46,6 +51,9 @@ def explain(
     shap_output : str, default=None
         Parquet path (any URI Spark writes to) receiving the SHAP values of every row: ``row`` id,
         ``value:<feature>``, ``shap:<output>:<feature>``, ``base_value:<output>``. It must not exist.
+    row_id : str, default=None
+        A column of ``spark_df`` naming each row (a customer id...): written as ``index`` beside the
+        generated ``row`` id in the SHAP values and the local explanations; never a feature.
 
     Returns
     -------
@@ -65,6 +73,17 @@ def explain(
     started = time.perf_counter()
     cfg = load_config(config)
     model = tracking.load_logged_model(model_or_uri)[0] if isinstance(model_or_uri, str) else model_or_uri
+    if is_spark_ml_model(model):
+        data = check_ml_frame(spark_ml_model(model), spark_df, target, row_id)
+    else:
+        model = _python_model(model)
+        data = check_frame(model, spark_df, target, row_id)
+    request = SparkRequest(model=model, config=cfg, data=data, shap_output=shap_output)
+    return explain_with(SparkEngine(), request, run_id, started)[0]
+
+
+def _python_model(model: Any) -> Any:
+    """A checked Python model as the Spark engine broadcasts it (a native booster as an estimator)."""
     check_model(model)
     if is_torch_module(model):
         raise InvalidInputError(
@@ -72,6 +91,5 @@ def explain(
             "sample of the rows with mlflow_explain.explain (the torch section of the config)."
         )
     if booster_library(model) is not None:  # a native booster: classifier or regressor by its objective
-        model = booster_estimator(model)
-    request = SparkRequest(model=model, config=cfg, data=check_frame(model, spark_df, target), shap_output=shap_output)
-    return explain_with(SparkEngine(), request, run_id, started)[0]
+        return booster_estimator(model)
+    return model

@@ -5,18 +5,20 @@ every slot) map back to raw input columns of the user's DataFrame, then one pred
 classifier or regressor), then optional stages that only relabel its prediction (``IndexToString``).
 A ``StringIndexer`` of the predictor's label column names the classes.
 
-The module imports pyspark only when reading a model, so that any layer may ask
-:func:`is_spark_ml_model` without loading Spark.
+The module imports pyspark only when reading a model. :func:`is_spark_ml_model` (defined in
+``models.py``, so that the local checks can point such a model here) tells one without importing it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..models import is_spark_ml_model
 from ..results import Task
+
+__all__ = ["SparkMLModel", "is_spark_ml_model", "spark_ml_model"]
 
 _WORKS = (
     "mlflow_explain explains pyspark.ml classifiers and regressors (logistic and linear regression, decision "
@@ -35,12 +37,6 @@ _SLOTWISE_VECTOR_STAGES = (
 # Feature stages that turn each input column into one output column (scalar to scalar).
 _COLUMNWISE_STAGES = ("StringIndexerModel", "ImputerModel", "Bucketizer")
 _RELABELING_STAGES = ("IndexToString",)  # stages after the predictor that only rename its prediction
-
-
-def is_spark_ml_model(model: Any) -> bool:
-    """True for a fitted ``pyspark.ml`` ``Model`` or ``PipelineModel`` (told without importing pyspark)."""
-    base = sys.modules.get("pyspark.ml.base")
-    return base is not None and isinstance(model, base.Model)
 
 
 @dataclasses.dataclass(frozen=True)

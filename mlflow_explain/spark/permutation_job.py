@@ -41,20 +41,22 @@ def spark_permutation_importance(model_handle: Broadcast, data: SparkData, plan:
         + [StructField(name, DoubleType(), False) for name in plan.statistic_names]
     )
     center = data.target_mean or 0.0  # one center of the targets' sums for every partition
-    statistics = data.frame.mapInPandas(_partition_statistics(model_handle, plan, data.target, center), schema)
+    statistics = data.frame.mapInPandas(_partition_statistics(model_handle, plan, data, center), schema)
     totals = statistics.groupBy(*KEYS).agg(
         *[getattr(F, combiner(name))(column(name)).alias(name) for name in plan.statistic_names]
     )
     return plan.result(totals.toPandas())
 
 
-def _partition_statistics(model_handle: Broadcast, plan: PermutationPlan, target: str, center: float):
+def _partition_statistics(model_handle: Broadcast, plan: PermutationPlan, data: SparkData, center: float):
+    target, row_id = data.target, data.row_id  # not the frame itself: the closure is shipped to the executors
+
     def statistics(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         chunks = [batch for batch in batches if len(batch)]
         if not chunks:
             return
         model: Any = model_handle.value
-        rows = model_rows(model, pd.concat(chunks, ignore_index=True), target)
+        rows = model_rows(model, pd.concat(chunks, ignore_index=True), target, row_id)
         yield plan.statistics(model, rows.X, rows.y, TaskContext.get().partitionId(), center)
 
     return statistics

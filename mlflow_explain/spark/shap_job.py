@@ -12,13 +12,13 @@ import pandas as pd
 from pyspark import StorageLevel, TaskContext
 from pyspark.broadcast import Broadcast
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, LongType, StructField, StructType
+from pyspark.sql.types import DoubleType, LongType, NumericType, StringType, StructField, StructType
 
 from ..config import ShapConfig
 from ..methods.shap import MODEL_AGNOSTIC, shap_values
 from ..models import output_names
 from ..results import ShapResult, Task
-from ..shap_table import ROW, base_value_column, shap_columns, shap_table, table_columns, value_column
+from ..shap_table import INDEX, ROW, base_value_column, shap_columns, shap_table, table_columns, value_column
 from .frames import SparkData, column, model_rows, row_ids, sample_rows
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class _Job:
     """What each executor needs, besides the broadcast model, to explain its batches."""
 
     target: str
+    row_id: str | None  # the user's row id column, written as ``index``
     task: Task
     feature_names: list[str]  # the Spark feature columns, in the model's order
     outputs: list[str]
@@ -82,7 +83,7 @@ def spark_shap_values(
     SparkShapResult
     """
     background = sample_rows(data, config.background_rows, config.random_state)
-    background_rows = model_rows(model, background, data.target).X
+    background_rows = model_rows(model, background, data.target, data.row_id).X
     probe = shap_values(
         model,
         background_rows,
@@ -101,6 +102,7 @@ def spark_shap_values(
         logger.warning("SHAP on Spark: the slow model-agnostic explainer runs on every row: %s", probe.reason)
     job = _Job(
         data.target,
+        data.row_id,
         data.task,
         data.feature_names,
         output_names(data.task),
@@ -135,7 +137,7 @@ def _explain_partition(model_handle: Broadcast, job: _Job):
         for batch in batches:
             if len(batch) == 0:
                 continue
-            rows = model_rows(model, batch, job.target)
+            rows = model_rows(model, batch, job.target, job.row_id)
             result = shap_values(
                 model,
                 rows.X,
@@ -153,7 +155,8 @@ def _explain_partition(model_handle: Broadcast, job: _Job):
 
 def _output_rows(batch: pd.DataFrame, result: ShapResult, job: _Job, ids: np.ndarray) -> pd.DataFrame:
     """The batch's rows of shap_values.parquet, with the additivity error of the batch."""
-    table = shap_table(ids, batch[job.feature_names], result.values, result.base_values, job.outputs)
+    labels = None if job.row_id is None else batch[job.row_id].to_numpy()
+    table = shap_table(ids, batch[job.feature_names], result.values, result.base_values, job.outputs, labels)
     error = result.max_additivity_error
     return table.assign(**{_ERROR: np.full(len(batch), np.nan if error is None else error)})
 
@@ -165,6 +168,9 @@ def _schema(data: SparkData, job: _Job) -> StructType:
         StructField(name, LongType() if name == ROW else values.get(name, DoubleType()), nullable=name in values)
         for name in table_columns(job.feature_names, job.outputs)
     ]
+    if job.row_id is not None:  # the user's ids, numbers as they are, anything else as text (shap_table.index_column)
+        kind = data.frame.schema[job.row_id].dataType
+        fields.insert(1, StructField(INDEX, kind if isinstance(kind, NumericType) else StringType(), True))
     return StructType([*fields, StructField(_ERROR, DoubleType(), True)])
 
 
@@ -193,6 +199,7 @@ def _result(
         algorithm=probe.algorithm,
         reason=probe.reason,
         row_positions=sample[ROW].to_numpy(),
+        index_labels=sample[INDEX].to_numpy() if INDEX in sample else None,
         n_background=probe.n_background,
         max_additivity_error=None if max_error is None or np.isnan(max_error) else float(max_error),
         local_positions=np.sort(rng.permutation(len(sample))[: config.local_rows]),
