@@ -103,10 +103,10 @@ def explain_command(
     from mlflow.exceptions import MlflowException
     from tqdm.auto import tqdm
 
+    from ..models import is_spark_ml_model
     from ..publish import tracking
     from .explain import explain_logged
     from .explain_images import explain_images, read_images_file
-    from .spark_ml import is_spark_ml_model
 
     config = _load(config_path, overrides)
     if images_path is not None and (data_path is not None or target is not None or use_spark):

@@ -43,10 +43,10 @@ class ExplainEvaluator(ModelEvaluator):
         self, *, model_type: str, dataset: Any, run_id: str, evaluator_config: dict, model: Any = None, **kwargs: Any
     ) -> EvaluationResult:
         """Explain ``model`` on the evaluation data, log into ``run_id`` and return metrics and artifacts."""
-        from ..models import is_torch_module
+        from ..models import is_spark_ml_model, is_torch_module
         from ..publish import tracking
         from .explain import explain_logged
-        from .spark_ml import explain_rows_on_spark, is_spark_ml_model
+        from .spark_ml import explain_rows_on_spark
 
         if model is None:
             raise InvalidInputError("The explain evaluator needs a model; it cannot explain a table of predictions.")

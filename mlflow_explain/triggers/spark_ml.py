@@ -1,13 +1,12 @@
-"""Spark ML models met outside a Spark DataFrame: told apart without importing pyspark, explained on Spark.
+"""Spark ML models met with pandas rows (the evaluator): explained on Spark, on the rows made a Spark DataFrame.
 
-The CLI and the evaluator load logged models through pyfunc; a model logged with ``mlflow.spark``
-comes back as its ``PipelineModel``, which only the Spark engine explains. ``mlflow_explain.spark``
-imports pyspark, so it is imported here only once a Spark ML model is in hand.
+The evaluator loads logged models through pyfunc; a model logged with ``mlflow.spark`` comes back as
+its ``PipelineModel``, which only the Spark engine explains. ``mlflow_explain.spark`` imports pyspark,
+so it is imported only once a Spark ML model is in hand (``models.is_spark_ml_model`` tells).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -15,15 +14,6 @@ import pandas as pd
 
 from ..config import ExplainConfig
 from ..results import Explanation
-
-
-def is_spark_ml_model(model: Any) -> bool:
-    """True for a fitted ``pyspark.ml`` model; imports nothing when pyspark is not imported."""
-    if "pyspark.ml.base" not in sys.modules:  # no Spark ML model can exist yet
-        return False
-    from ..spark.ml_model import is_spark_ml_model as is_fitted_spark_model
-
-    return is_fitted_spark_model(model)
 
 
 def explain_rows_on_spark(
