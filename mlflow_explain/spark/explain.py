@@ -70,6 +70,22 @@ def explain(
     >>> frame = spark.read.parquet("s3://lake/validation/")          # doctest: +SKIP
     >>> mlflow_explain.spark.explain("runs:/abc/model", frame, "price", shap_output="s3://lake/shap/")  # doctest: +SKIP
     """
+    return explain_logged(model_or_uri, spark_df, target, config, run_id, shap_output, row_id)[0]
+
+
+def explain_logged(
+    model_or_uri: Any,
+    spark_df: Any,
+    target: str,
+    config: ConfigSource = None,
+    run_id: str | None = None,
+    shap_output: str | None = None,
+    row_id: str | None = None,
+) -> tuple[Explanation, list[str]]:
+    """:func:`explain`, also returning the paths of the files it logged (relative to ``logging.artifact_dir``).
+
+    The list is empty when nothing reached MLflow; the evaluator returns those files as its artifacts.
+    """
     started = time.perf_counter()
     cfg = load_config(config)
     model = tracking.load_logged_model(model_or_uri)[0] if isinstance(model_or_uri, str) else model_or_uri
@@ -79,7 +95,7 @@ def explain(
         model = _python_model(model)
         data = check_frame(model, spark_df, target, row_id)
     request = SparkRequest(model=model, config=cfg, data=data, shap_output=shap_output)
-    return explain_with(SparkEngine(), request, run_id, started)[0]
+    return explain_with(SparkEngine(), request, run_id, started)
 
 
 def _python_model(model: Any) -> Any:

@@ -103,6 +103,7 @@ def explain_command(
     from mlflow.exceptions import MlflowException
     from tqdm.auto import tqdm
 
+    from ..models import is_spark_ml_model
     from ..publish import tracking
     from .explain import explain_logged
     from .explain_images import explain_images, read_images_file
@@ -117,6 +118,8 @@ def explain_command(
     steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)
     try:
         steps.set_postfix_str("loading model")
+        if use_spark:  # before loading: a model logged with mlflow.spark is loaded into this session
+            _spark_session(config)
         if images_path is not None:
             (model, model_run_id), input_names = tracking.load_pytorch_model(model_uri), None
         else:
@@ -128,6 +131,11 @@ def explain_command(
         steps.set_postfix_str("explaining")
         if shap_output and not use_spark:
             raise InvalidInputError("--shap-output needs --spark.")
+        if not use_spark and is_spark_ml_model(model):
+            raise InvalidInputError(
+                f"Model {model_uri} is a Spark ML model ({type(model).__name__}); explain it on Spark with --spark "
+                "(--data then a Parquet path or URI)."
+            )
         if images_path is not None:
             explanation = explain_images(model, **read_images_file(images_path), config=config, run_id=target_run)
         elif use_spark:
@@ -255,15 +263,22 @@ def log_explainer_command(
     click.echo(f"Serve it: mlflow models serve -m {info.model_uri} --env-manager local")
 
 
-def _explain_on_spark(model, data_path: str | None, target: str | None, config, run_id: str, shap_output: str | None):
+def _spark_session(config):
+    """The Spark session of ``spark.master`` (or the active one)."""
     try:
-        from pyspark.errors import AnalysisException
-
-        from ..spark import explain, spark_session
+        from ..spark import spark_session
     except ImportError as err:
         raise InvalidInputError(
             f"--spark needs pyspark ({err}); install it with pip install 'mlflow-explain[spark]'."
         ) from err
+    return spark_session(config.spark)
+
+
+def _explain_on_spark(model, data_path: str | None, target: str | None, config, run_id: str, shap_output: str | None):
+    from pyspark.errors import AnalysisException
+
+    from ..spark import explain
+
     data_path = data_path or config.validation.path
     target = target or config.validation.target
     if data_path is None or target is None:
@@ -271,7 +286,7 @@ def _explain_on_spark(model, data_path: str | None, target: str | None, config, 
             "--spark needs --data (a Parquet path) and --target, or validation.path and validation.target."
         )
     try:
-        frame = spark_session(config.spark).read.parquet(data_path)
+        frame = _spark_session(config).read.parquet(data_path)
     except AnalysisException as err:
         raise InvalidInputError(f"Cannot read the Parquet data {data_path}: {str(err).splitlines()[0]}") from err
     return explain(model, frame, target, config=config, run_id=run_id, shap_output=shap_output)

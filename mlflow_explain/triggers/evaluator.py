@@ -6,7 +6,8 @@
 It unwraps the pyfunc model to the raw estimator where the flavor allows, so tree and linear
 models take the fast exact SHAP path and a model logged with ``mlflow.pytorch`` is its
 ``torch.nn.Module`` (a classifier or regressor as ``model_type`` says), runs the same engine as
-``explain()``, logs into the evaluation's run, and returns the metrics and the ``explain/`` artifacts.
+``explain()`` (a model logged with ``mlflow.spark``: the Spark engine, on the evaluation rows made a
+Spark DataFrame), logs into the evaluation's run, and returns the metrics and the ``explain/`` artifacts.
 
 MLflow imports this module whenever it loads its evaluator registry (every ``mlflow.models.evaluate``
 call), so the engine and its libraries are imported only once the evaluator is used.
@@ -42,9 +43,10 @@ class ExplainEvaluator(ModelEvaluator):
         self, *, model_type: str, dataset: Any, run_id: str, evaluator_config: dict, model: Any = None, **kwargs: Any
     ) -> EvaluationResult:
         """Explain ``model`` on the evaluation data, log into ``run_id`` and return metrics and artifacts."""
-        from ..models import is_torch_module
+        from ..models import is_spark_ml_model, is_torch_module
         from ..publish import tracking
         from .explain import explain_logged
+        from .spark_ml import explain_rows_on_spark
 
         if model is None:
             raise InvalidInputError("The explain evaluator needs a model; it cannot explain a table of predictions.")
@@ -53,14 +55,19 @@ class ExplainEvaluator(ModelEvaluator):
         if is_torch_module(raw_model) and config.torch.task == "auto":  # the model_type says what its outputs are
             task = "classification" if model_type == "classifier" else "regression"
             config = load_config(config, overrides={"torch": {"task": task}})
-        explanation, logged = explain_logged(
-            raw_model,
-            dataset.features_data,
-            dataset.labels_data,
-            config=config,
-            run_id=run_id,
-            input_names=tracking.signature_input_names(model),
-        )
+        if is_spark_ml_model(raw_model):  # logged with mlflow.spark: explained by the Spark engine
+            explanation, logged = explain_rows_on_spark(
+                raw_model, dataset.features_data, dataset.labels_data, config, run_id
+            )
+        else:
+            explanation, logged = explain_logged(
+                raw_model,
+                dataset.features_data,
+                dataset.labels_data,
+                config=config,
+                run_id=run_id,
+                input_names=tracking.signature_input_names(model),
+            )
         folder = f"{config.logging.artifact_dir}/"
         root = f"{tracking.artifact_root(run_id)}/{folder}" if logged else ""
         artifacts = {folder + path: _artifact(path, root + path) for path in logged}

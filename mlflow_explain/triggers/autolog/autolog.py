@@ -36,7 +36,7 @@ from mlflow.exceptions import MlflowException
 
 from ...config import ConfigSource, ExplainConfig, load_config
 from ...publish import tracking
-from . import boosters, keras, lightning, patch, rules, sweeps
+from . import boosters, keras, lightning, patch, rules, spark_ml, sweeps
 from .rows import Rows, ValidationRows, as_rows, evaluation_rows
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ class _FitKind:
     """What differs between the fits autolog explains: scikit-learn-compatible estimators, Lightning's Trainer."""
 
     skip_reason: Callable[[Any, tuple, dict], str | None]  # before fit, from the estimator and fit's arguments
-    model_to_explain: Callable[[Any], Any | None]  # after fit; None when there is nothing to explain (it says why)
+    model_to_explain: Callable[[Any, Any], Any | None]  # after fit, from the estimator and what fit returned; None
+    # when there is nothing to explain (it says why)
     explained_ones: str  # what fits of this kind are explained, said beside the reason a fit is not
     fit_rows: Callable[[Any, tuple, dict, ExplainConfig], Rows | None]  # the validation rows passed to fit
     explain: Callable[[Any, Rows, ExplainConfig, str, tuple[str, ...]], Any]  # the model on the rows, into a run,
@@ -130,6 +131,7 @@ def autolog(
     lightning.install()
     boosters.install()
     keras.install()
+    spark_ml.install()
 
 
 def set_validation_data(X: Any, y: Any = None, sample_weight: Any = None) -> None:
@@ -154,7 +156,7 @@ def _on_fit(original: Callable, estimator: Any, args: tuple, kwargs: dict, calle
             return original(estimator, *args, **kwargs)
         started_ms = int(time.time() * 1000)
         fitted = original(estimator, *args, **kwargs)
-        _explain_safely(estimator, args, kwargs, started_ms)
+        _explain_safely(estimator, fitted, args, kwargs, started_ms)
         return fitted
     finally:
         _local.depth = depth
@@ -186,12 +188,13 @@ def _say_skipped_once(fitted: Any, reason: str) -> None:
     )
 
 
-def _explain_safely(estimator: Any, args: tuple, kwargs: dict, started_ms: int) -> None:
-    """Explain after fit; whatever fails (tracking server included) is logged, never raised from fit."""
+def _explain_safely(estimator: Any, fitted: Any, args: tuple, kwargs: dict, started_ms: int) -> None:
+    """Explain after fit (``fitted``: what it returned); whatever fails (tracking server included) is logged, never
+    raised from fit."""
     config = _within_autolog_budget(load_config(_state.config))
     try:
         with _mlflow_autologging_paused():
-            _explain_after_fit(estimator, args, kwargs, started_ms, config)
+            _explain_after_fit(estimator, fitted, args, kwargs, started_ms, config)
     except Exception:
         if config.on_error == "raise":
             raise
@@ -214,9 +217,11 @@ def _mlflow_autologging_paused() -> contextlib.AbstractContextManager:
     return autologging_utils.disable_autologging()
 
 
-def _explain_after_fit(estimator: Any, args: tuple, kwargs: dict, started_ms: int, config: ExplainConfig) -> None:
+def _explain_after_fit(
+    estimator: Any, fitted: Any, args: tuple, kwargs: dict, started_ms: int, config: ExplainConfig
+) -> None:
     kind = _kind_of(estimator)
-    model = kind.model_to_explain(estimator)
+    model = kind.model_to_explain(estimator, fitted)
     if model is None:
         return
     run_id = _run_of_fit(started_ms)
@@ -275,8 +280,8 @@ def _warn_no_data_once() -> None:
         _state.warned_no_data = True
         logger.warning(
             "mlflow_explain.autolog: no validation data (set_validation_data, autolog(validation_data=), "
-            "an eval_set, a Keras fit's validation_data or validation_split, or validation.path); models are not "
-            "explained."
+            "an eval_set, a Keras fit's validation_data or validation_split, a Spark DataFrame for pyspark.ml fits, or "
+            "validation.path); models are not explained."
         )
 
 
@@ -309,7 +314,7 @@ def _new_run_unless(run_id: str | None) -> Iterator[str]:
         yield run.info.run_id
 
 
-def _best_or_estimator(estimator: Any) -> Any | None:
+def _best_or_estimator(estimator: Any, fitted: Any) -> Any | None:
     model = rules.model_to_explain(estimator)
     if model is None:
         _say_skipped_once(estimator, "a search with refit=False keeps no best estimator")
@@ -331,7 +336,7 @@ def _explain_estimator(model: Any, rows: Rows, config: ExplainConfig, run_id: st
     )
 
 
-def _trained_module(trainer: Any) -> Any | None:
+def _trained_module(trainer: Any, fitted: Any) -> Any | None:
     reason = lightning.skip_reason(trainer)
     if reason is not None:
         _say_skipped_once(trainer, reason)
@@ -360,7 +365,7 @@ _TRAINER = _FitKind(
 
 _NATIVE_BOOSTER = _FitKind(  # xgboost.train, lightgbm.train, CatBoost's fit
     skip_reason=lambda fitted, args, kwargs: None,
-    model_to_explain=boosters.model_to_explain,
+    model_to_explain=lambda training, fitted: boosters.model_to_explain(training),
     fit_rows=boosters.fit_rows,
     explain=_explain_estimator,
     explained_ones="a booster trained by the user's code, with validation rows, is",
@@ -369,14 +374,25 @@ _NATIVE_BOOSTER = _FitKind(  # xgboost.train, lightgbm.train, CatBoost's fit
 
 _KERAS_MODEL = _FitKind(
     skip_reason=lambda model, args, kwargs: None,
-    model_to_explain=lambda model: model,
+    model_to_explain=lambda model, fitted: model,
     fit_rows=keras.fit_rows,
     explain=keras.explain_model,
     explained_ones="a keras.Model.fit called by the user's code, with validation rows, is",
 )
 
 
+_SPARK_ML = _FitKind(
+    skip_reason=spark_ml.skip_reason,
+    model_to_explain=spark_ml.model_to_explain,
+    fit_rows=lambda estimator, args, kwargs, config: None,  # a pyspark.ml fit takes no validation rows
+    explain=spark_ml.explain_model,
+    explained_ones="a Pipeline, classifier or regressor (or a search over one) fitted with one param map is",
+)
+
+
 def _kind_of(estimator: Any) -> _FitKind:
+    if spark_ml.is_spark_estimator(estimator):
+        return _SPARK_ML
     if keras.is_keras_model(estimator):
         return _KERAS_MODEL
     if boosters.is_native_fit(estimator):

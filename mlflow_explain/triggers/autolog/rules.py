@@ -18,6 +18,7 @@ _LIBRARIES = frozenset(
     | {"xgboost", "lightgbm", "catboost"}
     | {"lightning", "pytorch_lightning", "lightning_fabric"}  # a Tuner's fits (lr_find, scale_batch_size)
     | {"keras"}
+    | {"pyspark"}  # a Pipeline's stage fits, a CrossValidator's candidates on its worker threads
 )
 _MLFLOW_PATCH = ("mlflow.utils.autologging_utils.safety", "safe_patch_function")  # MLflow's patched method
 _SUPERVISED = frozenset({"classifier", "regressor"})
