@@ -17,6 +17,7 @@ method by writing 5 to ``clear_refs``. Linux only. The session and its Python wo
 with a small job, before timing.
 
     python benchmarks/spark_ml_rows_per_second.py [--rows N] [--master local[2]] [--partitions 8] [--repeats 2]
+        [--methods permutation shap]
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--partitions", type=int, default=8, help="Parquet files, hence Spark partitions.")
     parser.add_argument("--repeats", type=int, default=2, help="Permutation repeats.")
+    parser.add_argument("--methods", nargs="+", choices=["permutation", "shap"], default=["permutation", "shap"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from pyspark.ml import Pipeline
@@ -108,6 +110,7 @@ def main() -> None:
         "permutation importance": {"shap": {"enabled": False}, "permutation": {"n_repeats": args.repeats}},
         "SHAP": {"permutation": {"enabled": False}},
     }
+    methods = {name: overrides for name, overrides in methods.items() if name.split()[0].lower() in args.methods}
     spark = spark_session(load_config(overrides={"spark": {"master": args.master}}).spark)
     spark.sparkContext.setLogLevel("ERROR")
     jvm = jvm_pid()
