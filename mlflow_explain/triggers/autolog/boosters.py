@@ -33,15 +33,13 @@ import pandas as pd
 
 from ...config import ExplainConfig
 from . import patch, rules
-from .rows import Rows
+from .rows import Rows, forget_said, say_no_rows_once
 
 logger = logging.getLogger(__name__)
 
 _TRAINING_FUNCTIONS = {"xgboost": "xgboost.training", "lightgbm": "lightgbm.engine"}  # package: module defining train
 _CATBOOST_CLASSES = ("CatBoost", "CatBoostClassifier", "CatBoostRegressor")
 _TRAIN_SET_NAMES = frozenset({"train", "training"})
-
-_said: set[str] = set()  # the reasons already said since autolog() was called
 
 
 @dataclasses.dataclass
@@ -61,7 +59,7 @@ def install() -> None:
     """Route ``xgboost.train``, ``lightgbm.train`` and CatBoost's ``fit`` through autolog's handler, once imported."""
     from mlflow.utils.import_hooks import register_post_import_hook
 
-    _said.clear()
+    forget_said()
     for package in _TRAINING_FUNCTIONS:
         register_post_import_hook(_on_booster_package_imported, package)  # runs at once when already imported
     register_post_import_hook(_on_catboost_imported, "catboost")
@@ -130,13 +128,12 @@ def fit_rows(fitted: Any, args: tuple, kwargs: dict, config: ExplainConfig) -> R
 
 
 def _say_once(reason: str) -> None:
-    if reason not in _said:
-        _said.add(reason)
-        logger.warning(
-            "mlflow_explain.autolog: not explained: %s (give rows with mlflow_explain.set_validation_data(X, y) "
-            "or autolog(validation_data=(X, y))). Said once.",
-            reason,
-        )
+    say_no_rows_once(
+        logger,
+        "mlflow_explain.autolog: not explained: %s (give rows with mlflow_explain.set_validation_data(X, y) "
+        "or autolog(validation_data=(X, y))). Said once.",
+        reason,
+    )
 
 
 def _validation_of_call(package: str, args: tuple, kwargs: dict) -> Callable[[], Rows | str]:

@@ -31,19 +31,18 @@ import numpy as np
 from ...config import ExplainConfig
 from . import patch
 from .lightning import explain_module
-from .rows import Rows
+from .rows import Rows, forget_said, say_no_rows_once
 
 logger = logging.getLogger(__name__)
 
 _FIT_ARGUMENTS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data")
-_said: set[str] = set()  # the reasons already said since autolog() was called
 
 
 def install() -> None:
     """Route ``keras.Model.fit`` through autolog's handler: now if Keras is imported, else once it is."""
     from mlflow.utils.import_hooks import register_post_import_hook
 
-    _said.clear()
+    forget_said()
     register_post_import_hook(_on_keras_imported, "keras")  # runs at once when already imported
 
 
@@ -96,13 +95,12 @@ def _array(value: Any) -> Any:
 
 
 def _say_once(reason: str) -> None:
-    if reason not in _said:
-        _said.add(reason)
-        logger.warning(
-            "mlflow_explain.autolog: keras.Model.fit is not explained on its validation rows: %s (give rows with "
-            "mlflow_explain.set_validation_data(X, y) or autolog(validation_data=(X, y))). Said once.",
-            reason,
-        )
+    say_no_rows_once(
+        logger,
+        "mlflow_explain.autolog: keras.Model.fit is not explained on its validation rows: %s (give rows with "
+        "mlflow_explain.set_validation_data(X, y) or autolog(validation_data=(X, y))). Said once.",
+        reason,
+    )
 
 
 def explain_model(model: Any, rows: Rows, config: ExplainConfig, run_id: str, notes: tuple[str, ...] = ()) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -106,3 +107,18 @@ def evaluation_rows(fit_kwargs: dict) -> Rows | None:
 
 def _last(value: Any) -> Any:
     return value[-1] if isinstance(value, tuple) else value
+
+
+_NO_ROWS_SAID: set[str] = set()  # the reasons a fit went unexplained for want of rows, said since autolog() was called
+
+
+def say_no_rows_once(log: logging.Logger, message: str, reason: str) -> None:
+    """``message`` (a %-format of ``reason``) at WARNING on ``log``, once per reason until :func:`forget_said`."""
+    if reason not in _NO_ROWS_SAID:
+        _NO_ROWS_SAID.add(reason)
+        log.warning(message, reason)
+
+
+def forget_said() -> None:
+    """Let every reason be said again (a new ``autolog()`` call)."""
+    _NO_ROWS_SAID.clear()
