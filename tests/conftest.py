@@ -155,3 +155,13 @@ def fresh_autolog(monkeypatch):
     monkeypatch.setattr(autolog_module, "_state", autolog_module._State())
     yield
     mlflow_explain.autolog(disable=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Selenium, shared by every browser test (tests/browser.py has the helpers)."""
+    from .browser import start_browser
+
+    driver = start_browser()
+    yield driver
+    driver.quit()

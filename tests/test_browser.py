@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import mlflow
@@ -11,70 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_explain.output import token_views
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-WAIT_S = 120  # the UI is a React app fetching everything; a loaded CI machine is slow
+from .browser import SCREENSHOTS, check_figures, css, open_report, open_run_page, wait
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium driven by Selenium; the tests skip (with the reason) only when it cannot start."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
-
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.skip(f"{CHROMIUM} and {CHROMEDRIVER} are not installed (.ci/run installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1600,1200",
-    ):
-        options.add_argument(argument)
-    try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    except WebDriverException as err:
-        pytest.skip(f"Chromium cannot start here: {err.msg}")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    yield driver
-    driver.quit()
-
-
-def _wait(driver, condition):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_S).until(condition)
-
-
-def _css(driver, selector: str, visible: bool = True):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-
-    condition = (
-        expected_conditions.visibility_of_element_located
-        if visible
-        else expected_conditions.presence_of_element_located
-    )
-    return _wait(driver, condition((By.CSS_SELECTOR, selector)))
-
-
-def _open_run_page(driver, server_url: str, experiment_id: str, run_id: str, tail: str = "") -> None:
-    """Load a run's page afresh (the UI reads an artifact path in the URL only when it mounts)."""
-    driver.get("about:blank")
-    driver.get(f"{server_url}/#/experiments/{experiment_id}/runs/{run_id}{tail}")
-
-
-def _open_report(driver, server_url: str, experiment_id: str, run_id: str):
-    """Open explain/report.html in the run's artifact viewer and switch into the viewer's frame."""
-    _open_run_page(driver, server_url, experiment_id, run_id, "/artifacts/explain/report.html")
-    driver.switch_to.frame(_css(driver, "iframe.mlflow-html-iframe"))
-    _wait(driver, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
 
 
 def test_artifacts_are_listed_and_the_report_renders_in_the_viewer(browser, mlflow_server, explained_run):
@@ -82,22 +20,22 @@ def test_artifacts_are_listed_and_the_report_renders_in_the_viewer(browser, mlfl
     top_level = {item.path.split("/")[-1] for item in MlflowClient(mlflow_server.url).list_artifacts(run_id, "explain")}
     assert {"report.html", "summary.json", "shap_bar.svg", "dependence", "local"} <= top_level
 
-    _open_report(browser, mlflow_server.url, experiment_id, run_id)
+    open_report(browser, mlflow_server.url, experiment_id, run_id)
     report_text = browser.find_element("tag name", "body").text
     browser.switch_to.default_content()
     browser.save_screenshot(str(SCREENSHOTS / "ui_report.png"))
 
     for name in top_level:
-        _css(browser, f'[data-testid="artifact-tree-node"][artifact-name="{name}"]')
+        css(browser, f'[data-testid="artifact-tree-node"][artifact-name="{name}"]')
     assert "Permutation importance" in report_text and "worst perimeter" in report_text
     assert "Status\nok" in report_text or "Status ok" in report_text
 
 
 def test_an_svg_plot_renders_in_the_viewer(browser, mlflow_server, explained_run):
     run_id, experiment_id = explained_run
-    _open_run_page(browser, mlflow_server.url, experiment_id, run_id, "/artifacts/explain/shap_bar.svg")
-    image = _css(browser, 'img[alt="explain/shap_bar.svg"]', visible=False)  # shown through an image preview
-    _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+    open_run_page(browser, mlflow_server.url, experiment_id, run_id, "/artifacts/explain/shap_bar.svg")
+    image = css(browser, 'img[alt="explain/shap_bar.svg"]', visible=False)  # shown through an image preview
+    wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     width, height = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
     shown = [
         img
@@ -115,13 +53,13 @@ def test_permutation_metrics_appear_in_the_run_overview(browser, mlflow_server, 
 
     run_id, experiment_id = explained_run
     metrics = MlflowClient(mlflow_server.url).get_run(run_id).data.metrics
-    _open_run_page(browser, mlflow_server.url, experiment_id, run_id)
-    _wait(browser, lambda d: f"Metrics ({len(metrics)})" in d.find_element("tag name", "body").text)
-    search = _css(browser, 'input[placeholder="Search metrics"]')
+    open_run_page(browser, mlflow_server.url, experiment_id, run_id)
+    wait(browser, lambda d: f"Metrics ({len(metrics)})" in d.find_element("tag name", "body").text)
+    search = css(browser, 'input[placeholder="Search metrics"]')
     for key in ("permutation_importance/worst perimeter", "permutation_importance_std/mean radius"):
         search.send_keys(Keys.CONTROL, "a")  # clear() does not reach React's state
         search.send_keys(Keys.BACKSPACE, key)
-        link = _wait(
+        link = wait(
             browser,
             lambda d, key=key: [
                 e for e in d.find_elements(By.XPATH, f'//a[normalize-space()="{key}"]') if e.is_displayed()
@@ -133,7 +71,7 @@ def test_permutation_metrics_appear_in_the_run_overview(browser, mlflow_server, 
     search.send_keys(Keys.BACKSPACE, "permutation_importance/")
     per_feature = [key for key in metrics if "permutation_importance/" in key]
     assert len(per_feature) == 30, "one per breast-cancer feature"
-    _wait(browser, lambda d: f"Metrics ({len(per_feature)})" in d.find_element("tag name", "body").text)
+    wait(browser, lambda d: f"Metrics ({len(per_feature)})" in d.find_element("tag name", "body").text)
 
 
 def _not_run(driver) -> None:
@@ -148,7 +86,7 @@ def test_a_script_feature_name_is_shown_as_text_and_never_runs(browser, mlflow_s
     client = MlflowClient(mlflow_server.url)
     experiment_id = client.get_run(run_id).info.experiment_id
 
-    _open_report(browser, mlflow_server.url, experiment_id, run_id)
+    open_report(browser, mlflow_server.url, experiment_id, run_id)
     assert script_name in browser.find_element("tag name", "body").text, "the name is shown, as text"
     _not_run(browser)
     for frame in browser.find_elements("tag name", "iframe"):  # the force plot, inside the report
@@ -160,7 +98,7 @@ def test_a_script_feature_name_is_shown_as_text_and_never_runs(browser, mlflow_s
 
     report = Path(client.download_artifacts(run_id, "explain/report.html", str(tmp_path)))
     browser.get(report.as_uri())  # opened directly, outside the viewer's sandbox
-    _wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
+    wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
     assert script_name in browser.find_element("tag name", "body").text
     _not_run(browser)
 
@@ -191,41 +129,15 @@ def test_a_script_closing_name_in_the_force_plot_neither_runs_nor_breaks_it(brow
     page.write_text(render_report(explanation, {}, plots.force_plot_html(result, 0, 0)), encoding="utf-8")
 
     browser.get(page.as_uri())
-    _wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
+    wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
     _not_run(browser)
     browser.switch_to.frame(browser.find_element("css selector", "iframe[title='force plot']"))
-    _wait(browser, lambda d: d.find_elements("css selector", "svg"))  # shap's script drew the plot
+    wait(browser, lambda d: d.find_elements("css selector", "svg"))  # shap's script drew the plot
     # shap draws the svg first and its labels after; wait for them (a timeout fails the test)
-    _wait(browser, lambda d: name in d.find_element("tag name", "body").text)
+    wait(browser, lambda d: name in d.find_element("tag name", "body").text)
     _not_run(browser)
     browser.switch_to.default_content()
     browser.save_screenshot(str(SCREENSHOTS / "force_plot_script_name.png"))
-
-
-_TEXT_OUTSIDE = """
-const svg = document.querySelector('svg'), box = svg.getBoundingClientRect();
-return [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()]).filter(([, r]) =>
-  r.left < box.left - 0.5 || r.top < box.top - 0.5 || r.right > box.right + 0.5 || r.bottom > box.bottom + 0.5
-).map(([text]) => text);
-"""
-
-
-def _check_figures(driver, figures: dict, folder: Path, screenshots: dict[str, str]) -> None:
-    """Open every figure in Chromium: no text reaches outside its image; screenshot the ones named."""
-    from mlflow_explain.output import plots
-
-    outside = {}
-    for name, figure in figures.items():
-        path = folder / name.replace("/", "__")
-        path.write_bytes(plots.render(figure))
-        driver.get(path.as_uri())
-        svg = _css(driver, "svg")
-        texts = driver.execute_script(_TEXT_OUTSIDE)
-        if texts:
-            outside[name] = texts
-        if name in screenshots:
-            svg.screenshot(str(SCREENSHOTS / screenshots[name]))
-    assert not outside, f"text outside the image: {outside}"
 
 
 def test_categorical_plots_keep_every_text_inside_the_image(browser, tmp_path):
@@ -237,7 +149,7 @@ def test_categorical_plots_keep_every_text_inside_the_image(browser, tmp_path):
     figures = plots.explanation_figures(explain_categorical(), dependence_top_k=3)
     assert {"shap_beeswarm.svg", "dependence/size.svg", "dependence/year.svg"} <= set(figures)
     shots = {"shap_beeswarm.svg": "beeswarm_categorical.png", "dependence/size.svg": "dependence_categorical.png"}
-    _check_figures(browser, figures, tmp_path, shots | {"dependence/year.svg": "dependence_year.png"})
+    check_figures(browser, figures, tmp_path, shots | {"dependence/year.svg": "dependence_year.png"})
 
 
 def test_comparison_heatmap_keeps_every_text_inside_the_image(browser, tmp_path):
@@ -247,7 +159,7 @@ def test_comparison_heatmap_keeps_every_text_inside_the_image(browser, tmp_path)
     from .test_plots_honest import comparison_of_two_output_spaces
 
     figures = plots.comparison_figures(comparison_of_two_output_spaces())
-    _check_figures(browser, figures, tmp_path, {"importance_heatmap.shap.svg": "comparison_heatmap.png"})
+    check_figures(browser, figures, tmp_path, {"importance_heatmap.shap.svg": "comparison_heatmap.png"})
 
 
 _TOKEN_COLOURS = """
@@ -274,7 +186,7 @@ def test_token_views_show_the_deciding_words_in_the_report_and_their_page(browse
     )
     run_id = mlflow.last_active_run().info.run_id
     client = MlflowClient()
-    _check_figures(
+    check_figures(
         browser,
         {"tokens/top_tokens.svg": token_views.top_tokens_bar(explanation.tokens, 1)},
         tmp_path,
@@ -282,7 +194,7 @@ def test_token_views_show_the_deciding_words_in_the_report_and_their_page(browse
     )
     for page, shot in (("report.html", "tokens_report.png"), ("tokens/texts.html", "tokens_texts_page.png")):
         browser.get(Path(client.download_artifacts(run_id, f"explain/{page}")).as_uri())
-        heading = _css(browser, "h2:last-of-type" if page == "report.html" else "h2")
+        heading = css(browser, "h2:last-of-type" if page == "report.html" else "h2")
         shown = browser.execute_script(_TOKEN_COLOURS, 10)
         assert len(shown) == 10
         deciding = {
@@ -312,7 +224,7 @@ def test_torch_text_token_views_highlight_the_deciding_words(browser, tracking_u
     client = MlflowClient()
     for page, shot in (("report.html", "torch_text_report.png"), ("tokens/texts.html", "torch_text_texts_page.png")):
         browser.get(Path(client.download_artifacts(run.info.run_id, f"explain/{page}")).as_uri())
-        _css(browser, "h2")
+        css(browser, "h2")
         shown = browser.execute_script(_TOKEN_COLOURS, 10)
         assert [[word for word, _ in text] for text in shown] == [text.split() for text in texts[:10]]
         words = POSITIVE_WORDS + NEGATIVE_WORDS
@@ -342,7 +254,7 @@ def test_a_vit_gradcam_figure_in_the_report(browser, tracking_uri, tmp_path):
     assert explanation.status == "ok"
     report = Path(MlflowClient().download_artifacts(run.info.run_id, "explain/report.html", str(tmp_path)))
     browser.get(report.as_uri())
-    _wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
+    wait(browser, lambda d: "mlflow_explain report" in d.find_element("tag name", "h1").text)
     heading = next(h for h in browser.find_elements("tag name", "h2") if h.text == "Grad-CAM")
     browser.execute_script("arguments[0].scrollIntoView()", heading)
     text = browser.find_element("tag name", "body").text
