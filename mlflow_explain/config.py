@@ -346,6 +346,9 @@ class SparkConfig(_Section):
     )
     app_name: str = _option("mlflow_explain", "application name of that session")
     conf: dict = _option({}, "extra Spark settings of that session, e.g. {spark.driver.memory: 4g}")
+    row_id: str | None = _option(
+        None, "column of the Spark rows naming each row (never a feature), for autolog, the CLI and the evaluator"
+    )
 
 
 class ServingConfig(_Section):

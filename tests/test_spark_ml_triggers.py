@@ -6,6 +6,8 @@ import json
 import logging
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
@@ -120,9 +122,11 @@ def test_pipeline_fit_beside_mlflow_autolog_first_is_explained_into_mlflows_run(
 def test_gbt_regressor_fit_with_explain_autolog_first_is_explained_into_mlflows_run(tracking_uri, diabetes):
     train, valid = diabetes
     columns = [name for name in train.columns if name != "target"]
-    mlflow_explain.autolog(config=QUIET)
+    rows = valid.toPandas()
+    rows.insert(0, "patient", [f"patient-{i}" for i in range(len(rows))])  # the user's row ids, named in the config
+    mlflow_explain.autolog(config={**QUIET, "spark": {"row_id": "patient"}})
     mlflow.pyspark.ml.autolog(log_datasets=False)
-    mlflow_explain.set_validation_data(valid)
+    mlflow_explain.set_validation_data(valid.sparkSession.createDataFrame(rows))
     gbt_pipeline(columns).fit(train)
     run = only_run()
     assert run.data.tags["mlflow_explain.status"] == "ok"
@@ -130,6 +134,9 @@ def test_gbt_regressor_fit_with_explain_autolog_first_is_explained_into_mlflows_
     assert run.data.params["GBTRegressor.maxIter"] == "5", "MLflow's params are in the same run"
     assert_mlflow_model_in(run)
     assert summary(run.info.run_id)["task"]["kind"] == "regression"
+    shap_rows = pd.read_parquet(MlflowClient().download_artifacts(run.info.run_id, "explain/shap_values.parquet"))
+    named = rows.set_index("patient").loc[shap_rows["index"]]  # each SHAP row's id points at the user's row
+    np.testing.assert_array_equal(shap_rows["value:bmi"].to_numpy(), named["bmi"].to_numpy())
 
 
 def test_without_validation_data_one_warning_says_why_and_no_run_is_made(tracking_uri, cancer, caplog):

@@ -53,7 +53,8 @@ def explain(
         ``value:<feature>``, ``shap:<output>:<feature>``, ``base_value:<output>``. It must not exist.
     row_id : str, default=None
         A column of ``spark_df`` naming each row (a customer id...): written as ``index`` beside the
-        generated ``row`` id in the SHAP values and the local explanations; never a feature.
+        generated ``row`` id in the SHAP values and the local explanations; never a feature. Default
+        the config's ``spark.row_id``.
 
     Returns
     -------
@@ -88,6 +89,7 @@ def explain_logged(
     """
     started = time.perf_counter()
     cfg = load_config(config)
+    row_id = cfg.spark.row_id if row_id is None else row_id
     model = tracking.load_logged_model(model_or_uri)[0] if isinstance(model_or_uri, str) else model_or_uri
     if is_spark_ml_model(model):
         data = check_ml_frame(spark_ml_model(model), spark_df, target, row_id)
