@@ -53,7 +53,7 @@ class _Panel:
 
 @dataclasses.dataclass
 class _Layout:
-    """Where a grid's parts go: panel side, cell width, entries per row, caption lines, figure size."""
+    """Where a grid's parts go: panel side, cell width, entries per row, caption lines, colour bar, title height."""
 
     side: float
     cell: float
@@ -61,13 +61,17 @@ class _Layout:
     columns: int
     rows: int
     lines: int
-    width: float
-    top: float
+    bar_width: float
+    top: float = 0.0
 
     @property
     def entry_width(self) -> float:
         """From an entry's left edge to the next entry's."""
         return self.panels * self.cell + (self.panels - 1) * _PANEL_GAP + _ENTRY_GAP
+
+    @property
+    def width(self) -> float:
+        return 2 * _PAD + self.columns * self.entry_width - _ENTRY_GAP + self.bar_width
 
     @property
     def row_height(self) -> float:
@@ -114,10 +118,10 @@ class ImageGrid:
         cell_room = _cell_room(room, columns, panels)
         side = min(cell_room, _SIDE[1])
         cell = min(max(side, caption_width), cell_room)
-        grid_width = columns * (panels * cell + (panels - 1) * _PANEL_GAP + _ENTRY_GAP) - _ENTRY_GAP
-        width = 2 * _PAD + grid_width + self._bar_width()
-        top = title_height(title_lines(self.title, width)) - _PAD + _ROW_GAP
-        return _Layout(side, cell, panels, columns, math.ceil(len(self.entries) / columns), lines, width, top)
+        rows = math.ceil(len(self.entries) / columns)
+        layout = _Layout(side, cell, panels, columns, rows, lines, self._bar_width())
+        layout.top = title_height(title_lines(self.title, layout.width)) - _PAD + _ROW_GAP
+        return layout
 
     def to_svg(self) -> str:
         """The grid as a standalone SVG document."""
@@ -144,8 +148,7 @@ class ImageGrid:
 
     def _render_bar(self, x: float, top: float, height: float) -> list[str]:
         """The colour bar, ``height`` tall: the heatmap's colours over a mid-grey pixel, and its ticks."""
-        steps = 64
-        values = np.linspace(1, -1 if self.signed else 0, steps)[:, None]
+        values = np.linspace(1, -1 if self.signed else 0, 64)[:, None]
         strip = heat_over(np.full(values.shape, 0.5), values, self.signed)
         low = -1.0 if self.signed else 0.0
         parts = [_png_image(strip, x, top, _BAR_WIDTH, height, "colour-bar", smooth=True)]
