@@ -414,7 +414,8 @@ class ImageAttributionResult(MethodResult):
     ``probabilities`` (n, n_classes), ``labels`` (n,) when given, and the method's raw maps
     (non-negative, at the method's resolution h x w) for the predicted class and, with labels, for
     the true class. ``shown`` indexes the images drawn in the grids; their images and heatmaps
-    upsampled to the image size and scaled to [0, 1] are kept for plotting. ``mean_heatmaps``
+    upsampled to the image size and divided by their largest magnitude are kept for plotting: in
+    [0, 1], or in [-1, 1] for a method with ``signed_maps`` (negative against the class). ``mean_heatmaps``
     (n_classes, H, W) is the mean scaled heatmap per class (of the true class over the images
     labelled with it; of the predicted class without labels), NaN for a class with no image.
     ``deletion_drop`` and ``random_drop`` are the mean drops of the predicted class's probability
@@ -429,6 +430,7 @@ class ImageAttributionResult(MethodResult):
     """
 
     arrays: ClassVar[dict[str, str]]
+    signed_maps: ClassVar[bool] = False  # the shown maps are signed (drawn red for the class, blue against it)
 
     class_names: list[str]
     positions: np.ndarray
@@ -540,8 +542,9 @@ class GradcamResult(ImageAttributionResult):
 class IntegratedGradientsResult(ImageAttributionResult):
     """Integrated Gradients (Captum) from a ``baseline`` image in ``n_steps``; maps at the image resolution.
 
-    A map is the positive part of the attributions summed over the channels of each pixel: the
-    evidence for the class that removing the pixel (setting it to the baseline) takes away.
+    A raw map is the positive part of the attributions summed over the channels of each pixel: the
+    evidence for the class that removing the pixel (setting it to the baseline) takes away. The
+    shown maps keep the sign (``signed_maps``), as shap's image plot draws them.
     Completeness (attributions summing to F(image) - F(baseline), F the class's score) is checked
     on every attribution: ``max_convergence_delta`` is the largest gap of one image, and
     ``relative_convergence_delta`` all gaps over all |F(image) - F(baseline)|, summed over the images.
@@ -549,6 +552,7 @@ class IntegratedGradientsResult(ImageAttributionResult):
 
     method: ClassVar[str] = "integrated_gradients"
     title: ClassVar[str] = "Integrated Gradients"
+    signed_maps: ClassVar[bool] = True
     arrays: ClassVar[dict[str, str]] = {
         **_IMAGE_ARRAYS,
         "heatmaps_predicted.npy": "Integrated Gradients of the predicted class's score, summed over channels, "
@@ -658,6 +662,7 @@ class Explanation:
     feature_names: list[str]
     n_rows: int
     config: dict
+    inputs: Literal["rows", "images", "texts"] = "rows"  # what the n_rows explained are (the report names them so)
     results: dict[str, MethodResult] = dataclasses.field(default_factory=dict)
     n_rows_passed: int | None = None  # rows the user passed, before validation.max_rows (None: n_rows)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)

@@ -89,7 +89,7 @@ def test_class_grid_embeds_each_image_and_its_heatmap_overlay(pattern_result):
     first = int(of_class[0])
     image, heatmap = result.shown_images[first], result.shown_heatmaps_predicted[first]
     for panel, wanted in zip(
-        panels[:2], [image_plots._picture(image, None), image_plots._picture(image, heatmap)], strict=True
+        panels[:2], [image_plots._picture(image, None, False), image_plots._picture(image, heatmap, False)], strict=True
     ):
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(panel.get("href").split(",", 1)[1]))), dtype=float)
         np.testing.assert_allclose(pixels / 255, wanted, atol=1 / 255)

@@ -51,6 +51,7 @@ class ImageEngine:
         settings = request.config.gradcam
         task = Task("multiclass", tuple(request.class_names or ()))
         explanation = new_explanation(request, task, [], len(images), extra_packages=("torch", "captum"))
+        explanation.inputs = "images"
         if not settings.enabled:
             logger.info("gradcam.enabled is false: no image attributions computed.")
             return explanation

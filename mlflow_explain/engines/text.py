@@ -54,6 +54,7 @@ class TextEngine:
             request, Task("multiclass"), [], len(positions), extra_packages=("torch", "captum", "transformers")
         )
         explanation.n_rows_passed = len(encoded.texts)
+        explanation.inputs = "texts"
         if not shared.enabled:
             logger.info("tokens.enabled is false: no token attributions computed.")
             return explanation

@@ -188,7 +188,11 @@ class ImageAttribution(abc.ABC):
 
     @abc.abstractmethod
     def attribute(self, batch: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Raw maps (n, h, w) of the classes' scores, non-negative, higher where the pixel matters more.
+        """Raw maps (n, h, w) of the classes' scores, higher where the pixel matters more.
+
+        Non-negative, or signed for a method whose result type says so (``signed_maps``: negative
+        where the pixel speaks against the class); the positive part ranks the pixels (the raw
+        arrays, the class means and the faithfulness test), the figures show the signed map.
 
         Parameters
         ----------
@@ -278,17 +282,17 @@ class ImageAttribution(abc.ABC):
             chosen = positions[start : start + batch_size]
             batch = torch.from_numpy(prepared.images[chosen]).to(prepared.device)
             predicted = prepared.probabilities[chosen].argmax(axis=1)
-            raw = self.attribute(batch, torch.from_numpy(predicted).to(prepared.device)).detach()
-            scaled = scaled_to_image(raw, size)
+            raw, scaled, drawn = self._maps(batch, torch.from_numpy(predicted).to(prepared.device))
             is_shown = np.isin(chosen, prepared.shown)
             gathered["raw_predicted"].append(raw.cpu().numpy())
-            gathered["shown_predicted"].append(scaled.cpu().numpy()[is_shown])
+            gathered["shown_predicted"].append(drawn.cpu().numpy()[is_shown])
             by_class, per_class = predicted, scaled
             if prepared.labels is not None:
                 by_class = prepared.labels[chosen]
-                raw_true, scaled_true = self._true_class_maps(batch, raw, scaled, predicted, by_class)
+                maps_true = self._true_class_maps(batch, (raw, scaled, drawn), predicted, by_class)
+                raw_true, scaled_true, drawn_true = maps_true
                 gathered["raw_true"].append(raw_true.cpu().numpy())
-                gathered["shown_true"].append(scaled_true.cpu().numpy()[is_shown])
+                gathered["shown_true"].append(drawn_true.cpu().numpy()[is_shown])
                 per_class = scaled_true
             np.add.at(class_sums, by_class, per_class.cpu().numpy())
             class_counts += np.bincount(by_class, minlength=n_classes)
@@ -301,18 +305,29 @@ class ImageAttribution(abc.ABC):
         result.update(class_sums=class_sums, class_counts=class_counts)
         return result
 
+    def _maps(self, batch: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """A batch's raw maps (positive part), those scaled to the image and its peak, and the drawn ones.
+
+        The drawn maps are the method's own maps (signed or not) at the image size, divided by their
+        largest magnitude: in [0, 1], or [-1, 1] for a signed method.
+        """
+        size = tuple(batch.shape[-2:])
+        maps = self.attribute(batch, classes).detach()
+        raw = maps.clamp_min(0)
+        return raw, scaled_to_image(raw, size), scaled_to_image(maps, size)
+
     def _true_class_maps(
-        self, batch: torch.Tensor, raw: torch.Tensor, scaled: torch.Tensor, predicted: np.ndarray, true: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Maps of the true class: the predicted class's where they agree, computed anew for the misclassified."""
+        self, batch: torch.Tensor, maps: tuple[torch.Tensor, ...], predicted: np.ndarray, true: np.ndarray
+    ) -> tuple[torch.Tensor, ...]:
+        """:meth:`_maps` of the true class: the predicted class's where they agree, anew for the misclassified."""
         wrong = np.flatnonzero(predicted != true)
-        raw_true, scaled_true = raw.clone(), scaled.clone()
+        maps = tuple(part.clone() for part in maps)
         if len(wrong):
             index = torch.from_numpy(wrong).to(batch.device)
-            raw_wrong = self.attribute(batch[index], torch.from_numpy(true[wrong]).to(batch.device)).detach()
-            raw_true[index] = raw_wrong
-            scaled_true[index] = scaled_to_image(raw_wrong, tuple(batch.shape[-2:]))
-        return raw_true, scaled_true
+            anew = self._maps(batch[index], torch.from_numpy(true[wrong]).to(batch.device))
+            for part, part_anew in zip(maps, anew, strict=True):
+                part[index] = part_anew
+        return maps
 
 
 def probabilities(model: torch.nn.Module, as_probabilities: bool, batch: torch.Tensor) -> torch.Tensor:
@@ -323,10 +338,10 @@ def probabilities(model: torch.nn.Module, as_probabilities: bool, batch: torch.T
 
 
 def scaled_to_image(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Maps (n, h, w) upsampled bilinearly to the image's (H, W) when smaller, each divided by its maximum."""
+    """Maps (n, h, w) upsampled bilinearly to the image's (H, W) when smaller, each divided by its largest magnitude."""
     same = tuple(raw.shape[-2:]) == tuple(size)
     upsampled = raw if same else F.interpolate(raw[:, None], size, mode="bilinear")[:, 0]
-    peak = upsampled.flatten(1).amax(dim=1).clamp_min(1e-12)
+    peak = upsampled.flatten(1).abs().amax(dim=1).clamp_min(1e-12)
     return upsampled / peak[:, None, None]
 
 

@@ -3,8 +3,10 @@
 Integrated Gradients (Sundararajan et al., 2017) integrates the gradient of the class's score
 along the straight path from a baseline image to the image, times the difference of the two:
 the attributions of one image sum to F(image) - F(baseline) ("completeness"), which Captum's
-convergence delta checks. The map of a pixel is the **positive part of its attributions summed
-over the channels**. The faithfulness test removes whole pixels (every channel) by setting them
+convergence delta checks. The map of a pixel is its attributions summed over the channels, signed;
+the figures show it so, red for the class and blue against it, as shap's image plot does. Its
+**positive part** is what ranks the pixels (the raw arrays, the class means and the faithfulness
+test). The faithfulness test removes whole pixels (every channel) by setting them
 to zero, which is the baseline: to first order the score then drops by the summed attribution of
 the removed pixels, so the pixels with the largest positive sums are the ones whose removal
 drops the probability most. The absolute value would also rank pixels that speak *against* the
@@ -93,8 +95,9 @@ class IntegratedGradients(ImageAttribution):
         return attributions, delta
 
     def attribute(self, batch: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Signed attributions summed over the channels (n, H, W); the base class keeps their positive part."""
         attributions, _ = self.attributions(batch, classes)
-        return attributions.sum(dim=1).clamp_min(0)
+        return attributions.sum(dim=1)
 
     def details(self) -> dict[str, Any]:
         deltas, gaps = np.concatenate(self._deltas), np.concatenate(self._gaps)

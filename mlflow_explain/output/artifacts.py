@@ -46,8 +46,9 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
     """
     directory.mkdir(parents=True, exist_ok=True)
     with timed(explanation, "artifacts"):
-        explanation.importances.to_csv(directory / "importances.csv", index=False)
-        _write_json(directory / "feature_keys.json", _key_mapping(explanation))
+        if explanation.reported_features:  # an image run has none: no empty table or key map
+            explanation.importances.to_csv(directory / "importances.csv", index=False)
+            _write_json(directory / "feature_keys.json", _key_mapping(explanation))
         if explanation.drift is not None:
             explanation.drift.moved.to_csv(_mkdir(directory / "compare") / "drift_moved_features.csv", index=False)
         if explanation.shap is not None or explanation.tokens is not None:

@@ -137,19 +137,35 @@ def _header(explanation: Explanation) -> list[dict[str, Any]]:
     return [
         _row("Model", explanation.model_type),
         _row("Task", task.kind + (f" (classes: {classes})" if classes else "")),
-        _row("Validation rows", _rows_used(explanation)),
-        _row("Features", len(explanation.feature_names)),
+        *_inputs_rows(explanation),
         _row("Status", explanation.status, status=explanation.status),
         _row("mlflow_explain", explanation.versions.get("mlflow_explain", "unknown")),
     ]
 
 
-def _rows_used(explanation: Explanation) -> str:
-    """The validation rows used, and how many were passed when a cap cut them."""
+def _inputs_rows(explanation: Explanation) -> list[dict[str, Any]]:
+    """What was explained, in its own words: images and classes, texts, or validation rows and features."""
+    if explanation.inputs == "images":
+        results = explanation.image_results
+        explained = str(explanation.n_rows)
+        if results:
+            first = results[0]  # every method explains the same images
+            explained = f"{len(first.positions)} of the {first.n_images} passed; {len(first.shown)} in the figures"
+        return [_row("Images explained", explained), _row("Classes", len(explanation.task.classes))]
+    if explanation.inputs == "texts":
+        return [_row("Texts explained", _rows_used(explanation, "tokens.max_texts"))]
+    return [
+        _row("Validation rows", _rows_used(explanation, "validation.max_rows")),
+        _row("Features", len(explanation.feature_names)),
+    ]
+
+
+def _rows_used(explanation: Explanation, cap: str) -> str:
+    """The rows used, and how many were passed when the setting ``cap`` cut them."""
     passed = explanation.n_rows_passed
     if passed is None or passed == explanation.n_rows:
         return str(explanation.n_rows)
-    return f"{explanation.n_rows} of the {passed} passed (validation.max_rows)"
+    return f"{explanation.n_rows} of the {passed} passed ({cap})"
 
 
 def _drift(explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any] | None:
