@@ -167,7 +167,7 @@ def digits_cnn(epochs: int) -> str:
             X_val,
             y_val,
             class_names=[str(digit) for digit in range(10)],
-            config={"gradcam": {"methods": ["gradcam", "integrated_gradients"], "max_images": 16}},
+            config={"gradcam": {"methods": ["gradcam", "integrated_gradients"]}},
         )
     return run.info.run_id
 
