@@ -20,12 +20,13 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,6 +60,11 @@ TABULAR_REGRESSOR = Case(
     "Tabular regressor (gradient boosting)",
     "A gradient-boosting regressor on scikit-learn's diabetes data (10 features).",
 )
+MULTICLASS = Case(
+    "multiclass",
+    "Multiclass classifier (logistic regression)",
+    "A scaled logistic regression on scikit-learn's wine data (13 features, 3 classes): figures per class.",
+)
 TEXT = Case(
     "text",
     "Text classifier (TF-IDF + logistic regression)",
@@ -75,7 +81,7 @@ COMPARISON = Case(
     "`mlflow_explain.compare` over the two breast-cancer forests: heatmaps, rank shifts and a report.",
     artifact_path="compare",
 )
-CASES = (TABULAR_CLASSIFIER, TABULAR_REGRESSOR, TEXT, IMAGES, COMPARISON)
+CASES = (TABULAR_CLASSIFIER, TABULAR_REGRESSOR, MULTICLASS, TEXT, IMAGES, COMPARISON)
 # The order a reader meets the figures in: global importances first, then single features, rows, comparisons.
 FIGURE_ORDER = (
     "permutation_importance",
@@ -123,6 +129,19 @@ def diabetes_regressor() -> str:
     with mlflow.start_run(run_name="gradient-boosting") as run:
         model = GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=0).fit(X_train, y_train)
         mlflow_explain.explain(model, X_val, y_val)
+    return run.info.run_id
+
+
+def wine_classifier() -> str:
+    """A logistic regression on wine, three named classes: the per-class SHAP figures."""
+    wine = load_wine(as_frame=True)
+    X_train, X_val, y_train, y_val = train_test_split(
+        wine.data, wine.target, test_size=0.4, random_state=0, stratify=wine.target
+    )
+    use_experiment("gallery wine")
+    with mlflow.start_run(run_name="logistic-regression") as run:
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X_train, y_train)
+        mlflow_explain.explain(model, X_val, y_val, class_names=list(wine.target_names))
     return run.info.run_id
 
 
@@ -243,6 +262,7 @@ def main() -> None:
             copy_figures(TABULAR_CLASSIFIER, breast_cancer_forests())
             copy_figures(COMPARISON, comparison())
             copy_figures(TABULAR_REGRESSOR, diabetes_regressor())
+            copy_figures(MULTICLASS, wine_classifier())
             copy_figures(TEXT, text_pipeline())
             if not args.no_images:
                 copy_figures(IMAGES, digits_cnn(args.epochs))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 
 DOCS = Path(__file__).resolve().parent
@@ -23,7 +24,7 @@ def benchmark_page(path: Path) -> str:
     return path.read_text(encoding="utf-8") + f"\n\n*From `benchmarks/{path.name}` in the repository.*\n"
 
 
-def on_files(files: Files, config) -> Files:
+def on_files(files: Files, config: MkDocsConfig) -> Files:
     """Add the generated pages to the site's files."""
     files.append(File.generated(config, "reference/configuration.md", content=config_reference()))
     for path in sorted(BENCHMARKS.glob("*.md")):

@@ -102,6 +102,7 @@ def test_the_gallery_shows_files_that_exist_from_every_kind_of_run():
     assert linked and {path for path in linked if not (DOCS / "gallery" / path).exists()} == set()
     for figure in ("shap_beeswarm.svg", "permutation_importance.svg", "report.html", "force_plot.html"):
         assert any(path.endswith(figure) for path in linked), f"the gallery lacks {figure}"
+    assert any(path.startswith("multiclass/shap_beeswarm.") for path in linked), "a beeswarm per class"
     assert any(path.startswith("images/gradcam/") for path in linked)
     assert any(path.startswith("text/tokens/") for path in linked)
 
