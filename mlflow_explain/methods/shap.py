@@ -82,6 +82,7 @@ def shap_values(
     background: pd.DataFrame | np.ndarray | None = None,
     n_jobs: int = 1,
     time_limit_s: float | None = None,
+    warn_model_agnostic: bool = True,
 ) -> ShapResult:
     """SHAP values of a seeded sample of rows of ``X``, one per raw feature and model output.
 
@@ -117,6 +118,8 @@ def shap_values(
     time_limit_s : float, default=None
         Seconds this call may take: shap's TreeSHAP of a scikit-learn ensemble stops at it, between
         chunks of rows, keeping the rows done (a seeded random sample of the rows; the reason says so).
+    warn_model_agnostic : bool, default=True
+        Say at WARNING that the slow model-agnostic path runs; a caller that says it in its own words passes False.
 
     Returns
     -------
@@ -144,7 +147,7 @@ def shap_values(
     )
     slow = chosen.name in MODEL_AGNOSTIC
     positions = np.sort(order[:permutation_max_rows]) if slow else explained
-    if slow:
+    if slow and warn_model_agnostic:
         logger.warning("SHAP: slow model-agnostic path on %d rows: %s", len(positions), chosen.reason)
     raw_rows = take_rows(X, positions)
     rows = _estimator_rows(to_raw, chosen, raw_rows, positions)

@@ -117,6 +117,7 @@ def model_agnostic_shap(data: SparkData, config: ShapConfig, why: str, shap_outp
         local_rows=config.local_rows,
         random_state=config.random_state,
         check_additivity=config.check_additivity,
+        warn_model_agnostic=False,  # said below, with the Spark model's name and the sample's size
     )
     reason = (
         f"{why}: model-agnostic {result.algorithm} Shapley values on a driver-side sample of {result.n_explained} "

@@ -161,7 +161,7 @@ def spark_shap_result(
     -------
     SparkShapResult
     """
-    explained = explained.persist(StorageLevel.MEMORY_AND_DISK)
+    explained = explained.persist(StorageLevel.DISK_ONLY)  # on disk: unrolling it in the heap fails at 1M rows
     try:
         if shap_output:
             explained.drop(ADDITIVITY_ERROR).write.parquet(shap_output)
