@@ -1,6 +1,6 @@
 """Several models trained in a loop, each explained automatically after fit.
 
-    pip install -e ".[test]" && python examples/autolog_sklearn.py
+    pip install -e . && python examples/autolog_sklearn.py
 
 mlflow.sklearn.autolog() creates a run per model (params, training metrics, the model) and
 mlflow_explain.autolog() adds the explanation to that same run.

@@ -1,6 +1,6 @@
 """Grad-CAM and Integrated Gradients: a small CNN on scikit-learn's digits, logged with mlflow.pytorch, explained.
 
-    pip install -e ".[torch]" && python examples/gradcam_digits.py
+    pip install -e ".[torch]" -c constraints/ci.txt && python examples/gradcam_digits.py
 
 Trains for about a minute on a CPU (GRADCAM_EPOCHS sets the number of epochs), then logs
 Grad-CAM heatmaps of the validation digits into a local SQLite store (sqlite:///mlflow.db):

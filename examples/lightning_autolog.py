@@ -1,6 +1,6 @@
 """Lightning: with mlflow.pytorch.autolog() and mlflow_explain.autolog() on, each Trainer.fit explains itself.
 
-    pip install -e ".[lightning]" && python examples/lightning_autolog.py
+    pip install -e ".[lightning]" -c constraints/ci.txt && python examples/lightning_autolog.py
 
 Two models trained with Lightning on scikit-learn's bundled data, each in the run MLflow's
 autologging makes for it (params, losses, the model), explained right after ``fit``:
