@@ -15,8 +15,9 @@ cluster with a feature in use is not a candidate, its cluster is reported instea
 every feature is within noise (and whose summed mean |SHAP| is under the bound too) is one candidate,
 to be checked as a group (``permutation.feature_groups``) before it is dropped.
 
-On breast cancer (30 features) a random forest had 12 features with zero permutation importance, all
-once called candidates; with this rule 5 are, and the 21 correlated features form 8 clusters.
+On breast cancer (30 features, a random forest of 200 trees explained on 30% held-out rows) 12
+features have zero permutation importance and all were once called candidates to drop; with this rule
+3 are, and 27 of the 30 features fall into 8 clusters.
 """
 
 from __future__ import annotations
