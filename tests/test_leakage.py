@@ -16,7 +16,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import Ridge
 
 import mlflow_explain
-from mlflow_explain.engines.leakage import LEAKAGE_SKILL, NEAR_LEAK_SKILL, _skill_alone, label_match
+from mlflow_explain.engines.leakage import LEAKAGE_SKILL, NEAR_LEAK_SKILL, _skill_alone, label_match, target_match
 
 FAST = {
     "permutation": {"n_repeats": 3},
@@ -144,3 +144,16 @@ def test_label_match_is_the_worst_class_share_of_its_own_value_and_zero_when_cla
     assert label_match(copy, y) == pytest.approx(0.8)
     mostly_zero = pd.DataFrame({"count": np.r_[[0.0] * 10, [0.0] * 6 + [2.0] * 4]})
     assert label_match(mostly_zero, y) == 0.0, "one value for both classes does not tell them apart"
+
+
+def test_a_regression_target_copied_with_a_few_rows_wrong_is_a_leak(tracking_uri):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    rng = np.random.RandomState(0)
+    recorded = np.where(rng.rand(len(y)) < 0.03, rng.permutation(y.to_numpy()), y.to_numpy())
+    explanation = _explain(X.assign(progression_recorded=recorded), y.to_numpy(), Ridge(alpha=0.1))
+    (leak,) = _findings(explanation, "target_leakage")
+    assert leak.features == ("progression_recorded",) and NEAR_LEAK_SKILL <= leak.value < LEAKAGE_SKILL, leak
+    half = len(X) // 2
+    assert target_match(pd.DataFrame({"x": recorded[half:]}), y.to_numpy()[half:]) > 0.9
+    assert target_match(X[["bmi"]].iloc[half:], y.to_numpy()[half:]) < 0.05, "an honest feature matches few rows"
+    assert "equals an affine function of the target" in leak.message
