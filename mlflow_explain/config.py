@@ -326,6 +326,11 @@ class CompareConfig(_Section):
     baseline: str = _option(
         "previous", "previous (explained run in the experiment), best:<metric> (highest), or a run id"
     )
+    baseline_match: Literal["family", "any"] = _option(
+        "family",
+        "family: the baseline is a run of the same model family (the final estimator's class, or the boosting "
+        "library) on the same features, else no drift is measured and the report says why; any: any explained run",
+    )
     top_k: int = _option(10, "features counted by top-k overlap and nDCG@k", gt=0)
     drift_threshold: float = _option(0.9, "nDCG@k below this tags the run mlflow_explain.drift=alert", ge=0, le=1)
 

@@ -157,6 +157,31 @@ def model_name(model: Any) -> str:
     return type(user_model(model)).__name__
 
 
+BOOSTING_LIBRARIES = ("xgboost", "lightgbm", "catboost")  # each one model family, its native boosters included
+
+
+def model_family(model: Any) -> str:
+    """The family a model's explanation drifts within: its final estimator's class, or its boosting library.
+
+    The final estimator is a Pipeline's (or a pyspark.ml PipelineModel's) last step and a fitted search's
+    best estimator, unwrapped in turn: a grid-searched ``RandomForestClassifier`` in a Pipeline is
+    ``RandomForestClassifier``, hyperparameters aside. Every model of XGBoost, LightGBM or CatBoost (its
+    scikit-learn wrapper or its native booster) is that library's name: ``xgboost``, ``lightgbm``, ``catboost``.
+    """
+    final = user_model(model)
+    while True:
+        steps = getattr(final, "steps", None) or getattr(final, "stages", None)
+        if isinstance(steps, list) and steps:
+            final = steps[-1][1] if isinstance(steps[-1], tuple) else steps[-1]
+        elif getattr(final, "best_estimator_", None) is not None:
+            final = final.best_estimator_
+        else:
+            break
+    final = user_model(final)
+    library = type(final).__module__.split(".")[0]
+    return library if library in BOOSTING_LIBRARIES else type(final).__name__
+
+
 def model_details(model: Any) -> dict | None:
     """What adapting the user's model decided (a PyTorch module's task, outputs and device), for summary.json."""
     return getattr(model, "details", None) if isinstance(model, PredictOnly) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -608,6 +609,15 @@ class RunImportances:
         return f"{self.run_name or self.run_id[:8]} ({self.experiment_name})"
 
 
+@dataclasses.dataclass(frozen=True)
+class BaselineCandidate:
+    """A run considered as a baseline, as its tags describe it (None: a tag the run lacks)."""
+
+    label: str
+    family: str | None
+    feature_set: str | None
+
+
 @dataclasses.dataclass
 class Drift:
     """How an explanation's ranking moved against its baseline run's ranking."""
@@ -670,9 +680,11 @@ class Explanation:
     warnings: list[str] = dataclasses.field(default_factory=list)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
     model_type: str = ""
+    model_family: str = ""  # what drift compares within (models.model_family)
     model_details: dict | None = None  # what adapting the model decided (a PyTorch module's task and outputs)
     diagnostics: list[Finding] = dataclasses.field(default_factory=list)
     drift: Drift | None = None
+    no_baseline_reason: str | None = None  # why there is no drift when the comparison found no baseline run
 
     if TYPE_CHECKING:  # the registered methods read as attributes (see __getattr__)
         permutation: PermutationResult | None
@@ -710,6 +722,12 @@ class Explanation:
         for result in self.tabular_results:
             names += [name for name in result.unit_names if name not in names]
         return names
+
+    @property
+    def feature_set(self) -> str:
+        """A short digest of the feature names, in any order: runs with the same features have the same one."""
+        joined = "\x1f".join(sorted(self.feature_names))
+        return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:16]
 
     @property
     def importances(self) -> pd.DataFrame:

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_diabetes, load_wine
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_explain
@@ -97,13 +97,14 @@ def multiclass_into_given_run() -> str:
 
 
 def second_explanation_with_drift() -> str:
-    """Two models of one experiment: the second run compares with the first (drift metrics, tag, compare/)."""
+    """Two forests of one experiment: the second run compares with the first, of its family (drift metrics, tag,
+    compare/)."""
     X_train, y_train, X_val, y_val = _diabetes()
     with mlflow.start_run(run_name="baseline"):
         first = RandomForestRegressor(n_estimators=20, max_depth=4, random_state=0).fit(X_train, y_train)
         mlflow_explain.explain(first, X_val, y_val, config=CONFIG)
     with mlflow.start_run(run_name=CASE_RUN) as run:
-        second = GradientBoostingRegressor(n_estimators=30, max_depth=2, random_state=0).fit(X_train, y_train)
+        second = RandomForestRegressor(n_estimators=30, max_depth=2, random_state=1).fit(X_train, y_train)
         mlflow_explain.explain(second, X_val, y_val, config={**CONFIG, "compare": {"drift_threshold": 0.99}})
     return run.info.run_id
 

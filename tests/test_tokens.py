@@ -386,7 +386,7 @@ def test_a_time_budget_cuts_the_texts_and_says_so():
 
 def test_drift_of_a_text_model_is_measured_on_its_tokens(tracking_uri, reviews):
     train, y_train, valid, y_valid = reviews
-    for estimator in (LogisticRegression(), RandomForestClassifier(n_estimators=20, random_state=0)):
+    for estimator in (LogisticRegression(), LogisticRegression(C=0.1)):  # drift compares within a model family
         model = make_pipeline(TfidfVectorizer(), estimator).fit(train, y_train)
         explanation = mlflow_explain.explain(model, valid, y_valid, config=FAST)
     drift = explanation.drift

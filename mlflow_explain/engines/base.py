@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ExplainConfig
-from ..models import is_torch_module, model_details, model_name, user_model
+from ..models import is_torch_module, model_details, model_family, model_name, user_model
 from ..results import Explanation, Task
 from ..steps import guarded, timed
 from .diagnostics import diagnose
@@ -71,6 +71,7 @@ def new_explanation(
         config=request.config.to_dict(),
         versions=package_versions(request.model, extra_packages),
         model_type=model_name(request.model),
+        model_family=model_family(request.model),
         model_details=model_details(request.model),
     )
 

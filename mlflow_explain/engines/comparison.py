@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from ..results import Comparison, Drift, RunImportances
+from ..results import BaselineCandidate, Comparison, Drift, RunImportances
+
+_SAME_FAMILY_RULE = (
+    "drift is measured only against a run of the same model family and features "
+    "(compare.baseline_match: family; 'any' compares any two runs)"
+)
 
 
 def summary_importance(table: pd.DataFrame, method: str) -> pd.Series:
@@ -85,6 +90,43 @@ def drift(baseline: RunImportances, current: pd.DataFrame, k: int, threshold: fl
                 moved=moved.rename_axis("feature").reset_index(),
             )
     return None
+
+
+def no_baseline_reason(spec: str, family: str, n_features: int, candidate: BaselineCandidate | None) -> str:
+    """The sentence saying why an explanation has no baseline run, so no drift.
+
+    Parameters
+    ----------
+    spec : str
+        ``compare.baseline``: ``previous``, ``best:<metric>`` or a run id.
+    family : str
+        The explanation's model family.
+    n_features : int
+        Its number of features.
+    candidate : BaselineCandidate or None
+        The run ``spec`` names, or the latest (best) explained run of any family; None when there is none.
+        A candidate of the same family differs by its features.
+    """
+    metric = spec.split(":", 1)[1] if spec.startswith("best:") else None
+    if candidate is None:
+        if metric:
+            return f"No drift measured: no explained run in this experiment has the metric {metric!r} to compare with."
+        return "No drift measured: no earlier run in this experiment has an explanation to compare with."
+    if candidate.family is None:
+        why = "records no model family (it was explained by an earlier mlflow_explain)"
+    elif candidate.family != family:
+        why = f"is a {candidate.family} model"
+    else:
+        why = f"has other features than these {n_features}"
+    if spec == "previous" or metric:
+        which = "the latest" if spec == "previous" else f"the best by {metric}"
+        wanted = f"a {family} model on these {n_features} features"
+        return (
+            f"No drift measured: no explained run in this experiment is {wanted} ({which}, {candidate.label}, "
+            f"{why}); {_SAME_FAMILY_RULE}."
+        )
+    this = f", this one a {family}" if candidate.family not in (None, family) else ""
+    return f"No drift measured: the baseline run {candidate.label} {why}{this}; {_SAME_FAMILY_RULE}."
 
 
 def compare_runs(runs: list[RunImportances], top_k: int = 10, notes: list[str] | None = None) -> Comparison:

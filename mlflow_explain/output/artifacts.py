@@ -102,6 +102,7 @@ def summary(explanation: Explanation, files: list[str] | None = None) -> dict[st
         "schema_version": SCHEMA_VERSION,
         "status": explanation.status,
         "model_type": explanation.model_type,
+        "model_family": explanation.model_family,
         "model_details": explanation.model_details,
         "task": {
             "kind": explanation.task.kind,
@@ -128,6 +129,7 @@ def summary(explanation: Explanation, files: list[str] | None = None) -> dict[st
             "threshold": explanation.drift.threshold,
             "alert": explanation.drift.alert,
         },
+        "no_baseline_reason": explanation.no_baseline_reason,
         **_method_summaries(explanation, image_result_types()),
         "warnings": explanation.warnings,
         "errors": explanation.errors,

@@ -60,6 +60,7 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
         warnings=explanation.warnings,
         version=explanation.versions.get("mlflow_explain", "unknown"),
         drift=_drift(explanation, images),
+        no_baseline_reason=explanation.no_baseline_reason,
         diagnostics=sorted(explanation.diagnostics, key=lambda finding: finding.severity != "warning"),
         tabular_sections=[
             _tabular_section(result, explanation, images, force_plot) for result in explanation.tabular_results
@@ -136,6 +137,7 @@ def _header(explanation: Explanation) -> list[dict[str, Any]]:
     classes = ", ".join(str(c) if c == n else f"{c}: {n}" for c, n in zip(task.classes, names, strict=True))
     return [
         _row("Model", explanation.model_type),
+        _row("Model family", explanation.model_family),
         _row("Task", task.kind + (f" (classes: {classes})" if classes else "")),
         *_inputs_rows(explanation),
         _row("Status", explanation.status, status=explanation.status),

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from ..config import ExplainConfig
 from ..engines.base import Engine, ExplainRequest
-from ..engines.comparison import drift
+from ..engines.comparison import drift, no_baseline_reason
 from ..output.artifacts import write_artifacts, write_summary
 from ..results import Drift, Explanation
 from ..steps import guarded
@@ -108,15 +108,26 @@ def publish(
 def baseline_drift(explanation: Explanation, run_id: str, config: ExplainConfig) -> Drift | None:
     """Drift of ``explanation`` against the baseline run ``config.compare.baseline`` names, if there is one.
 
-    The baseline's importances are read from its metrics, their keys mapped back to the
+    With ``compare.baseline_match: family`` the baseline is a run of the same model family on the same
+    features (its tags say so); without one, ``explanation.no_baseline_reason`` says why there is no
+    drift. The baseline's importances are read from its metrics, their keys mapped back to the
     explanation's reported features.
     """
     importances = explanation.importances
     if importances.empty:
         return None
-    baseline_run = tracking.find_baseline(run_id, config.compare.baseline)
-    if baseline_run is None:
-        logger.info("No baseline run with an explanation to compare run %s with.", run_id)
+    spec = config.compare.baseline
+    same = tracking.baseline_match_tags(explanation) if config.compare.baseline_match == "family" else {}
+    baseline_run = tracking.find_baseline(run_id, spec, same)
+    if baseline_run is None or not tracking.has_tags(baseline_run, same):
+        candidate = baseline_run if baseline_run is not None or not same else tracking.find_baseline(run_id, spec)
+        explanation.no_baseline_reason = no_baseline_reason(
+            spec,
+            explanation.model_family,
+            len(explanation.feature_names),
+            None if candidate is None else tracking.baseline_candidate(candidate),
+        )
+        logger.info("mlflow_explain: run %s: %s", run_id, explanation.no_baseline_reason)
         return None
     baseline = tracking.logged_importances(baseline_run, explanation.reported_features)
     if baseline is None:

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from ..errors import InvalidInputError, MissingDependencyError
 from ..keys import key_parts
-from ..results import Explanation, RunImportances, tabular_result_types
+from ..results import BaselineCandidate, Explanation, RunImportances, tabular_result_types
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ KIND_TAG = "mlflow_explain.kind"
 DRIFT_TAG = "mlflow_explain.drift"
 ERROR_FILE = "error.txt"
 VERSION_TAG = "mlflow_explain.version"
+FAMILY_TAG = "mlflow_explain.model_family"  # what drift compares within (compare.baseline_match: family)...
+FEATURE_SET_TAG = "mlflow_explain.feature_set"  # ...on the same features: a digest of their names
 COUNT_TAG = "mlflow_explain.explanations"  # how many explanations the run has had
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run: its parent's id
 HISTORY = "history"  # the folder under the artifact folder holding the earlier explanations
@@ -94,8 +96,10 @@ def archive_earlier_explanation(client: MlflowClient, run_id: str, artifact_dir:
 
 
 def explanation_tags(explanation: Explanation) -> dict[str, str]:
-    """The run tags of an explanation: status, plugin version and, after a comparison, the drift verdict."""
+    """The run tags of an explanation: status, plugin version, model family, feature set and, after a comparison,
+    the drift verdict."""
     tags = {STATUS_TAG: explanation.status, VERSION_TAG: explanation.versions.get("mlflow_explain", "unknown")}
+    tags.update(baseline_match_tags(explanation))
     if explanation.drift is not None:
         tags[DRIFT_TAG] = "alert" if explanation.drift.alert else "ok"
     return tags
@@ -381,16 +385,24 @@ def read_importances(run: Any, artifact_dir: str, order_metric: str | None = Non
     )
 
 
-def find_baseline(run_id: str, spec: str) -> Any | None:
+def baseline_match_tags(explanation: Explanation) -> dict[str, str]:
+    """The tags a baseline of the same model family and features has: the explanation's own."""
+    tags = {FAMILY_TAG: explanation.model_family} if explanation.model_family else {}
+    return tags | ({FEATURE_SET_TAG: explanation.feature_set} if explanation.feature_names else {})
+
+
+def find_baseline(run_id: str, spec: str, same: dict[str, str] | None = None) -> Any | None:
     """The run a new explanation is compared with: ``previous``, ``best:<metric>`` or a run id.
 
     One search returning one run: the latest (or best) earlier explained run of the same experiment
-    (the status-tag filter also leaves out comparison runs, which have no status); the run itself is
-    read from the active run when it is the one being explained.
+    (the status-tag filter also leaves out comparison runs, which have no status) having the tags
+    ``same`` (such as :func:`baseline_match_tags`); the run itself is read from the active run when it
+    is the one being explained. A run named by its id is returned whatever its tags.
     """
     client = MlflowClient()
     info = _run_info(run_id)
     explained = f"tags.`{STATUS_TAG}` != 'failed' and attributes.run_id != '{run_id}'"
+    explained += "".join(f" and tags.`{key}` = '{value}'" for key, value in (same or {}).items())
     if spec == "previous":
         found = client.search_runs(
             [info.experiment_id],
@@ -414,6 +426,18 @@ def find_baseline(run_id: str, spec: str) -> Any | None:
                 f"compare.baseline {spec!r} is not 'previous', 'best:<metric>' or a run id."
             ) from err
     return found[0] if found else None
+
+
+def baseline_candidate(run: Any) -> BaselineCandidate:
+    """What a run's tags say about it as a baseline: its label, model family and feature set."""
+    tags = run.data.tags
+    label = f"{run.info.run_name or run.info.run_id[:8]} ({run.info.run_id})"
+    return BaselineCandidate(label, tags.get(FAMILY_TAG), tags.get(FEATURE_SET_TAG))
+
+
+def has_tags(run: Any, tags: dict[str, str]) -> bool:
+    """Whether ``run`` has each of ``tags`` with its value."""
+    return all(run.data.tags.get(key) == value for key, value in tags.items())
 
 
 def logged_importances(run: Any, features: list[str]) -> RunImportances | None:
