@@ -100,6 +100,8 @@ def test_server_down_spools_the_explanation_and_sync_uploads_all_of_it(
     assert logged.data.params == {"n_estimators": "20"}
     assert _artifacts(client, run.info.run_id) == spooled_files, "every file arrived"
     assert logged.data.tags["mlflow_explain.status"] == explanation.status
+    tables = [entry["path"] for entry in json.loads(logged.data.tags["mlflow.loggedArtifacts"])]
+    assert tables == ["explain/ranking/permutation.json", "explain/ranking/shap.json"], "the UI's tables registered"
 
 
 class _RequiresConsistentColumns(RandomForestRegressor):

@@ -2,8 +2,9 @@
 
 Figures are SVG written as text (``svg``, laid out from the label widths ``text`` measures;
 ``plots`` and ``image_plots`` draw the results); the report is rendered from the Jinja2 templates in
-``templates/`` (one section template per method under ``templates/methods/``); ``artifacts`` writes
-the folder that lands under ``explain/`` in the run.
+``templates/`` (one section template per method under ``templates/methods/``); ``ranking`` writes each
+method's ranking as a table in MLflow's logged-table layout (for the UI); ``artifacts`` writes the folder
+that lands under ``explain/`` in the run.
 
 Layer: output. May import the shared vocabulary only; never MLflow, methods, engines, publish or a
 trigger. See docs/architecture.md.

@@ -30,6 +30,7 @@ from ..results import (
 from ..shap_table import shap_table, token_table
 from ..steps import guarded, timed
 from . import plots, report
+from .ranking import write_ranking_tables
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
     with timed(explanation, "artifacts"):
         if explanation.reported_features:  # an image run has none: no empty table or key map
             explanation.importances.to_csv(directory / "importances.csv", index=False)
+            write_ranking_tables(explanation, directory)
             _write_json(directory / "feature_keys.json", _key_mapping(explanation))
         if explanation.drift is not None:
             explanation.drift.moved.to_csv(_mkdir(directory / "compare") / "drift_moved_features.csv", index=False)

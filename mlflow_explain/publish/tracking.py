@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import tempfile
 import time
@@ -21,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from ..errors import InvalidInputError, MissingDependencyError
 from ..keys import key_parts
+from ..output.ranking import table_paths
 from ..results import BaselineCandidate, Explanation, RunImportances, tabular_result_types
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ FAMILY_TAG = "mlflow_explain.model_family"  # what drift compares within (compar
 FEATURE_SET_TAG = "mlflow_explain.feature_set"  # ...on the same features: a digest of their names
 COUNT_TAG = "mlflow_explain.explanations"  # how many explanations the run has had
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag of a nested run: its parent's id
+LOGGED_TABLES_TAG = "mlflow.loggedArtifacts"  # MLflow's list of a run's tables (mlflow.log_table), read by its UI
 HISTORY = "history"  # the folder under the artifact folder holding the earlier explanations
 _BATCH = 1000  # MLflow's limit of entities per log_batch call
 
@@ -124,6 +127,9 @@ def upload(
     first moved to ``<artifact_dir>/history/<n>/`` (:func:`archive_earlier_explanation`), and the
     metrics are logged at step n, the number of earlier explanations, so no step holds two values;
     the tag ``mlflow_explain.explanations`` counts them.
+
+    The ranking tables (``output/ranking``) are registered in MLflow's ``mlflow.loggedArtifacts`` tag,
+    as ``mlflow.log_table`` registers a table, so that the UI shows them (:func:`logged_tables_tag`).
     """
     client = MlflowClient(tracking_uri)
     earlier = 0
@@ -134,8 +140,33 @@ def upload(
     else:
         earlier = archive_earlier_explanation(client, run_id, artifact_dir)
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
+    tables = [f"{artifact_dir}/{path}" for path in table_paths(directory)]
+    if tables:
+        registered = client.get_run(run_id).data.tags.get(LOGGED_TABLES_TAG)
+        tags = tags | {LOGGED_TABLES_TAG: logged_tables_tag(registered, tables)}
     log_metrics(client, run_id, metrics, tags | {COUNT_TAG: str(earlier + 1)}, step=earlier)
     return run_id
+
+
+def logged_tables_tag(current: str | None, tables: list[str]) -> str:
+    """The value of MLflow's ``mlflow.loggedArtifacts`` tag with ``tables`` registered, as ``mlflow.log_table`` does.
+
+    ``current`` is the tag's value before (None when the run has none); every entry it holds is kept, so
+    tables the user logged stay listed. A value that is not MLflow's JSON list is replaced, and said.
+    """
+    try:
+        entries = json.loads(current) if current else []
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list):
+        logger.warning(
+            "The run's %s tag (%.80r) is not a JSON list; it now lists the explanation's tables only.",
+            LOGGED_TABLES_TAG,
+            current,
+        )
+        entries = []
+    entries += [entry for path in tables if (entry := {"path": path, "type": "table"}) not in entries]
+    return json.dumps(entries)
 
 
 def unreachable(err: Exception) -> bool:
