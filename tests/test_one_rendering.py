@@ -23,16 +23,17 @@ from sklearn.model_selection import train_test_split
 
 import mlflow_explain
 from mlflow_explain.config import ExplainConfig
+from mlflow_explain.engines.comparison import compare_runs
 from mlflow_explain.engines.diagnostics import diagnose
 from mlflow_explain.keys import key_parts
 from mlflow_explain.methods.permutation import permutation_importance
 from mlflow_explain.methods.shap import shap_values
 from mlflow_explain.models import detect_task
 from mlflow_explain.output import plots, token_views
-from mlflow_explain.output.artifacts import write_artifacts, write_summary
+from mlflow_explain.output.artifacts import write_artifacts, write_comparison, write_summary
 from mlflow_explain.output.svg import format_fixed, format_number
 from mlflow_explain.publish.tracking import explanation_metrics
-from mlflow_explain.results import Explanation, TokenResult
+from mlflow_explain.results import Explanation, RunImportances, TokenResult
 
 SVG = "{http://www.w3.org/2000/svg}"
 NEGATIVE_BAR = "#ff7f0e"
@@ -207,6 +208,27 @@ def test_a_token_whose_mean_attribution_is_float_noise_is_0_and_not_a_top_token(
     assert "so" not in set(top["token"]) and list(top["token"]) == ["good", "bad"]
     chart = ElementTree.fromstring(plots.render(token_views.top_tokens_bar(result, 1)))
     assert not [text for text in _visible_texts(chart) if SIGNED_ZERO.search(text) or "so" == text]
+
+
+def test_the_comparison_views_say_0_and_rank_as_the_runs_did(forest, tmp_path):
+    explanation, noise = forest
+    table = explanation.importances  # what each run logs
+    runs = [RunImportances(f"run{k}", f"forest {k}", "tests", start_time=k, table=table) for k in (1, 2)]
+    comparison = compare_runs(runs)
+    write_comparison(comparison, tmp_path)
+    ranks = comparison.importances.query("method == 'permutation' and run_id == 'run1'").set_index("feature")["rank"]
+    logged = table.query("method == 'permutation'").set_index("feature")["rank"]
+    assert ranks.to_dict() == logged.to_dict()
+    for path in tmp_path.glob("*.svg"):
+        assert not [text for text in _visible_texts(_svg(path)) if SIGNED_ZERO.search(text)], path.name
+    every_feature = plots.importance_heatmap(comparison, "permutation", max_features=len(logged))  # the file: 20
+    tips = _visible_texts(ElementTree.fromstring(plots.render(every_feature)))
+    for name in noise:
+        assert (
+            f"forest 1 (tests) / {name}: 0.0000% of the run's total (permutation importance (negative as 0) 0)" in tips
+        )
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", (tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert cells and not [cell for cell in cells if SIGNED_ZERO.search(cell)]
 
 
 def test_the_logged_metric_and_table_say_0(tracking_uri):
