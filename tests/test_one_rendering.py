@@ -170,12 +170,14 @@ def test_the_legend_counts_the_negative_bars_drawn(forest):
     result = forest[0].permutation
     negatives = int((result.mean(result.primary_scorer) < 0).sum())
     assert negatives > 2, "some features below zero, more than the 2 drawn below"
-    for max_features in (20, 2):
+    for max_features in (20, 2):  # both leave some of the 30 features in the "other features" row
         chart = ElementTree.fromstring(plots.render(plots.permutation_bar(result, result.primary_scorer, max_features)))
         drawn = [node for node in _bars(chart) if node.get("fill") == NEGATIVE_BAR]
         title = next(text for text in _visible_texts(chart) if "negative shown" in text)
         assert int(title.split()[0]) == len(drawn) == min(negatives, max_features)
         assert (f" of {negatives} " in title) == (negatives > max_features), title
+        hidden = len(result.feature_names) - len(_bars(chart))
+        assert f"{hidden} other feature{'s' if hidden > 1 else ''}" in _rows_top_down(chart), "the row counts the rest"
 
 
 def test_numbers_are_written_without_a_signed_zero():

@@ -58,7 +58,8 @@ def permutation_bar(result: PermutationResult, scorer: str, max_features: int = 
     negatives = [int(i) for i in order if mean[i] < 0]
     negative = negatives[max(0, len(negatives) - max_features) :]  # the most negative, when there are many
     hidden = len(mean) - len(kept) - len(negative)
-    names = [_label(result.feature_names[i]) for i in kept] + ([f"{hidden} other features"] if hidden else [])
+    others = f"{hidden} other feature" + ("s" if hidden > 1 else "")
+    names = [_label(result.feature_names[i]) for i in kept] + ([others] if hidden else [])
     names += [_label(result.feature_names[i]) for i in negative]
     chart = Chart(
         f"Permutation importance ({result.n_rows} rows)",
