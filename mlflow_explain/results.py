@@ -121,10 +121,16 @@ class PermutationResult(TabularResult):
     path_reason: str = ""  # why that path (a fallback names the check that failed)
 
     def mean(self, scorer: str) -> np.ndarray:
-        return self.importances[scorer].mean(axis=1)
+        """Mean importance per feature over the repeats, float noise set to 0 (what every view shows)."""
+        return denoised(self.importances[scorer].mean(axis=1), self._noise_scale(scorer))
 
     def std(self, scorer: str) -> np.ndarray:
-        return self.importances[scorer].std(axis=1)
+        """Standard deviation per feature over the repeats, float noise set to 0."""
+        return denoised(self.importances[scorer].std(axis=1), self._noise_scale(scorer))
+
+    def _noise_scale(self, scorer: str) -> float:
+        """Score differences are of numbers the size of the score: float noise is relative to it (at least 1)."""
+        return max(abs(self.baseline_scores.get(scorer, 0.0)), 1.0)
 
     @property
     def primary_scorer(self) -> str:
@@ -149,13 +155,7 @@ class PermutationResult(TabularResult):
         return self.feature_names
 
     def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
-        blocks = []
-        for scorer in self.scorer_names:
-            # score differences of numbers the size of the score: anything below float noise of that is 0
-            scale = max(abs(self.baseline_scores.get(scorer, 0.0)), 1.0)
-            mean, std = self.mean(scorer), self.std(scorer)
-            blocks.append((scorer, self.feature_names, denoised(mean, scale), denoised(std, scale)))
-        return blocks
+        return [(scorer, self.feature_names, self.mean(scorer), self.std(scorer)) for scorer in self.scorer_names]
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -217,7 +217,17 @@ class ShapResult(TabularResult):
         return int(np.argmax(self.values[row].sum(axis=0) + self.base_values[row]))
 
     def mean_abs(self) -> np.ndarray:
-        """Mean absolute value per (feature, output): shape (n_features, n_outputs)."""
+        """Mean absolute value per (feature, output), float noise set to 0: shape (n_features, n_outputs).
+
+        What the metrics, the bar chart, the beeswarm's and the dependence plots' order all read.
+        """
+        mean_abs = self.rows_mean_abs()
+        scale = max(float(np.abs(self.base_values).max(initial=0.0)), float(mean_abs.max(initial=0.0)), 1.0)
+        return denoised(mean_abs, scale)
+
+    def rows_mean_abs(self) -> np.ndarray:
+        """Mean absolute value per (feature, output) over the explained rows, before :meth:`mean_abs`'s noise rule
+        (an engine that keeps only a sample of the rows' values gives the mean of all of them instead)."""
         return np.abs(self.values).mean(axis=0)
 
     @property
@@ -247,14 +257,13 @@ class ShapResult(TabularResult):
         """Mean |SHAP| over all outputs (``all``: the positive class alone for a binary task), and per class or
         per output of a multi-output regressor."""
         mean_abs = self.mean_abs()
-        scale = max(float(np.abs(self.base_values).max(initial=0.0)), float(mean_abs.max(initial=0.0)), 1.0)
         if task.kind == "binary":  # the two outputs mirror each other: the positive class says it all
-            blocks = [("all", self.feature_names, denoised(mean_abs[:, -1], scale), None)]
+            blocks = [("all", self.feature_names, mean_abs[:, -1], None)]
         else:
-            blocks = [("all", self.feature_names, denoised(mean_abs.mean(axis=1), scale), None)]
+            blocks = [("all", self.feature_names, mean_abs.mean(axis=1), None)]
         if task.kind == "multiclass" or task.outputs:  # per class, or per output of a multi-output regressor
             for k, output in enumerate(self.output_names):
-                blocks.append((output, self.feature_names, denoised(mean_abs[:, k], scale), None))
+                blocks.append((output, self.feature_names, mean_abs[:, k], None))
         return blocks
 
     def summary(self) -> dict[str, Any]:
@@ -345,13 +354,15 @@ class TokenResult(TabularResult):
 
         A token's attribution in a text is the sum over its occurrences there (0 in a text without it);
         ``absolute`` takes its absolute value before the mean (the importance), else the signed mean
-        (the top tokens per class: positive pushes towards the class).
+        (the top tokens per class: positive pushes towards the class). Float noise is set to 0 (:func:`denoised`).
         """
         n_texts = max(len(self.values), 1)
         per_text = self.token_frame().groupby(["text", "token"], sort=False)[self.output_names].sum()
         if absolute:
             per_text = per_text.abs()
-        return per_text.groupby(level="token", sort=False).sum() / n_texts
+        means = per_text.groupby(level="token", sort=False).sum() / n_texts
+        scale = max(float(np.abs(self.base_values).max(initial=0.0)), 1.0)
+        return pd.DataFrame(denoised(means.to_numpy(), scale), index=means.index, columns=means.columns)
 
     def token_frame(self) -> pd.DataFrame:
         """Every token occurrence as a row: text (its position among the explained texts), position, token, then
@@ -374,7 +385,6 @@ class TokenResult(TabularResult):
         number of outputs (two: binary)."""
         if kind is None:
             kind = "binary" if len(self.output_names) == 2 else "multiclass" if self.output_names[2:] else "regression"
-        scale = max(float(np.abs(self.base_values).max(initial=0.0)), 1.0)
         overall = mean_abs.iloc[:, -1] if kind == "binary" else mean_abs.mean(axis=1)
         blocks = [("all", overall)]
         if kind == "multiclass":
@@ -382,7 +392,7 @@ class TokenResult(TabularResult):
         top = []
         for output, importance in blocks:
             kept = importance.sort_values(ascending=False, kind="stable").head(self.top_k)
-            top.append((output, [str(token) for token in kept.index], denoised(kept.to_numpy(), scale), None))
+            top.append((output, [str(token) for token in kept.index], kept.to_numpy(), None))
         return top
 
     def summary(self) -> dict[str, Any]:
@@ -750,7 +760,10 @@ def denoised(values: np.ndarray, scale: float) -> np.ndarray:
     """``values`` with those within float noise of zero (``FLOAT_NOISE * scale``) set to exactly 0.
 
     A feature the model ignores gets an importance such as -2.2e-17 from rounding (a score minus
-    the same score summed in another order); it is 0, and is logged as 0.
+    the same score summed in another order); it is 0. The one noise rule of the package, applied
+    where a result computes the numbers every view reads (``PermutationResult.mean`` and ``std``,
+    ``ShapResult.mean_abs``, ``TokenResult.token_means``), so the table, metrics, report, charts and
+    counts never show one value two ways (0 in one, -0.0000 or -2.2e-17 in another).
     """
     values = np.asarray(values, dtype=float)
     return np.where(np.abs(values) <= FLOAT_NOISE * scale, 0.0, values)

@@ -32,7 +32,7 @@ from ..results import (
     ShapResult,
 )
 from . import image_plots, token_views
-from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_number, significant_decimals
+from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_fixed, format_number, significant_decimals
 
 _MAX_LABEL = 40
 _MAX_AXIS_CATEGORIES = 30  # categories a dependence plot's x axis names; the rarest beyond are one "other"
@@ -49,15 +49,17 @@ def permutation_bar(result: PermutationResult, scorer: str, max_features: int = 
 
     The ``max_features`` most important features, then every feature whose mean importance is
     negative (marked: shuffling it improved the score), up to ``max_features`` of them; a row
-    between says how many features are not shown.
+    between says how many features are not shown. The values are the result's (float noise is 0,
+    not negative), written as the report's table writes them; the legend counts the negative bars drawn.
     """
     mean, std = result.mean(scorer), result.std(scorer)
     order = np.argsort(-mean, kind="stable")
     kept = [int(i) for i in order if mean[i] >= 0][:max_features]
-    negative = [int(i) for i in order if mean[i] < 0]
-    negative = negative[max(0, len(negative) - max_features) :]  # the most negative, when there are many
+    negatives = [int(i) for i in order if mean[i] < 0]
+    negative = negatives[max(0, len(negatives) - max_features) :]  # the most negative, when there are many
     hidden = len(mean) - len(kept) - len(negative)
-    names = [_label(result.feature_names[i]) for i in kept] + ([f"{hidden} other features"] if hidden else [])
+    others = f"{hidden} other feature" + ("s" if hidden > 1 else "")
+    names = [_label(result.feature_names[i]) for i in kept] + ([others] if hidden else [])
     names += [_label(result.feature_names[i]) for i in negative]
     chart = Chart(
         f"Permutation importance ({result.n_rows} rows)",
@@ -73,13 +75,21 @@ def permutation_bar(result: PermutationResult, scorer: str, max_features: int = 
         np.zeros(len(shown)),
         mean[shown],
         [_NEGATIVE_BAR if mean[i] < 0 else _BLUE for i in shown],
-        tooltips=[f"{result.feature_names[i]}: {mean[i]:.4g} ± {std[i]:.4g} (1 std)" for i in shown],
+        tooltips=[f"{result.feature_names[i]}: {importance_text(mean[i], std[i])} (1 std)" for i in shown],
     )
     chart.error_bars(positions, mean[shown] - std[shown], mean[shown] + std[shown])
     chart.rule(x=0)
     if negative:
-        chart.legend([("below zero: the score improved", _NEGATIVE_BAR)], f"{len(negative)} negative")
+        hidden_negative = f" of {len(negatives)}" if len(negatives) > len(negative) else ""
+        chart.legend(
+            [("below zero: the score improved", _NEGATIVE_BAR)], f"{len(negative)}{hidden_negative} negative shown"
+        )
     return chart
+
+
+def importance_text(mean: float, std: float) -> str:
+    """A permutation importance as the report's table and the chart's tooltip both write it: "0.0123 ± 0.0045"."""
+    return f"{format_fixed(mean, 4)} ± {format_fixed(std, 4)}"
 
 
 def shap_bar(result: ShapResult, max_features: int = 20, outputs: list[int] | None = None) -> Chart:
@@ -130,7 +140,7 @@ def shap_beeswarm(result: ShapResult, output: int, max_features: int = 20) -> Ch
     the last row holds each row's summed SHAP values of the others (as shap's beeswarm does).
     """
     values = result.values[:, :, output]
-    shown, rest = _top(np.argsort(-np.abs(values).mean(axis=0), kind="stable"), max_features)
+    shown, rest = _top(np.argsort(-result.mean_abs()[:, output], kind="stable"), max_features)
     title = " ".join(
         part for part in ("SHAP values", _output_title(result, output), f"({result.n_explained} rows)") if part
     )
@@ -217,10 +227,11 @@ def waterfall(result: ShapResult, row: int, output: int, max_display: int = 12) 
     ends = base + np.cumsum(contributions)
     starts = ends - contributions
     decimals = significant_decimals(contributions, digits=3)
+    texts = [format_fixed(contribution, decimals, sign=True) for contribution in contributions]
     unit = _space(result, output)
     chart = Chart(
         f"{row_title(result, row)} {_output_title(result, output)}".strip(),
-        f"model output: {unit}; E[f(X)] = {base:.{decimals}f}, f(x) = {float(ends[-1]):.{decimals}f}",
+        f"model output: {unit}; E[f(X)] = {format_fixed(base, decimals)}, f(x) = {format_fixed(ends[-1], decimals)}",
         plot_height=_ROW * len(labels),
     )
     chart.y.categories = labels
@@ -230,10 +241,10 @@ def waterfall(result: ShapResult, row: int, output: int, max_display: int = 12) 
         starts,
         ends,
         [_POSITIVE if c > 0 else _NEGATIVE for c in contributions],
-        tooltips=[f"{label}: {c:+.4g}" for label, c in zip(labels, contributions, strict=True)],
+        tooltips=[f"{label}: {text}" for label, text in zip(labels, texts, strict=True)],
     )
-    for y, start, end, contribution in zip(positions, starts, ends, contributions, strict=True):
-        chart.text(max(start, end), y, f"{contribution:+.{decimals}f}", dx=4, size=10)
+    for y, start, end, text in zip(positions, starts, ends, texts, strict=True):
+        chart.text(max(start, end), y, text, dx=4, size=10)
     chart.rule(x=base, dashed=True)
     chart.rule(x=float(ends[-1]), dashed=True)
     x_low, x_high = min(starts.min(), ends.min()), max(starts.max(), ends.max())
@@ -301,7 +312,8 @@ def importance_heatmap(comparison: Comparison, method: str, max_features: int = 
     a boosted model's in log-odds) share one colour scale; the tooltips keep the raw values.
     """
     raw = comparison.matrix(method)
-    shares = raw.clip(lower=0).div(raw.clip(lower=0).sum(axis=1).replace(0, np.nan), axis=0)
+    positive = raw.clip(lower=0) + 0.0  # + 0.0: a -0.0 read from a run is 0, not a "-0.0000%" share
+    shares = positive.div(positive.sum(axis=1).replace(0, np.nan), axis=0)
     shares = shares[shares.mean().sort_values(ascending=False).index]
     n_features = shares.shape[1]
     shares = shares.iloc[:, :max_features]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jinja2
+import numpy as np
 
 from .._version import __version__
 from ..results import (
@@ -28,6 +29,8 @@ from ..results import (
     TokenResult,
 )
 from . import token_views
+from .plots import importance_text
+from .svg import format_fixed
 
 _MOVED_SHOWN = 15  # features listed in the drift section's table, largest rank shift first
 
@@ -217,7 +220,8 @@ def _shap_parts(
 
 
 def _weights(result: PermutationResult, scorer: str) -> list[dict[str, Any]]:
-    """ELI5's show_weights rows: weight, 1 std (as chart and metric), shade (share of the largest), largest first.
+    """ELI5's show_weights rows: weight ± 1 std as the chart's tooltip writes it, shade (share of the largest), largest
+    first in the order of importances.csv's ranks.
 
     ELI5 writes ± 2 std; one convention across the report, chart and metrics is less misleading.
     """
@@ -225,12 +229,11 @@ def _weights(result: PermutationResult, scorer: str) -> list[dict[str, Any]]:
     largest = max(float(abs(mean).max()), 1e-12)
     return [
         {
-            "weight": mean[i],
-            "spread": std[i],
+            "weight": importance_text(mean[i], std[i]),
             "shade": max(0.0, float(mean[i])) / largest,
             "feature": result.feature_names[i],
         }
-        for i in sorted(range(len(mean)), key=lambda i: -mean[i])
+        for i in np.argsort(-mean, kind="stable")
     ]
 
 
@@ -323,4 +326,5 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["percent"] = "{:.0%}".format
+    environment.filters["number"] = format_fixed  # value|number(decimals[, sign]): never a signed zero
     return environment

@@ -60,7 +60,8 @@ def format_number(value: float, decimals: int | None = None, digits: int = 3) ->
     """``value`` for reading: with ``decimals`` fixed (ticks), else whole numbers whole and others to ``digits``.
 
     A year is 2010, not 2.01e+03; 1234.5 is 1235 and 0.012345 is 0.0123 (3 digits); only magnitudes of a
-    billion and more, or below 1e-4 (without ``decimals``), take an exponent.
+    billion and more, or below 1e-4 (without ``decimals``), take an exponent. A tick a step's rounding
+    put at -5.6e-17 is "0.00" with 2 decimals: never a signed zero.
     """
     if value == 0 or not math.isfinite(value):
         return "0" if value == 0 else str(value)
@@ -71,7 +72,24 @@ def format_number(value: float, decimals: int | None = None, digits: int = 3) ->
         if float(value).is_integer():
             return f"{value:.0f}"
         decimals = max(0, digits - 1 - math.floor(math.log10(magnitude)))
-    return f"{value:.{decimals}f}"
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def format_fixed(value: float, decimals: int, sign: bool = False) -> str:
+    """A data value to ``decimals`` decimals (with its sign when ``sign``) as tables and chart labels write it.
+
+    Never a signed zero: 0 is "0.0000", without a sign; a value that is not 0 but rounds to it is
+    written in two significant digits ("-3.2e-05"), so that it reads neither as 0 nor as "-0.0000".
+    Values within float noise of 0 are 0 before they get here (``results.denoised``).
+    """
+    if not math.isfinite(value):
+        return str(value)
+    plus = "+" if sign and value > 0 else ""
+    if value == 0:
+        return f"{0.0:.{decimals}f}"
+    text = f"{value:.{decimals}f}"
+    return plus + (f"{value:.1e}" if float(text) == 0 else text)
 
 
 def significant_decimals(values: Sequence[float], digits: int = 4) -> int:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..keys import file_parts
 from ..results import Explanation, TokenResult
-from .svg import Chart, Drawing, significant_decimals
+from .svg import Chart, Drawing, format_fixed, significant_decimals
 
 _POSITIVE, _NEGATIVE = "#ff0051", "#008bfb"  # shap's red (pushes the output up) and blue (down)
 _POSITIVE_RGB, _NEGATIVE_RGB = (255, 0, 81), (0, 139, 251)
@@ -56,18 +56,19 @@ def top_tokens_bar(result: TokenResult, output: int, per_side: int = 10) -> Char
     chart.y.categories = [_short(token) for token in table["token"]][::-1] or ["(no token)"]
     positions = np.arange(len(table))[::-1]
     decimals = significant_decimals(weights, digits=3) if len(weights) else 3
+    texts = [format_fixed(weight, decimals, sign=True) for weight in weights]
     chart.hbars(
         positions,
         np.zeros(len(table)),
         weights,
         [_POSITIVE if weight > 0 else _NEGATIVE for weight in weights],
-        tooltips=[f"{token}: {weight:+.4g}" for token, weight in zip(table["token"], weights, strict=True)],
+        tooltips=[f"{token}: {text}" for token, text in zip(table["token"], texts, strict=True)],
     )
-    for y, weight in zip(positions, weights, strict=True):
+    for y, weight, text in zip(positions, weights, texts, strict=True):
         chart.text(
             weight,
             y,
-            f"{weight:+.{decimals}f}",
+            text,
             anchor="start" if weight > 0 else "end",
             dx=4 if weight > 0 else -4,
             size=10,
@@ -100,7 +101,7 @@ def highlighted_text(result: TokenResult, text: int) -> dict[str, Any]:
             "token": token,
             "value": float(value),
             "colour": _background(float(value) / largest),
-            "tooltip": f"{token}: {float(value):+.4g}",
+            "tooltip": f"{token}: {format_fixed(float(value), 4, sign=True)}",
         }
         for token, value in zip(result.tokens[text], values, strict=True)
     ]

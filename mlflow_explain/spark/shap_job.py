@@ -39,7 +39,7 @@ class SparkShapResult(ShapResult):
     total_rows: int = 0
     total_mean_abs: np.ndarray | None = None
 
-    def mean_abs(self) -> np.ndarray:
+    def rows_mean_abs(self) -> np.ndarray:
         return self.total_mean_abs
 
     @property
