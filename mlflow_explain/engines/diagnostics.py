@@ -102,8 +102,9 @@ def _disagreement(explanation: Explanation, importances: dict[str, pd.Series]) -
             "warning" if alarm else "info",
             tuple(above),
             rho,
+            # round(...) + 0.0 turns a -0.00 into 0.00: no signed zero reaches the reader
             f"Permutation importance and mean |SHAP| rankings of the {len(above)} features above noise "
-            f"{verdict} (Spearman {rho:.2f}{caveat}; {len(shared) - len(above)} "
+            f"{verdict} (Spearman {round(rho, 2) + 0.0:.2f}{caveat}; {len(shared) - len(above)} "
             "features at noise level not ranked).",
         )
     ]
