@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -78,8 +79,17 @@ def test_explain_logs_into_the_models_run(logged_model):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert f"into run {run_id}: status ok" in result.output
+    assert f"Explained RandomForestRegressor into run {run_id}: status ok." in result.output
     run = MlflowClient().get_run(run_id)
+    prefix = "permutation_importance/"
+    importances = {key[len(prefix) :]: value for key, value in run.data.metrics.items() if key.startswith(prefix)}
+    summary = result.stdout.splitlines()
+    header = summary.index("Top features of 10, Permutation importance (decrease in r2 when the feature is shuffled):")
+    listed = dict(line.split()[1:3] for line in summary[header + 1 : header + 6])
+    assert list(listed) == sorted(importances, key=importances.get, reverse=True)[:5]
+    assert {name: float(value) for name, value in listed.items()} == pytest.approx(
+        {name: importances[name] for name in listed}, rel=1e-3
+    )
     address = (
         f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}/artifacts/explain/report.html"
     )
@@ -122,7 +132,12 @@ def test_explain_into_another_run(logged_model):
     [
         (["--target", "nope"], "Target column 'nope' is not in the validation data"),
         (["--target", "progression", "--set", "shap.algo=tree"], "Unknown config key(s): shap.algo"),
-        (["--target", "progression", "--run-id", "0" * 32], "MLflow: Run"),
+        (["--target", "progresion"], "Target column 'progresion' is not in the validation data (did you mean "),
+        (["--target", "progression", "--set", "shap.algo=tree"], "Unknown config key(s): shap.algo"),
+        (
+            ["--target", "progression", "--run-id", "0" * 32],
+            f"MLflow: Run with id={'0' * 32} not found; searched the tracking store sqlite:///",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
@@ -130,29 +145,36 @@ def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
     result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data)] + arguments)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
 
 
-@pytest.mark.parametrize(
-    "permutation, exit_code, line",
-    [
-        ("false", 1, "Error: the explanation failed: shap: "),
-        ("true", 0, "Warning: the explanation is partial: shap: "),
-    ],
-)
-def test_a_failed_explanation_exits_1_and_a_partial_one_0_each_with_one_line(
-    logged_model, permutation, exit_code, line
-):
+def test_an_unknown_model_names_the_store_searched(tracking_uri):
+    result = CliRunner().invoke(main, ["explain", "--model-uri", "models:/m-0123456789abcdef", "--target", "y"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "Error: MLflow: Logged model with ID 'm-0123456789abcdef' not found; searched the tracking store "
+        f"{tracking_uri} (another store: --tracking-uri or MLFLOW_TRACKING_URI).\n"
+    )
+
+
+@pytest.mark.parametrize("permutation, exit_code", [("false", 1), ("true", 0)])
+def test_a_failed_method_is_one_warning_and_a_failed_explanation_exits_1(logged_model, permutation, exit_code, caplog):
     model_uri, run_id, data = logged_model
     arguments = ["--target", "progression", "--set", "shap.algorithm=linear", "--set", "permutation.n_repeats=2"]
-    result = CliRunner().invoke(
-        main,
-        ["explain", "--model-uri", model_uri, "--data", str(data), "--set", f"permutation.enabled={permutation}"]
-        + arguments,
-    )
+    with caplog.at_level(logging.WARNING, logger="mlflow_explain"):
+        result = CliRunner().invoke(
+            main,
+            ["explain", "--model-uri", model_uri, "--data", str(data), "--set", f"permutation.enabled={permutation}"]
+            + arguments,
+        )
     assert result.exit_code == exit_code, result.output
-    said = result.stderr.strip().splitlines()
-    assert len(said) == 1 and said[0].startswith(line) and "is not a linear model" in said[0], result.stderr
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1 and warned[0].startswith("mlflow_explain: shap failed: ValueError"), warned
+    assert "is not a linear model" in warned[0]
     expected = "failed" if exit_code else "partial"
+    assert f"status {expected} (shap failed: see explain/error.txt in the run)." in result.stdout
+    said = result.stderr.strip().splitlines()
+    assert said == ([f"Error: the explanation of run {run_id} failed: no method gave a result."] if exit_code else [])
     assert MlflowClient().get_run(run_id).data.tags["mlflow_explain.status"] == expected
 
 
