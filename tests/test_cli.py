@@ -192,37 +192,58 @@ def test_help_documents_every_option():
         assert option in result.output
 
 
+def _console_script() -> str:
+    executable = shutil.which("mlflow-explain", path=os.path.dirname(sys.executable)) or shutil.which("mlflow-explain")
+    assert executable, "the console script is installed with the package"
+    return executable
+
+
+def _cli(*arguments: str, cwd=None, tracking_uri: str | None = None) -> subprocess.CompletedProcess:
+    """``mlflow-explain`` as a user runs it: a new process, MLflow's variables cleared but ``tracking_uri``."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    if tracking_uri:
+        environment["MLFLOW_TRACKING_URI"] = tracking_uri
+    return subprocess.run(
+        [_console_script(), *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=600
+    )
+
+
 @pytest.mark.integration
 def test_explain_as_a_real_subprocess(logged_model, tracking_uri):
     model_uri, run_id, data = logged_model
-    executable = shutil.which("mlflow-explain", path=os.path.dirname(sys.executable)) or shutil.which("mlflow-explain")
-    assert executable, "the console script is installed with the package"
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-    done = subprocess.run(
-        [
-            executable,
-            "explain",
-            "--model-uri",
-            model_uri,
-            "--data",
-            str(data),
-            "--target",
-            "progression",
-            "--set",
-            "permutation.n_repeats=2",
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _cli(
+        "explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression", "--set",
+        "permutation.n_repeats=2", tracking_uri=tracking_uri,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == "" and f"into run {run_id}: status ok." in done.stdout
     assert MlflowClient().get_run(run_id).data.tags["mlflow_explain.status"] == "ok"
-    bad = subprocess.run(
-        [executable, "explain", "--model-uri", model_uri, "--data", str(data), "--target", "absent"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
+
+
+@pytest.mark.integration
+def test_bad_input_on_stderr_is_the_one_sentence_without_download_bars(logged_model, tracking_uri):
+    _, run_id, data = logged_model
+    bad = _cli(  # a runs:/ URI: MLflow downloads the model's files, with a progress bar unless told not to
+        "explain", "--model-uri", f"runs:/{run_id}/model", "--data", str(data), "--target", "progresion",
+        tracking_uri=tracking_uri,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith(
+        "Error: Target column 'progresion' is not in the validation data (did you mean 'progression'?); its columns "
+        "are: age, sex, bmi,"
     )
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("Error: Target column 'absent'")
+    assert bad.stderr.count("\n") == 1 and bad.stderr.endswith("s6, progression.\n"), bad.stderr
+
+
+@pytest.mark.integration
+def test_a_store_that_is_not_there_is_named_not_created(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = _cli("explain", "--model-uri", f"runs:/{'0' * 32}/model", "--data", "val.csv", cwd=elsewhere)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"Error: There is no MLflow tracking store at sqlite:///{elsewhere}/mlflow.db ({elsewhere}/mlflow.db does "
+        "not exist); point at yours with --tracking-uri or MLFLOW_TRACKING_URI, or run from the folder that holds "
+        "it.\n"
+    )
+    assert list(elsewhere.iterdir()) == [], "no empty mlflow.db left behind"

@@ -6,9 +6,9 @@ stdout (status, top features, where the report is); each method that failed is o
 stderr as it fails (its traceback at DEBUG, with ``--debug``, and in ``error.txt``). It
 exits with 1 when the explanation failed (status ``failed``: no method gave a result; one more line
 says so) and with 0 when it is ``partial`` (the other methods' results are logged). ``sync`` exits
-with 1 when some spooled explanation could not be uploaded (it stays spooled). MLflow's own artifact
-download bars are off (the plugin's downloads are its own business). MLflow and the engine are
-imported inside the commands that use them, so ``--help`` and ``config`` start at once.
+with 1 when some spooled explanation could not be uploaded (it stays spooled). MLflow's artifact
+download bars are off while the plugin downloads (one bar per file would fill stderr). MLflow and
+the engine are imported inside the commands that use them, so ``--help`` and ``config`` start at once.
 """
 
 from __future__ import annotations
