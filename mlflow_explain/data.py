@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ValidationConfig
-from .errors import InvalidInputError
+from .errors import InvalidInputError, did_you_mean, listed
 from .text import VECTORIZER_NAMES, takes_texts, texts_frame
 
 logger = logging.getLogger(__name__)
@@ -180,8 +180,11 @@ def _split_target(X: Any, target: str) -> tuple[pd.DataFrame, np.ndarray]:
             f"Target column {target!r} was named, but the validation data is not a DataFrame with named columns."
         )
     if target not in X.columns:
-        shown = ", ".join(map(str, list(X.columns)[:20]))
-        raise InvalidInputError(f"Target column {target!r} is not in the validation data; its columns are: {shown}.")
+        columns = list(X.columns)
+        raise InvalidInputError(
+            f"Target column {target!r} is not in the validation data{did_you_mean(target, columns)}; "
+            f"its columns are: {listed(columns)}."
+        )
     return X.drop(columns=[target]), X[target].to_numpy()
 
 
@@ -259,11 +262,12 @@ def _in_model_order(
     if _lightgbm(model) and len({c.replace(" ", "_") for c in columns}) == len(columns):
         spelled = [c.replace(" ", "_") for c in columns]
     missing = [n for n in names if n not in spelled]
-    if missing:
-        raise InvalidInputError(f"The validation data lacks column(s) {source[0]}: {', '.join(missing)}.")
     extra = [c for c, spelling in zip(columns, spelled, strict=True) if spelling not in names]
+    if missing:
+        hints = [f"{name}{did_you_mean(name, extra)}" for name in missing]
+        raise InvalidInputError(f"The validation data lacks column(s) {source[0]}: {listed(hints)}.")
     if extra:
-        raise InvalidInputError(f"The validation data has column(s) {source[1]}: {', '.join(extra)}.")
+        raise InvalidInputError(f"The validation data has column(s) {source[1]}: {listed(extra)}.")
     order = [spelled.index(n) for n in names]
     X = X.set_axis(columns, axis=1)
     return (X if order == list(range(len(columns))) else X.iloc[:, order]), [columns[i] for i in order]

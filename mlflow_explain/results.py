@@ -68,6 +68,13 @@ class MethodResult:
 
 ImportanceBlock = tuple[str, list[str], np.ndarray, "np.ndarray | None"]  # output, features, importance, std
 
+# The unit of attributions in the model output's space, in words.
+OUTPUT_SPACE_WORDS = {
+    "prediction": "in units of the prediction",
+    "probability": "in probability",
+    "margin": "in log-odds",
+}
+
 
 class TabularResult(MethodResult):
     """A tabular method's result: importances per feature and output, as rows of the long table.
@@ -99,6 +106,11 @@ class TabularResult(MethodResult):
     def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
         """The method's rows of the long importance table, one block per output, float noise set to 0."""
         raise NotImplementedError
+
+    @property
+    def unit(self) -> str:
+        """What one of its primary importances measures, in words (the command line's summary says it)."""
+        return self.title
 
 
 @dataclasses.dataclass
@@ -149,6 +161,10 @@ class PermutationResult(TabularResult):
     @property
     def primary_output(self) -> str:
         return self.primary_scorer
+
+    @property
+    def unit(self) -> str:
+        return f"decrease in {self.primary_scorer} when the feature is shuffled"
 
     @property
     def unit_names(self) -> list[str]:
@@ -253,6 +269,10 @@ class ShapResult(TabularResult):
     def unit_names(self) -> list[str]:
         return self.feature_names
 
+    @property
+    def unit(self) -> str:
+        return f"mean |SHAP value|, {OUTPUT_SPACE_WORDS[self.output_space]}"
+
     def importance_blocks(self, task: Task) -> list[ImportanceBlock]:
         """Mean |SHAP| over all outputs (``all``: the positive class alone for a binary task), and per class or
         per output of a multi-output regressor."""
@@ -331,6 +351,10 @@ class TokenResult(TabularResult):
     @property
     def primary_output(self) -> str:
         return "all"
+
+    @property
+    def unit(self) -> str:
+        return f"mean |attribution| per token, {OUTPUT_SPACE_WORDS[self.output_space]}"
 
     @property
     def unit_names(self) -> list[str]:
@@ -689,6 +713,7 @@ class Explanation:
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    tracebacks: dict[str, str] = dataclasses.field(default_factory=dict)  # by failed step, as in errors
     model_type: str = ""
     model_family: str = ""  # what drift compares within (models.model_family)
     model_details: dict | None = None  # what adapting the model decided (a PyTorch module's task and outputs)

@@ -2,13 +2,16 @@
 
 A step (a method, the plots, the report) runs inside :class:`timed`, which adds its seconds to
 ``explanation.timings[name]``, and through :func:`guarded`, which records a failure in
-``explanation.errors[name]`` instead of breaking the caller (unless ``on_error`` is ``raise``).
+``explanation.errors[name]`` (its traceback in ``explanation.tracebacks[name]``, for error.txt)
+instead of breaking the caller (unless ``on_error`` is ``raise``). A failure is one line at WARNING,
+its traceback at DEBUG.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -36,9 +39,16 @@ def guarded(
     except Exception as err:
         if on_error == "raise":
             raise
-        explanation.errors[step] = f"{type(err).__name__}: {err}"
-        logger.warning("mlflow_explain: %s failed: %s", step, explanation.errors[step], exc_info=True)
+        explanation.errors[step] = one_line(err)
+        explanation.tracebacks[step] = traceback.format_exc()
+        logger.warning("mlflow_explain: %s failed: %s", step, explanation.errors[step])
+        logger.debug("mlflow_explain: %s failed:\n%s", step, explanation.tracebacks[step])
         return None
+
+
+def one_line(err: BaseException) -> str:
+    """``err`` as one line: its type and its message, whitespace (newlines included) collapsed."""
+    return " ".join(f"{type(err).__name__}: {err}".split())
 
 
 class timed:

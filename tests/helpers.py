@@ -72,7 +72,14 @@ def mixed_pipeline(final_estimator):
 
 
 def run_example(name: str, cwd, tracking_uri: str | None = None, **variables: str) -> str:
-    """Run ``examples/<name>`` as a new user would; return its stdout.
+    """Run ``examples/<name>`` as a new user would; return its stdout (see :func:`run_example_process`)."""
+    return run_example_process(name, cwd, tracking_uri, **variables).stdout
+
+
+def run_example_process(
+    name: str, cwd, tracking_uri: str | None = None, **variables: str
+) -> subprocess.CompletedProcess:
+    """Run ``examples/<name>`` as a new user would, checking it succeeds; return the finished process.
 
     MLflow's environment variables are cleared and ``variables`` set.
     """
@@ -89,7 +96,7 @@ def run_example(name: str, cwd, tracking_uri: str | None = None, **variables: st
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return done
 
 
 def migrate_sqlite_store(path: Path) -> None:

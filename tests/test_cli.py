@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -78,8 +79,17 @@ def test_explain_logs_into_the_models_run(logged_model):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert f"into run {run_id}: status ok" in result.output
+    assert f"Explained RandomForestRegressor into run {run_id}: status ok." in result.output
     run = MlflowClient().get_run(run_id)
+    prefix = "permutation_importance/"
+    importances = {key[len(prefix) :]: value for key, value in run.data.metrics.items() if key.startswith(prefix)}
+    summary = result.stdout.splitlines()
+    header = summary.index("Top features of 10, Permutation importance (decrease in r2 when the feature is shuffled):")
+    listed = dict(line.split()[1:3] for line in summary[header + 1 : header + 6])
+    assert list(listed) == sorted(importances, key=importances.get, reverse=True)[:5]
+    assert {name: float(value) for name, value in listed.items()} == pytest.approx(
+        {name: importances[name] for name in listed}, rel=1e-3
+    )
     address = (
         f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run_id}/artifacts/explain/report.html"
     )
@@ -122,7 +132,12 @@ def test_explain_into_another_run(logged_model):
     [
         (["--target", "nope"], "Target column 'nope' is not in the validation data"),
         (["--target", "progression", "--set", "shap.algo=tree"], "Unknown config key(s): shap.algo"),
-        (["--target", "progression", "--run-id", "0" * 32], "MLflow: Run"),
+        (["--target", "progresion"], "Target column 'progresion' is not in the validation data (did you mean "),
+        (["--target", "progression", "--set", "shap.algo=tree"], "Unknown config key(s): shap.algo"),
+        (
+            ["--target", "progression", "--run-id", "0" * 32],
+            f"MLflow: Run with id={'0' * 32} not found; searched the tracking store sqlite:///",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
@@ -130,29 +145,36 @@ def test_bad_input_exits_2_with_one_line(logged_model, arguments, message):
     result = CliRunner().invoke(main, ["explain", "--model-uri", model_uri, "--data", str(data)] + arguments)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
 
 
-@pytest.mark.parametrize(
-    "permutation, exit_code, line",
-    [
-        ("false", 1, "Error: the explanation failed: shap: "),
-        ("true", 0, "Warning: the explanation is partial: shap: "),
-    ],
-)
-def test_a_failed_explanation_exits_1_and_a_partial_one_0_each_with_one_line(
-    logged_model, permutation, exit_code, line
-):
+def test_an_unknown_model_names_the_store_searched(tracking_uri):
+    result = CliRunner().invoke(main, ["explain", "--model-uri", "models:/m-0123456789abcdef", "--target", "y"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "Error: MLflow: Logged model with ID 'm-0123456789abcdef' not found; searched the tracking store "
+        f"{tracking_uri} (another store: --tracking-uri or MLFLOW_TRACKING_URI).\n"
+    )
+
+
+@pytest.mark.parametrize("permutation, exit_code", [("false", 1), ("true", 0)])
+def test_a_failed_method_is_one_warning_and_a_failed_explanation_exits_1(logged_model, permutation, exit_code, caplog):
     model_uri, run_id, data = logged_model
     arguments = ["--target", "progression", "--set", "shap.algorithm=linear", "--set", "permutation.n_repeats=2"]
-    result = CliRunner().invoke(
-        main,
-        ["explain", "--model-uri", model_uri, "--data", str(data), "--set", f"permutation.enabled={permutation}"]
-        + arguments,
-    )
+    with caplog.at_level(logging.WARNING, logger="mlflow_explain"):
+        result = CliRunner().invoke(
+            main,
+            ["explain", "--model-uri", model_uri, "--data", str(data), "--set", f"permutation.enabled={permutation}"]
+            + arguments,
+        )
     assert result.exit_code == exit_code, result.output
-    said = result.stderr.strip().splitlines()
-    assert len(said) == 1 and said[0].startswith(line) and "is not a linear model" in said[0], result.stderr
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1 and warned[0].startswith("mlflow_explain: shap failed: ValueError"), warned
+    assert "is not a linear model" in warned[0]
     expected = "failed" if exit_code else "partial"
+    assert f"status {expected} (shap failed: see explain/error.txt in the run)." in result.stdout
+    said = result.stderr.strip().splitlines()
+    assert said == ([f"Error: the explanation of run {run_id} failed: no method gave a result."] if exit_code else [])
     assert MlflowClient().get_run(run_id).data.tags["mlflow_explain.status"] == expected
 
 
@@ -170,37 +192,58 @@ def test_help_documents_every_option():
         assert option in result.output
 
 
+def _console_script() -> str:
+    executable = shutil.which("mlflow-explain", path=os.path.dirname(sys.executable)) or shutil.which("mlflow-explain")
+    assert executable, "the console script is installed with the package"
+    return executable
+
+
+def _cli(*arguments: str, cwd=None, tracking_uri: str | None = None) -> subprocess.CompletedProcess:
+    """``mlflow-explain`` as a user runs it: a new process, MLflow's variables cleared but ``tracking_uri``."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    if tracking_uri:
+        environment["MLFLOW_TRACKING_URI"] = tracking_uri
+    return subprocess.run(
+        [_console_script(), *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=600
+    )
+
+
 @pytest.mark.integration
 def test_explain_as_a_real_subprocess(logged_model, tracking_uri):
     model_uri, run_id, data = logged_model
-    executable = shutil.which("mlflow-explain", path=os.path.dirname(sys.executable)) or shutil.which("mlflow-explain")
-    assert executable, "the console script is installed with the package"
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-    done = subprocess.run(
-        [
-            executable,
-            "explain",
-            "--model-uri",
-            model_uri,
-            "--data",
-            str(data),
-            "--target",
-            "progression",
-            "--set",
-            "permutation.n_repeats=2",
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _cli(
+        "explain", "--model-uri", model_uri, "--data", str(data), "--target", "progression", "--set",
+        "permutation.n_repeats=2", tracking_uri=tracking_uri,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == "" and f"into run {run_id}: status ok." in done.stdout
     assert MlflowClient().get_run(run_id).data.tags["mlflow_explain.status"] == "ok"
-    bad = subprocess.run(
-        [executable, "explain", "--model-uri", model_uri, "--data", str(data), "--target", "absent"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
+
+
+@pytest.mark.integration
+def test_bad_input_on_stderr_is_the_one_sentence_without_download_bars(logged_model, tracking_uri):
+    _, run_id, data = logged_model
+    bad = _cli(  # a runs:/ URI: MLflow downloads the model's files, with a progress bar unless told not to
+        "explain", "--model-uri", f"runs:/{run_id}/model", "--data", str(data), "--target", "progresion",
+        tracking_uri=tracking_uri,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith(
+        "Error: Target column 'progresion' is not in the validation data (did you mean 'progression'?); its columns "
+        "are: age, sex, bmi,"
     )
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("Error: Target column 'absent'")
+    assert bad.stderr.count("\n") == 1 and bad.stderr.endswith("s6, progression.\n"), bad.stderr
+
+
+@pytest.mark.integration
+def test_a_store_that_is_not_there_is_named_not_created(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = _cli("explain", "--model-uri", f"runs:/{'0' * 32}/model", "--data", "val.csv", cwd=elsewhere)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"Error: There is no MLflow tracking store at sqlite:///{elsewhere}/mlflow.db ({elsewhere}/mlflow.db does "
+        "not exist); point at yours with --tracking-uri or MLFLOW_TRACKING_URI, or run from the folder that holds "
+        "it.\n"
+    )
+    assert list(elsewhere.iterdir()) == [], "no empty mlflow.db left behind"

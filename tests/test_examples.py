@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from .helpers import run_example
+from .helpers import run_example, run_example_process
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +23,12 @@ def _client(cwd: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{cwd / 'mlflow.db'}")
 
 
-def test_quickstart_explains_into_a_local_sqlite_store(tmp_path):
-    output = _run_example("quickstart.py", tmp_path)
+def test_quickstart_explains_into_a_local_sqlite_store_without_a_warning(tmp_path):
+    done = run_example_process("quickstart.py", tmp_path)
+    output = done.stdout
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in output
+    warned = [line for line in done.stderr.splitlines() if re.search("warn", line, re.IGNORECASE)]
+    assert warned == [], "no warning, MLflow's pickle-safety warning included"
     run_id = re.search(r"Explained run ([0-9a-f]{32})", output).group(1)
     run = _client(tmp_path).get_run(run_id)
     assert run.data.tags["mlflow_explain.status"] == "ok"

@@ -68,8 +68,14 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
                 explanation, "report", config.on_error, _write_report, explanation, directory, images or {}, force_plot
             )
     if explanation.errors:
-        lines = [f"{step}: {message}" for step, message in explanation.errors.items()]
-        (directory / "error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (directory / "error.txt").write_text(_error_text(explanation), encoding="utf-8")
+
+
+def _error_text(explanation: Explanation) -> str:
+    """error.txt: one line per failed step (``step: Type: message``), then each step's traceback."""
+    lines = [f"{step}: {message}" for step, message in explanation.errors.items()]
+    tracebacks = [f"\n{step}:\n{text.rstrip()}" for step, text in explanation.tracebacks.items()]
+    return "\n".join(lines + tracebacks) + "\n"
 
 
 SUMMARY = "summary.json"

@@ -6,8 +6,10 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 import requests
 from mlflow.entities import Metric, RunTag
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -42,6 +45,45 @@ _BATCH = 1000  # MLflow's limit of entities per log_batch call
 
 
 @contextlib.contextmanager
+def _without_progress_bars() -> Iterator[None]:
+    """MLflow's "Downloading artifacts" progress bars off while the plugin downloads (also as a decorator).
+
+    Those bars are MLflow's bookkeeping of the plugin's own reads (a model, an earlier explanation,
+    a run's importances), not progress the user asked for: one per download, they would fill stderr.
+    """
+    name = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
+    previous = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def missing_store(tracking_uri: str) -> str | None:
+    """The local file a tracking URI names when it does not exist yet (MLflow would create it, empty); else None.
+
+    A SQLite URI (``sqlite:///mlflow.db``, relative to the working folder) or a file store (a path
+    or ``file:`` URI); servers and other databases are never missing.
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        path = tracking_uri[len("sqlite:///") :].split("?")[0]
+    elif tracking_uri.startswith("file:"):
+        path = urllib.parse.urlparse(tracking_uri).path
+    elif "://" not in tracking_uri:
+        path = tracking_uri
+    else:
+        return None
+    if path in ("", ":memory:"):
+        return None
+    resolved = Path(path).resolve()
+    return None if resolved.exists() else str(resolved)
+
+
+@contextlib.contextmanager
 def target_run(run_id: str | None = None) -> Iterator[str]:
     """The run to log into: ``run_id``, else the active run, else a new run ended afterwards."""
     if run_id is not None:
@@ -61,6 +103,7 @@ def log_explanation(explanation: Explanation, directory: Path, run_id: str, arti
     upload(run_id, explanation_metrics(explanation), explanation_tags(explanation), directory, artifact_dir)
 
 
+@_without_progress_bars()
 def archive_earlier_explanation(client: MlflowClient, run_id: str, artifact_dir: str) -> int:
     """Move the files of the run's earlier explanation under ``<artifact_dir>/history/<n>/``; return n.
 
@@ -194,6 +237,7 @@ def log_failure(run_id: str, message: str, artifact_dir: str) -> None:
     client.set_tag(run_id, STATUS_TAG, "failed")
 
 
+@_without_progress_bars()
 def load_logged_model(model_uri: str) -> tuple[Any, str | None, list[str] | None]:
     """Load a logged model, unwrapped to the raw estimator where the flavor allows; its run id and input names.
 
@@ -218,6 +262,7 @@ def signature_input_names(pyfunc_model: Any) -> list[str] | None:
     return [str(name) for name in schema.input_names()]
 
 
+@_without_progress_bars()
 def load_pytorch_model(model_uri: str) -> tuple[Any, str | None]:
     """A model logged with ``mlflow.pytorch``, as its ``torch.nn.Module``, and its run id."""
     info = mlflow.models.get_model_info(model_uri)
@@ -281,6 +326,11 @@ def report_hint(run_id: str, artifact_dir: str = "explain") -> str:
     if command is None:
         return f"Open the report in the MLflow UI: {address}"
     return f"Start the MLflow UI in this folder with `{command}`, then open the report: {address}"
+
+
+def check_run(run_id: str) -> None:
+    """Raise MLflow's ``RESOURCE_DOES_NOT_EXIST`` error when the tracking store has no run ``run_id``."""
+    MlflowClient().get_run(run_id)
 
 
 def artifact_root(run_id: str) -> str:
@@ -376,7 +426,7 @@ def find_runs(
             try:
                 run = client.get_run(run_id)
             except MlflowException:
-                notes.append(f"Run {run_id} was not found; skipped.")
+                notes.append(f"Run {run_id} was not found in the tracking store {mlflow.get_tracking_uri()}; skipped.")
                 continue
             if run.info.lifecycle_stage == "deleted":
                 notes.append(f"Run {run_id} is deleted; skipped.")
@@ -395,6 +445,7 @@ def find_runs(
     return [run for run in runs if run.data.tags.get(KIND_TAG) != "comparison"], notes
 
 
+@_without_progress_bars()
 def read_importances(run: Any, artifact_dir: str, order_metric: str | None = None) -> RunImportances | None:
     """A run's logged importance table (None when the run has no explanation)."""
     client = MlflowClient()

@@ -1,11 +1,14 @@
 """The ``mlflow-explain`` command line (click, like mlflow's own CLI).
 
-Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem). ``explain`` exits
-with 1 when the explanation failed (status ``failed``: no method gave a result; one line on stderr
-names what failed) and with 0 when it is ``partial`` (some methods failed, the others' results are
-logged; one ``Warning:`` line on stderr names the failures). ``sync`` exits with 1 when some spooled
-explanation could not be uploaded (it stays spooled). MLflow and the engine
-are imported inside the commands that use them, so ``--help`` and ``config`` start at once.
+Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem; a tracking store
+that does not exist is bad input, not a new empty store). ``explain`` prints a short summary on
+stdout (status, top features, where the report is); each method that failed is one WARNING line on
+stderr as it fails (its traceback at DEBUG, with ``--debug``, and in ``error.txt``). It
+exits with 1 when the explanation failed (status ``failed``: no method gave a result; one more line
+says so) and with 0 when it is ``partial`` (the other methods' results are logged). ``sync`` exits
+with 1 when some spooled explanation could not be uploaded (it stays spooled). MLflow's artifact
+download bars are off while the plugin downloads (one bar per file would fill stderr). MLflow and
+the engine are imported inside the commands that use them, so ``--help`` and ``config`` start at once.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import click
 import yaml
 
 from ..config import load_config
-from ..errors import ExplainError, InvalidInputError
+from ..errors import ExplainError, InvalidInputError, listed
 
 _CONFIG_OPTIONS = [
     click.option(
@@ -42,13 +45,25 @@ def _config_options(command):
     return command
 
 
+_TRACKING_URI_OPTION = click.option(
+    "--tracking-uri",
+    help="MLflow tracking store, e.g. sqlite:///mlflow.db or http://host:5000 (default: MLFLOW_TRACKING_URI, else "
+    "MLflow's default, sqlite:///mlflow.db in the working folder).",
+)
+
+
 @click.group(help="Explain models tracked in MLflow: permutation importance, SHAP, reports.")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress messages (INFO) to stderr.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--debug", is_flag=True, help="Log the plugin's INFO and DEBUG messages too (a failed method's traceback)."
+)
+def main(verbose: bool, debug: bool) -> None:
     """Entry point of the ``mlflow-explain`` console script."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    if debug:
+        logging.getLogger("mlflow_explain").setLevel(logging.DEBUG)
 
 
 @main.command("config", help="Print the effective configuration (defaults, then --config, then --set).")
@@ -87,6 +102,7 @@ def show_config(config_path: str | None, overrides: tuple[str, ...]) -> None:
     help="Explain every row on Apache Spark (session on spark.master); --data is then a Parquet path or URI.",
 )
 @click.option("--shap-output", help="With --spark: Parquet path receiving the SHAP values of every row.")
+@_TRACKING_URI_OPTION
 @_config_options
 def explain_command(
     model_uri: str,
@@ -97,6 +113,7 @@ def explain_command(
     class_names: str | None,
     use_spark: bool,
     shap_output: str | None,
+    tracking_uri: str | None,
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -105,10 +122,12 @@ def explain_command(
 
     from ..models import is_spark_ml_model
     from ..publish import tracking
+    from .cli_summary import summary_lines
     from .explain import explain_logged
     from .explain_images import explain_images, read_images_file
 
     config = _load(config_path, overrides)
+    _use_store(tracking_uri)
     if images_path is not None and (data_path is not None or target is not None or use_spark):
         _fail(
             "Pass either --images (image attributions of a PyTorch model) or --data/--target (tabular data), not both."
@@ -117,6 +136,8 @@ def explain_command(
         _fail("--class-names names the classes of tabular data explained in process; not with --images or --spark.")
     steps = tqdm(total=2, desc="mlflow-explain", unit="step", disable=None, file=sys.stderr)
     try:
+        if run_id is not None:
+            tracking.check_run(run_id)
         steps.set_postfix_str("loading model")
         if use_spark:  # before loading: a model logged with mlflow.spark is loaded into this session
             _spark_session(config)
@@ -154,18 +175,15 @@ def explain_command(
     except (ExplainError, OSError) as err:
         _fail(str(err))
     except MlflowException as err:  # a wrong model URI, an unknown run, an unreachable server
-        _fail(f"MLflow: {err.message}")
+        _fail_mlflow(err)
     finally:
         steps.close()
-    click.echo(f"Explained {explanation.model_type} into run {target_run}: status {explanation.status}.")
+    click.echo("\n".join(summary_lines(explanation, target_run, config.logging.artifact_dir)))
     if config.logging.report and "logging" not in explanation.errors:
         click.echo(tracking.report_hint(target_run, config.logging.artifact_dir))
-    if explanation.status != "ok":
-        failures = " ".join("; ".join(f"{step}: {message}" for step, message in explanation.errors.items()).split())
-        if explanation.status == "failed":
-            click.echo(f"Error: the explanation failed: {failures}", err=True)
-            sys.exit(1)
-        click.echo(f"Warning: the explanation is partial: {failures}", err=True)
+    if explanation.status == "failed":  # each failure was logged at WARNING as it happened
+        click.echo(f"Error: the explanation of run {target_run} failed: no method gave a result.", err=True)
+        sys.exit(1)
 
 
 @main.command("compare", help="Compare the explanations of runs across experiments and log a comparison run.")
@@ -176,6 +194,7 @@ def explain_command(
 @click.option("--max-runs", default=50, show_default=True, help="Newest runs taken per search.")
 @click.option("--order-by", help="Metric ordering the runs in the plots (default: start time).")
 @click.option("--log-to", help="Experiment that receives the comparison run (default: the first run's).")
+@_TRACKING_URI_OPTION
 @_config_options
 def compare_command(
     experiments: tuple[str, ...],
@@ -185,6 +204,7 @@ def compare_command(
     max_runs: int,
     order_by: str | None,
     log_to: str | None,
+    tracking_uri: str | None,
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -193,6 +213,7 @@ def compare_command(
     from .compare import compare
 
     config = _load(config_path, overrides)
+    _use_store(tracking_uri)
     try:
         comparison = compare(
             list(experiments) or None,
@@ -207,7 +228,7 @@ def compare_command(
     except ExplainError as err:
         _fail(str(err))
     except MlflowException as err:
-        _fail(f"MLflow: {err.message}")
+        _fail_mlflow(err)
     click.echo(f"Compared {len(comparison.runs)} run(s) into comparison run {comparison.run_id}.")
     for note in comparison.notes:
         click.echo(f"Note: {note}", err=True)
@@ -227,12 +248,14 @@ def compare_command(
 )
 @click.option("--name", default="explainer", show_default=True, help="Name of the logged explainer model.")
 @click.option("--run-id", help="Run to log into (default: the run that logged the model).")
+@_TRACKING_URI_OPTION
 @_config_options
 def log_explainer_command(
     model_uri: str,
     background_path: str | None,
     name: str,
     run_id: str | None,
+    tracking_uri: str | None,
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -243,13 +266,18 @@ def log_explainer_command(
     from ..serving.log_explainer import log_explainer
 
     config = _load(config_path, overrides)
+    _use_store(tracking_uri)
     try:
+        if run_id is not None:
+            tracking.check_run(run_id)
         model, model_run_id, input_names = tracking.load_logged_model(model_uri)
         background = None if background_path is None else read_table(background_path)
         if background is not None and input_names is not None:
             missing = [column for column in input_names if column not in background.columns]
             if missing:
-                raise InvalidInputError(f"The background file {background_path} misses the model's columns {missing}.")
+                raise InvalidInputError(
+                    f"The background file {background_path} misses the model's columns: {listed(missing)}."
+                )
             background = background[input_names]
         target_run = run_id or model_run_id
         if target_run is None:
@@ -258,7 +286,7 @@ def log_explainer_command(
     except (ExplainError, OSError) as err:
         _fail(str(err))
     except MlflowException as err:
-        _fail(f"MLflow: {err.message}")
+        _fail_mlflow(err)
     click.echo(f"Logged the explainer {info.model_uri} into run {target_run}.")
     click.echo(f"Serve it: mlflow models serve -m {info.model_uri} --env-manager local")
 
@@ -319,6 +347,41 @@ def _load(config_path: str | None, overrides: tuple[str, ...]):
         return load_config(config_path, overrides=list(overrides))
     except ExplainError as err:
         _fail(str(err))
+
+
+def _use_store(tracking_uri: str | None) -> None:
+    """Point MLflow at ``tracking_uri`` (when given), and stop when that store is a local file that does not exist.
+
+    MLflow would create it, empty, and every run would then be "not found": a command run from the
+    wrong folder says which store it looked for instead.
+    """
+    import mlflow
+
+    from ..publish.tracking import missing_store
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    uri = mlflow.get_tracking_uri()
+    path = missing_store(uri)
+    if path is not None:
+        _fail(
+            f"There is no MLflow tracking store at {uri} ({path} does not exist); point at yours with --tracking-uri "
+            "or MLFLOW_TRACKING_URI, or run from the folder that holds it."
+        )
+
+
+def _fail_mlflow(err) -> None:
+    """Fail with MLflow's message; when something was not found, with the tracking store that was searched."""
+    import mlflow
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    message = f"MLflow: {err.message}"
+    if err.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+        message = (
+            f"{message.rstrip('.')}; searched the tracking store {mlflow.get_tracking_uri()} (another store: "
+            "--tracking-uri or MLFLOW_TRACKING_URI)."
+        )
+    _fail(message)
 
 
 def _fail(message: str) -> None:

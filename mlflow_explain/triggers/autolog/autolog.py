@@ -27,6 +27,7 @@ import dataclasses
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from mlflow.exceptions import MlflowException
 
 from ...config import ConfigSource, ExplainConfig, load_config
 from ...publish import tracking
+from ...steps import one_line
 from . import boosters, keras, lightning, patch, rules, spark_ml, sweeps
 from .rows import Rows, ValidationRows, as_rows, evaluation_rows
 
@@ -195,12 +197,13 @@ def _explain_safely(estimator: Any, fitted: Any, args: tuple, kwargs: dict, star
     try:
         with _mlflow_autologging_paused():
             _explain_after_fit(estimator, fitted, args, kwargs, started_ms, config)
-    except Exception:
+    except Exception as err:
         if config.on_error == "raise":
             raise
         logger.warning(
-            "mlflow_explain: could not explain %s; training is unaffected.", type(estimator).__name__, exc_info=True
+            "mlflow_explain: could not explain %s; training is unaffected: %s", type(estimator).__name__, one_line(err)
         )
+        logger.debug("mlflow_explain: could not explain %s:", type(estimator).__name__, exc_info=True)
 
 
 def _within_autolog_budget(config: ExplainConfig) -> ExplainConfig:
@@ -265,14 +268,11 @@ def _explanation_failed(model: Any, err: Exception, run_id: str, config: Explain
     """Raise ``err`` when the config says ``on_error: raise``; else log it and tag run ``run_id`` failed."""
     if config.on_error == "raise":
         raise err
-    message = f"{type(err).__name__}: {err}"
-    logger.warning(
-        "mlflow_explain: explaining %s failed; training is unaffected: %s",
-        type(model).__name__,
-        message,
-        exc_info=err,
-    )
-    _record_failure(run_id, message, config.logging.artifact_dir)
+    message = one_line(err)
+    logger.warning("mlflow_explain: explaining %s failed; training is unaffected: %s", type(model).__name__, message)
+    logger.debug("mlflow_explain: explaining %s failed:", type(model).__name__, exc_info=err)
+    trace = "".join(traceback.format_exception(err))
+    _record_failure(run_id, f"{message}\n\n{trace.rstrip()}", config.logging.artifact_dir)
 
 
 def _warn_no_data_once() -> None:
