@@ -153,13 +153,17 @@ def test_the_force_plot_in_the_mlflow_artifact_viewer(browser, mlflow_server, ex
 
 
 def test_every_figure_keeps_its_text_inside_and_apart(browser, cancer, tmp_path):
-    """The other figures (bars, beeswarms, dependence, waterfalls) of a binary and a multiclass explanation."""
+    """The other figures: of a binary and a multiclass explanation (bars, beeswarms, dependence, waterfalls), and
+    of a comparison (heatmap, rank shift)."""
+    from .test_plots_honest import comparison_of_two_output_spaces
+
     X, y = load_wine(return_X_y=True, as_frame=True)
     forest = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
     figures = plots.explanation_figures(cancer, 3) | {
         f"wine/{path}": figure
         for path, figure in plots.explanation_figures(_explanation(forest, X, y, max_rows=60), 2).items()
     }
+    figures |= plots.comparison_figures(comparison_of_two_output_spaces())
     check_figures(browser, figures, tmp_path, {})
     overlapping = {}
     for name in figures:

@@ -4,9 +4,10 @@ The layout of ``shap.plots.force``: one band of arrow-shaped segments spanning t
 the positive ones (red, pointing right) ending at f(x) with the largest nearest to it, the negative
 ones (blue, pointing left) starting there. An axis with round ticks is above the band, the base value
 and f(x) are marked above it, and each feature's "name = value" label is below its segment, joined to
-it by a thin line. Labels are laid out from their measured widths (``text.text_width``): the largest
-contributions are labelled while they fit side by side, the smaller ones at the outer ends of each
-colour are labelled together as "+N more", so no label is cut, clipped or drawn over another.
+it by a thin line. Labels are wrapped onto a few short lines and laid out from their measured widths
+(``text.text_width``): the largest contributions are labelled while they fit side by side, the smaller
+ones at the outer ends of each colour are counted together as "+N more", so no label is cut, clipped
+or drawn over another.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class ForcePlot:
 
 @dataclasses.dataclass
 class _Segment:
-    """One feature's stretch of the band, ``start`` < ``end`` in output units; ``outer``: the first of its colour."""
+    """One feature's stretch of the band, ``start`` < ``end`` in output units; ``outer``: farthest from f(x)."""
 
     feature: int
     start: float
@@ -243,9 +244,8 @@ def _direction_legend(centre: float, baseline: float) -> str:
 def _segment_path(segment: _Segment, scale: _Scale, top: float, labels: list[str]) -> str:
     """One arrow-shaped segment pointing the way it pushes, its feature's label and SHAP value as its tooltip.
 
-    A segment's point fills the notch in the back of the next one outwards from f(x), so the segments
-    tile the band, white chevrons (their outlines) between them; the outermost of each colour has a
-    flat back.
+    A segment's point fills the notch in the back of its neighbour towards f(x), so the segments tile
+    the band, white chevrons (their outlines) between them; the outermost of each colour has a flat back.
     """
     left, right = scale.px(segment.start), scale.px(segment.end)
     mid, bottom = top + _BAND / 2, top + _BAND

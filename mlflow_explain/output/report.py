@@ -3,9 +3,9 @@
 The markup is in Jinja2 templates under ``templates/``: ``base.html`` (head, style, title,
 header, problems, footer) is shared by ``report.html`` and ``comparison.html``. This module
 chooses what each section shows and renders it. Everything is inline (images as data URIs,
-CSS in the page), so the page renders in the MLflow UI's
-artifact viewer without fetching anything. Autoescape is on and no template marks anything
-safe: every name and message that comes from the data is shown as text.
+CSS in the page), so the page renders in the MLflow UI's artifact viewer without fetching
+anything. Autoescape is on and no template marks anything safe: every name and message that
+comes from the data is shown as text.
 """
 
 from __future__ import annotations
