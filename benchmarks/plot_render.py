@@ -23,7 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    explanation, _, _ = tabular_sample()
+    explanation, _ = tabular_sample()
     comparison, _ = comparison_sample(explanation)
     figures = plots.explanation_figures(explanation, 3) | plots.comparison_figures(comparison)
     print("| figure | median ms |\n|---|---|")

@@ -25,7 +25,6 @@ ARTIFACTS = [
     "report.html",
     "permutation_importance.svg",
     "shap_bar.svg",
-    "local/force_plot.html",
     "local/local_explanations.csv",
 ]
 
@@ -65,6 +64,7 @@ def test_regressor_run_has_every_metric_artifact_and_tag(tracking_uri, tmp_path)
         assert f"explain/{name}" in paths
     assert any(p.startswith("explain/dependence/") for p in paths)
     assert sum(p.startswith("explain/local/waterfall") for p in paths) == 3
+    assert sum(p.startswith("explain/local/force_plot_row") for p in paths) == 1, "the first local row's"
 
     summary = json.loads(open(_download(client, run.info.run_id, "explain/summary.json", tmp_path)).read())
     assert summary["status"] == "ok" and summary["schema_version"] == 1

@@ -198,9 +198,10 @@ def test_waterfall_and_force_plot_numbers_for_reading():
     assert output == pytest.approx(result.base_values[3, 0] + result.values[3, :, 0].sum(), abs=10**-decimals)
     assert _texts(root, "title") == [f"Row {result.row_positions[3]}"]
 
-    page = plots.force_plot_html(result, 3, 0)
-    assert f"Row {result.row_positions[3]}: force plot of the prediction, from E[f(X)] to f(x)" in page
-    assert '"outNames": ["f(x), prediction"]' in page
+    force = _svg(plots.force_plot(result, 3, 0))
+    assert _texts(force, "title") == [f"Row {result.row_positions[3]}: force plot"]
+    assert sorted(_texts(force, "marker")) == [f"base value = {base:.{decimals}f}", f"f(x) = {output:.{decimals}f}"]
+    assert " ".join(_texts(force, "xlabel")).startswith("Model output: prediction.")
 
 
 def comparison_of_two_output_spaces() -> Comparison:

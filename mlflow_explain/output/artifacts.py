@@ -63,10 +63,7 @@ def write_artifacts(explanation: Explanation, directory: Path, config: ExplainCo
             _write_image_arrays(result, _mkdir(directory / result.method))
         images = guarded(explanation, "plots", config.on_error, _write_figures, explanation, directory, config)
         if config.logging.report:
-            force_plot = guarded(explanation, "force_plot", config.on_error, _write_force_plot, explanation, directory)
-            guarded(
-                explanation, "report", config.on_error, _write_report, explanation, directory, images or {}, force_plot
-            )
+            guarded(explanation, "report", config.on_error, _write_report, explanation, directory, images or {})
     if explanation.errors:
         (directory / "error.txt").write_text(_error_text(explanation), encoding="utf-8")
 
@@ -175,18 +172,8 @@ def _write_figures(explanation: Explanation, directory: Path, config: ExplainCon
     return images
 
 
-def _write_force_plot(explanation: Explanation, directory: Path) -> str | None:
-    shap_result = explanation.shap
-    if shap_result is None or len(shap_result.local_positions) == 0:
-        return None
-    row = int(shap_result.local_positions[0])
-    html = plots.force_plot_html(shap_result, row, shap_result.explained_output(row))
-    (_mkdir(directory / "local") / "force_plot.html").write_text(html, encoding="utf-8")
-    return html
-
-
-def _write_report(explanation: Explanation, directory: Path, images: dict[str, bytes], force_plot: str | None) -> None:
-    html = report.render_report(explanation, images, force_plot)
+def _write_report(explanation: Explanation, directory: Path, images: dict[str, bytes]) -> None:
+    html = report.render_report(explanation, images)
     (directory / "report.html").write_text(html, encoding="utf-8")
 
 

@@ -10,15 +10,11 @@ and ordered by their categories, named in a legend.
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 from collections import Counter
 from collections.abc import Callable
-from html import escape
 
 import numpy as np
 import pandas as pd
-import shap
 from shap.plots.colors import red_blue
 
 from ..keys import file_parts
@@ -32,6 +28,7 @@ from ..results import (
     ShapResult,
 )
 from . import image_plots, token_views
+from .force_plot import ForcePlot
 from .svg import NAN_COLOUR, PALETTE, Chart, Drawing, colours, format_fixed, format_number, significant_decimals
 
 _MAX_LABEL = 40
@@ -259,28 +256,19 @@ def row_title(result: ShapResult, row: int) -> str:
     return f"Row {result.user_row(row)}{shown}"
 
 
-def force_plot_html(result: ShapResult, row: int, output: int) -> str:
-    """A self-contained HTML page (shap's JavaScript inline) with the interactive force plot of one row.
+def force_plot(result: ShapResult, row: int, output: int) -> ForcePlot:
+    """shap's force plot of one explained row: how each feature pushes the output from E[f(X)] to f(x).
 
-    A heading above the plot says which row it is; f(x) is labelled with its output space.
+    Its labels hold the whole feature names: the force plot wraps them, or counts them in a "+N more".
     """
-    plot = shap.plots.force(
+    labels = [f"{name} = {_value_text(result.data.iloc[row, j])}" for j, name in enumerate(result.feature_names)]
+    return ForcePlot(
+        f"{row_title(result, row)}: force plot {_output_title(result, output)}".strip(),
         float(result.base_values[row, output]),
         result.values[row, :, output],
-        features=np.asarray(result.data.iloc[row].astype(str).to_numpy(), dtype=object),
-        feature_names=list(result.feature_names),
-        out_names=f"f(x), {_space(result, output)}",
-        matplotlib=False,
+        labels,
+        _space(result, output),
     )
-    page = io.StringIO()
-    shap.save_html(page, plot)
-    # shap writes the plot's data as raw JSON inside a <script>: a feature name holding "</script>" would end the
-    # script there and turn the rest of the name into markup. "<" as \u003c is the same JSON, and inert.
-    data = json.dumps(plot.data)
-    html = page.getvalue().replace(data, data.replace("<", "\\u003c"))
-    title = f"{row_title(result, row)}: force plot of the {_space(result, output)}, from E[f(X)] to f(x)"
-    heading = "<h3 class='force-title' style='font-family: sans-serif; font-size: 14px; margin: 4px 8px'>"
-    return html.replace("</head><body>", f"</head><body>\n{heading}{escape(title)}</h3>", 1)
 
 
 def drift_ranks(drift: Drift, max_features: int = 15) -> Chart:
@@ -468,6 +456,11 @@ def _shap_figures(result: ShapResult, explanation: Explanation, dependence_top_k
     for row in result.local_positions:
         row = int(row)
         figures[f"local/waterfall_row{result.user_row(row)}.svg"] = waterfall(result, row, result.explained_output(row))
+    if len(result.local_positions):  # the first local row also gets a force plot
+        row = int(result.local_positions[0])
+        figures[f"local/force_plot_row{result.user_row(row)}.svg"] = force_plot(
+            result, row, result.explained_output(row)
+        )
     return figures
 
 

@@ -3,9 +3,9 @@
 The markup is in Jinja2 templates under ``templates/``: ``base.html`` (head, style, title,
 header, problems, footer) is shared by ``report.html`` and ``comparison.html``. This module
 chooses what each section shows and renders it. Everything is inline (images as data URIs,
-CSS in the page, the force plot in an iframe's srcdoc), so the page renders in the MLflow UI's
-artifact viewer without fetching anything. Autoescape is on and no template marks anything
-safe: every name and message that comes from the data is shown as text.
+CSS in the page), so the page renders in the MLflow UI's artifact viewer without fetching
+anything. Autoescape is on and no template marks anything safe: every name and message that
+comes from the data is shown as text.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .svg import format_fixed
 _MOVED_SHOWN = 15  # features listed in the drift section's table, largest rank shift first
 
 
-def render_report(explanation: Explanation, images: dict[str, bytes], force_plot: str | None = None) -> str:
+def render_report(explanation: Explanation, images: dict[str, bytes]) -> str:
     """The report page of one explanation.
 
     Parameters
@@ -44,8 +44,6 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
         What the methods produced (sections without a result are left out).
     images : dict of str to bytes
         SVG figures by their path under the artifact folder (``shap_bar.svg``, ``local/...``).
-    force_plot : str, optional
-        The interactive force plot's own HTML page, shown in an iframe.
 
     Returns
     -------
@@ -65,9 +63,7 @@ def render_report(explanation: Explanation, images: dict[str, bytes], force_plot
         drift=_drift(explanation, images),
         no_baseline_reason=explanation.no_baseline_reason,
         diagnostics=sorted(explanation.diagnostics, key=lambda finding: finding.severity != "warning"),
-        tabular_sections=[
-            _tabular_section(result, explanation, images, force_plot) for result in explanation.tabular_results
-        ],
+        tabular_sections=[_tabular_section(result, explanation, images) for result in explanation.tabular_results],
         image_comparison=_image_comparison(explanation),
         image_sections=[_image_section(result, images) for result in explanation.image_results],
         timings=explanation.timings,
@@ -184,38 +180,30 @@ def _drift(explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]
     return {"result": drift, "moved": moved, "figures": _figures(images, "compare/")}
 
 
-def _tabular_section(
-    result: TabularResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
-) -> dict[str, Any]:
+def _tabular_section(result: TabularResult, explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]:
     """A tabular method's section: the parts its template reads (``_SECTION_PARTS``), else the generic ones."""
     parts = _SECTION_PARTS.get(result.method, _importance_parts)
     return {"result": result, "template": _method_template(result.method, "tabular.html")} | parts(
-        result, explanation, images, force_plot
+        result, explanation, images
     )
 
 
-def _importance_parts(
-    result: TabularResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
-) -> dict[str, Any]:
+def _importance_parts(result: TabularResult, explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]:
     """A method's importances for its primary output, largest first, and its figures (``<method>*``)."""
     table = explanation.importances
     rows = table[(table["method"] == result.method) & (table["output"] == result.primary_output)]
     return {"rows": rows.sort_values("rank").to_dict("records"), "figures": _figures(images, result.method)}
 
 
-def _permutation_parts(
-    result: PermutationResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
-) -> dict[str, Any]:
+def _permutation_parts(result: PermutationResult, explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]:
     weights = {scorer: _weights(result, scorer) for scorer in result.scorer_names}
     return {"weights": weights, "figures": _figures(images, "permutation_importance")}
 
 
-def _shap_parts(
-    result: ShapResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
-) -> dict[str, Any]:
+def _shap_parts(result: ShapResult, explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]:
     return {
         "figures": _figures(images, "shap_bar", "shap_beeswarm", "dependence/"),
-        "local": _local(images, force_plot),
+        "local": _figures(images, "local/"),
     }
 
 
@@ -237,16 +225,7 @@ def _weights(result: PermutationResult, scorer: str) -> list[dict[str, Any]]:
     ]
 
 
-def _local(images: dict[str, bytes], force_plot: str | None) -> dict[str, Any] | None:
-    waterfalls = _figures(images, "local/")
-    if not waterfalls and force_plot is None:
-        return None
-    return {"force_plot": force_plot, "figures": waterfalls}
-
-
-def _token_parts(
-    result: TokenResult, explanation: Explanation, images: dict[str, bytes], force_plot: str | None
-) -> dict[str, Any]:
+def _token_parts(result: TokenResult, explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]:
     """The top tokens per class (tables, charts) and the first ``tokens.shown_texts`` texts highlighted."""
     shown = explanation.config.get("tokens", {}).get("shown_texts", 10)
     return {
