@@ -96,7 +96,7 @@ FIGURE_ORDER = (
     "rank_shift",
     "compare/",
 )
-PAGES = {"report.html": "the report", "force_plot.html": "the interactive force plot", "texts.html": "every text"}
+PAGES = {"report.html": "the report", "texts.html": "every text"}
 
 
 def use_experiment(name: str) -> None:
