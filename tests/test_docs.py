@@ -100,7 +100,7 @@ def test_the_gallery_shows_files_that_exist_from_every_kind_of_run():
     page = (DOCS / "gallery" / "index.md").read_text(encoding="utf-8")
     linked = set(re.findall(r"\]\(([^)]+\.(?:svg|html))\)", page))
     assert linked and {path for path in linked if not (DOCS / "gallery" / path).exists()} == set()
-    for figure in ("shap_beeswarm.svg", "permutation_importance.svg", "report.html", "force_plot.html"):
+    for figure in ("shap_beeswarm.svg", "permutation_importance.svg", "report.html", "force_plot_row11.svg"):
         assert any(path.endswith(figure) for path in linked), f"the gallery lacks {figure}"
     assert any(path.startswith("multiclass/shap_beeswarm.") for path in linked), "a beeswarm per class"
     assert any(path.startswith("images/gradcam/") for path in linked)
