@@ -18,7 +18,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import requests
-from mlflow.entities import Metric, RunTag
+from mlflow.entities import Metric, Run, RunTag
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -104,15 +104,14 @@ def log_explanation(explanation: Explanation, directory: Path, run_id: str, arti
 
 
 @_without_progress_bars()
-def archive_earlier_explanation(client: MlflowClient, run_id: str, artifact_dir: str) -> int:
-    """Move the files of the run's earlier explanation under ``<artifact_dir>/history/<n>/``; return n.
+def archive_earlier_explanation(client: MlflowClient, run: Run, artifact_dir: str) -> int:
+    """Move the files of ``run``'s earlier explanation under ``<artifact_dir>/history/<n>/``; return n.
 
     n counts the run's earlier explanations (its ``mlflow_explain.explanations`` tag; 1 for a run
     explained before the tag existed), 0 when there is none (and nothing is moved). What is moved,
     and where, is said in the log.
     """
-    run = client.get_run(run_id)
-    tags = run.data.tags
+    run_id, tags = run.info.run_id, run.data.tags
     earlier = int(tags.get(COUNT_TAG, 1 if STATUS_TAG in tags else 0))
     if earlier == 0:
         return 0
@@ -181,12 +180,12 @@ def upload(
         run_id = run.info.run_id
         client.set_terminated(run_id)
     else:
-        earlier = archive_earlier_explanation(client, run_id, artifact_dir)
+        run = client.get_run(run_id)
+        earlier = archive_earlier_explanation(client, run, artifact_dir)
     client.log_artifacts(run_id, str(directory), artifact_path=artifact_dir)
     tables = [f"{artifact_dir}/{path}" for path in table_paths(directory)]
-    if tables:
-        registered = client.get_run(run_id).data.tags.get(LOGGED_TABLES_TAG)
-        tags = tags | {LOGGED_TABLES_TAG: logged_tables_tag(registered, tables)}
+    if tables:  # the tag as read before this upload: nothing below writes it
+        tags = tags | {LOGGED_TABLES_TAG: logged_tables_tag(run.data.tags.get(LOGGED_TABLES_TAG), tables)}
     log_metrics(client, run_id, metrics, tags | {COUNT_TAG: str(earlier + 1)}, step=earlier)
     return run_id
 
