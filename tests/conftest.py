@@ -157,9 +157,12 @@ def fresh_autolog(monkeypatch):
     mlflow_explain.autolog(disable=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Chromium driven by Selenium, shared by every browser test (tests/browser.py has the helpers)."""
+    """Headless Chromium driven by Selenium, one per test module (tests/browser.py has the helpers).
+
+    Not one per session: a browser left open on the MLflow UI keeps polling the server for the rest of the run.
+    """
     from .browser import start_browser
 
     driver = start_browser()
