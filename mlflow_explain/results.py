@@ -778,6 +778,12 @@ class Explanation:
         return _long_table(blocks)
 
 
+def primary_ranking(importances: pd.DataFrame, result: TabularResult) -> pd.DataFrame:
+    """The rows of ``importances`` (``Explanation.importances``) for ``result``'s primary output, rank 1 first."""
+    rows = importances[(importances["method"] == result.method) & (importances["output"] == result.primary_output)]
+    return rows.sort_values("rank")
+
+
 FLOAT_NOISE = 1e-12  # relative to the scale of the numbers an importance is computed from
 
 

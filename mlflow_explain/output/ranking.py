@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import Explanation, TokenResult
+from ..results import Explanation, TokenResult, primary_ranking
 
 RANKING_DIR = "ranking"  # the folder under the artifact folder holding one table per method
 SIGNIFICANT_DIGITS = 4
@@ -36,10 +36,9 @@ def ranking_tables(explanation: Explanation) -> dict[str, pd.DataFrame]:
     table = explanation.importances
     tables = {}
     for result in explanation.tabular_results:
-        rows = table[(table["method"] == result.method) & (table["output"] == result.primary_output)]
+        rows = primary_ranking(table, result)
         if rows.empty:
             continue
-        rows = rows.sort_values("rank")
         unit = "token" if isinstance(result, TokenResult) else "feature"
         ranking = pd.DataFrame(
             {

@@ -27,6 +27,7 @@ from ..results import (
     ShapResult,
     TabularResult,
     TokenResult,
+    primary_ranking,
 )
 from . import token_views
 from .plots import importance_text
@@ -190,9 +191,8 @@ def _tabular_section(result: TabularResult, explanation: Explanation, images: di
 
 def _importance_parts(result: TabularResult, explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]:
     """A method's importances for its primary output, largest first, and its figures (``<method>*``)."""
-    table = explanation.importances
-    rows = table[(table["method"] == result.method) & (table["output"] == result.primary_output)]
-    return {"rows": rows.sort_values("rank").to_dict("records"), "figures": _figures(images, result.method)}
+    rows = primary_ranking(explanation.importances, result)
+    return {"rows": rows.to_dict("records"), "figures": _figures(images, result.method)}
 
 
 def _permutation_parts(result: PermutationResult, explanation: Explanation, images: dict[str, bytes]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..results import Explanation
+from ..results import Explanation, primary_ranking
 
 TOP_FEATURES = 5
 
@@ -39,8 +39,7 @@ def summary_lines(explanation: Explanation, run_id: str, artifact_dir: str, top:
             lines.append(f"Computed: {', '.join(result.title for result in explanation.results.values())}.")
         return lines
     result = explanation.tabular_results[0]
-    table = explanation.importances
-    rows = table[(table["method"] == result.method) & (table["output"] == result.primary_output)]
+    rows = primary_ranking(explanation.importances, result)
     above_zero = rows[rows["importance"] > 0].nsmallest(top, "rank")
     if above_zero.empty:
         lines.append(f"{result.title}: no feature of {len(rows)} is above 0 ({result.unit}).")
